@@ -1,0 +1,321 @@
+/*
+ * address.c - parse the reverse-path and forward-path of MAIL FROM and
+ * RCPT TO strictly by the RFC 5321 grammar (4.1.2), with the length limits of
+ * 4.5.3.1.  Whatever passes here is safe to hand to hooks: no control
+ * characters, no CR, LF or NUL, no bytes above 126.
+ */
+#include "autoconf.h"
+#include "address.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+static int
+is_atext(unsigned char c)
+{
+	return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+static int
+is_ldh(unsigned char c)
+{
+	return isalnum(c) || c == '-';
+}
+
+/* sub-domain *("." sub-domain), sub-domain = Let-dig [Ldh-str] */
+static int
+valid_dotted_domain(const char *s, size_t len)
+{
+	size_t i, label = 0;
+
+	if (len == 0 || len > SMTP_DOMAIN_MAX)
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+		} else if (is_ldh(c)) {
+			if (label == 0 && c == '-')
+				return 0;
+			if (++label > 63)
+				return 0;
+		} else {
+			return 0;
+		}
+	}
+	return label > 0 && s[len - 1] != '-';
+}
+
+/* "[" ... "]" with dcontent = %d33-90 / %d94-126 inside. */
+static int
+valid_address_literal(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len < 3 || s[0] != '[' || s[len - 1] != ']' || len > SMTP_DOMAIN_MAX)
+		return 0;
+	for (i = 1; i < len - 1; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 33 || c > 126 || c == '[' || c == '\\' || c == ']')
+			return 0;
+	}
+	return 1;
+}
+
+int
+smtp_valid_domain(const char *s, size_t len)
+{
+	if (len > 0 && s[0] == '[')
+		return valid_address_literal(s, len);
+	return valid_dotted_domain(s, len);
+}
+
+/* Dot-string = Atom *("." Atom) */
+static int
+valid_dot_string(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || s[0] == '.' || s[len - 1] == '.')
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '.') {
+			if (s[i + 1] == '.')
+				return 0;
+		} else if (!is_atext(c)) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* Quoted-string: returns its length (including quotes) or 0. */
+static size_t
+quoted_string_len(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len < 2 || s[0] != '"')
+		return 0;
+	for (i = 1; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"')
+			return i + 1;
+		if (c == '\\') {
+			if (i + 1 >= len || (unsigned char)s[i + 1] < 32 || (unsigned char)s[i + 1] > 126)
+				return 0;
+			i++;
+		} else if (c < 32 || c > 126) {
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static int
+has_non_ascii(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] > 127)
+			return 1;
+	return 0;
+}
+
+/* Mailbox = Local-part "@" ( Domain / address-literal ) */
+static enum path_error
+check_mailbox(const char *s, size_t len, int allow_postmaster, const char **why)
+{
+	size_t local_len;
+	const char *at;
+
+	if (has_non_ascii(s, len)) {
+		*why = "non-ASCII address without SMTPUTF8";
+		return PATH_NON_ASCII;
+	}
+	if (s[0] == '"') {
+		local_len = quoted_string_len(s, len);
+		if (local_len == 0) {
+			*why = "bad quoted local part";
+			return PATH_BAD_ADDRESS;
+		}
+		if (local_len >= len || s[local_len] != '@') {
+			*why = "missing @domain";
+			return PATH_BAD_ADDRESS;
+		}
+		at = s + local_len;
+	} else {
+		at = memchr(s, '@', len);
+		if (at == NULL) {
+			if (allow_postmaster && len == 10 && strncasecmp(s, "postmaster", 10) == 0)
+				return PATH_OK;
+			*why = "missing @domain";
+			return PATH_BAD_ADDRESS;
+		}
+		local_len = (size_t)(at - s);
+		if (!valid_dot_string(s, local_len)) {
+			*why = "bad local part";
+			return PATH_BAD_ADDRESS;
+		}
+	}
+	if (local_len > SMTP_LOCAL_PART_MAX) {
+		*why = "local part longer than 64 octets";
+		return PATH_TOO_LONG;
+	}
+	if (len - local_len - 1 > SMTP_DOMAIN_MAX) {
+		*why = "domain longer than 255 octets";
+		return PATH_TOO_LONG;
+	}
+	if (!smtp_valid_domain(at + 1, len - local_len - 1)) {
+		*why = "bad domain";
+		return PATH_BAD_ADDRESS;
+	}
+	return PATH_OK;
+}
+
+/* A-d-l = At-domain *( "," At-domain ) ":" -- returns its length or 0. */
+static size_t
+source_route_len(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	if (len == 0 || s[0] != '@')
+		return 0;
+	while (i < len && s[i] == '@') {
+		size_t start = ++i;
+		while (i < len && s[i] != ',' && s[i] != ':')
+			i++;
+		if (i >= len || !smtp_valid_domain(s + start, i - start))
+			return 0;
+		if (s[i] == ':')
+			return i + 1;
+		i++;    /* ',' */
+	}
+	return 0;
+}
+
+enum path_error
+smtp_parse_path(const char *arg, const char *prefix, int allow_null,
+    int allow_postmaster, char *mailbox, size_t mailboxlen,
+    const char **params, const char **why)
+{
+	size_t plen = strlen(prefix), len, route;
+	const char *open, *close, *inner;
+	enum path_error e;
+
+	*why = "syntax error";
+	if (strncasecmp(arg, prefix, plen) != 0) {
+		*why = prefix[0] == 'F' ? "expected FROM:<address>" : "expected TO:<address>";
+		return PATH_SYNTAX;
+	}
+	open = arg + plen;
+	while (*open == ' ')
+		open++;
+	if (*open != '<') {
+		*why = "the address must be in angle brackets";
+		return PATH_SYNTAX;
+	}
+	/* The closing bracket: skip quoted strings so "a>b"@c works. */
+	for (close = open + 1; *close != '\0' && *close != '>'; close++) {
+		if (*close == '"') {
+			for (close++; *close != '\0' && *close != '"'; close++)
+				if (*close == '\\' && close[1] != '\0')
+					close++;
+			if (*close == '\0')
+				break;
+		}
+	}
+	if (*close != '>') {
+		*why = "missing '>'";
+		return PATH_SYNTAX;
+	}
+	len = (size_t)(close - open) + 1;
+	if (len > SMTP_PATH_MAX) {
+		*why = "path longer than 256 octets";
+		return PATH_TOO_LONG;
+	}
+	inner = open + 1;
+	len -= 2;
+	if (close[1] != '\0' && close[1] != ' ') {
+		*why = "garbage after '>'";
+		return PATH_SYNTAX;
+	}
+	*params = close + 1;
+	while (**params == ' ')
+		(*params)++;
+	if (len == 0) {
+		if (!allow_null) {
+			*why = "the null path <> is not allowed here";
+			return PATH_BAD_ADDRESS;
+		}
+		mailbox[0] = '\0';
+		return PATH_OK;
+	}
+	route = source_route_len(inner, len);
+	if (inner[0] == '@' && route == 0) {
+		*why = "bad source route";
+		return PATH_BAD_ADDRESS;
+	}
+	inner += route;
+	len -= route;
+	if (len == 0) {
+		*why = "empty mailbox";
+		return PATH_BAD_ADDRESS;
+	}
+	if ((e = check_mailbox(inner, len, allow_postmaster, why)) != PATH_OK)
+		return e;
+	if (len >= mailboxlen) {
+		*why = "path too long";
+		return PATH_TOO_LONG;
+	}
+	memcpy(mailbox, inner, len);
+	mailbox[len] = '\0';
+	return PATH_OK;
+}
+
+int
+smtp_next_param(const char **cursor, char *keyword, size_t kwlen,
+    char *value, size_t valuelen)
+{
+	const char *p = *cursor;
+	size_t k = 0, v = 0;
+
+	while (*p == ' ')
+		p++;
+	if (*p == '\0') {
+		*cursor = p;
+		return 0;
+	}
+	/* esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-") */
+	if (!isalnum((unsigned char)*p))
+		return -1;
+	while (isalnum((unsigned char)*p) || *p == '-') {
+		if (k + 1 >= kwlen)
+			return -1;
+		keyword[k++] = (char)toupper((unsigned char)*p++);
+	}
+	keyword[k] = '\0';
+	value[0] = '\0';
+	if (*p == '=') {
+		p++;
+		/* esmtp-value = 1*(%d33-60 / %d62-126) */
+		while (*p != '\0' && *p != ' ') {
+			unsigned char c = (unsigned char)*p;
+			if (c < 33 || c > 126 || c == '=' || v + 1 >= valuelen)
+				return -1;
+			value[v++] = *p++;
+		}
+		if (v == 0)
+			return -1;
+		value[v] = '\0';
+	}
+	if (*p != '\0' && *p != ' ')
+		return -1;
+	*cursor = p;
+	return 1;
+}

@@ -1,0 +1,87 @@
+/*
+ * config.h - Postern's configuration: the [server], [limits], [tls] and
+ * [hooks] sections and one struct endpoint per other section.  Loaded and
+ * checked by config.c (iniparser); shared read-only by master and workers.
+ */
+#ifndef POSTERN_CONFIG_H
+#define POSTERN_CONFIG_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define CONFIG_MAX_ENDPOINTS 16
+#define CONFIG_MAX_LISTEN    8       /* listen addresses per endpoint */
+#define CONFIG_MAX_WORDS     32      /* words in a hook command line */
+
+enum tls_mode { TLS_NONE, TLS_STARTTLS, TLS_IMPLICIT };
+enum auth_mode { AUTH_NONE, AUTH_OPTIONAL, AUTH_REQUIRED };
+
+/* Limits: global in [limits], overridable per endpoint. */
+struct limits {
+	long long max_message_size;     /* bytes; 0 = no limit */
+	int max_recipients;
+	int max_errors;
+	int max_auth_attempts;
+	int command_timeout;            /* seconds */
+	int data_timeout;               /* seconds */
+};
+
+enum hook_kind {
+	HOOK_CONNECT, HOOK_HELO, HOOK_AUTH, HOOK_MAIL, HOOK_RCPT, HOOK_DATA,
+	HOOK_COUNT
+};
+
+struct hook_command {
+	char *argv[CONFIG_MAX_WORDS + 1];       /* NULL-terminated; argv[0] NULL: unset */
+	char *line;                             /* the line as configured */
+	int timeout;                            /* seconds */
+};
+
+struct endpoint {
+	char name[64];
+	char *listen[CONFIG_MAX_LISTEN];
+	int nlisten;
+	enum tls_mode tls;
+	enum auth_mode auth;
+	int insecure_auth;
+	struct limits limits;
+};
+
+struct config {
+	char *path;
+	/* [server] */
+	char hostname[256];
+	char user[64];
+	char group[64];
+	char pidfile[1024];
+	char spool_directory[1024];
+	int workers, min_spare, max_spare, max_workers, max_sessions;
+	int shutdown_grace;             /* seconds */
+	/* [limits] */
+	struct limits limits;
+	/* [tls] */
+	char tls_certificate[1024];
+	char tls_key[1024];
+	char tls_priority[512];
+	/* [hooks] */
+	struct hook_command hooks[HOOK_COUNT];
+	char hook_directory[1024];
+	int data_crlf;
+	/* endpoints */
+	struct endpoint endpoints[CONFIG_MAX_ENDPOINTS];
+	int nendpoints;
+};
+
+/* Load and check FILE.  On error returns NULL and writes a message that names
+ * the file, section, key and reason into err. */
+struct config *config_load(const char *file, char *err, size_t errlen);
+void config_free(struct config *);
+
+const char *hook_name(enum hook_kind);
+
+/* Split a command line into words (whitespace separated; '...' and "..."
+ * group, backslash escapes the next character).  No expansion of any kind.
+ * Returns the number of words or -1 (unbalanced quote, too many words). */
+int split_words(char *line, char **words, int max);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * log.c - syslog with a session-id prefix, and an optional stderr mirror for
+ * foreground runs (-d).  Messages are formatted with fixed formats only;
+ * anything from the network goes through log_sanitize first.
+ */
+#include "autoconf.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int log_stderr;
+static int log_debug_on;
+static char session_id[32];
+static const char *log_ident = "posternd";
+
+void
+log_open(const char *ident, int to_stderr, int debug)
+{
+	log_ident = ident;
+	log_stderr = to_stderr;
+	log_debug_on = debug;
+	openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void
+log_set_session(const char *id)
+{
+	strlcpy(session_id, id != NULL ? id : "", sizeof(session_id));
+}
+
+const char *
+log_session(void)
+{
+	return session_id;
+}
+
+void
+log_msg(int priority, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	int saved = errno;
+
+	if (priority == LOG_DEBUG && !log_debug_on)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (session_id[0] != '\0')
+		syslog(priority, "%s: %s", session_id, line);
+	else
+		syslog(priority, "%s", line);
+	if (log_stderr) {
+		char stamp[32];
+		time_t now = time(NULL);
+		struct tm tm;
+		localtime_r(&now, &tm);
+		strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
+		fprintf(stderr, "%s %s[%ld]: %s%s%s\n", stamp, log_ident, (long)getpid(),
+		    session_id, session_id[0] != '\0' ? ": " : "", line);
+	}
+	errno = saved;
+}
+
+void
+log_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+	size_t o = 0, i;
+
+	if (dstlen == 0)
+		return;
+	for (i = 0; i < srclen; i++) {
+		unsigned char c = (unsigned char)src[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			if (o + 1 >= dstlen)
+				break;
+			dst[o++] = (char)c;
+		} else {
+			if (o + 4 >= dstlen)
+				break;
+			snprintf(dst + o, 5, "\\x%02x", c);
+			o += 4;
+		}
+	}
+	dst[o] = '\0';
+}

@@ -1,0 +1,26 @@
+/*
+ * log.h - one line per event to syslog (facility mail), each line of a
+ * session prefixed with its session id; mirrored to stderr with -d.
+ */
+#ifndef POSTERN_LOG_H
+#define POSTERN_LOG_H
+
+#include <stddef.h>
+#include <syslog.h>
+
+void log_open(const char *ident, int to_stderr, int debug);
+/* The session id put in front of every line; NULL or "" for none. */
+void log_set_session(const char *id);
+const char *log_session(void);
+
+void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_err(...)    log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...)   log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_info(...)   log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)  log_msg(LOG_DEBUG, __VA_ARGS__)
+
+/* Copy untrusted text for a log line: control and 8-bit bytes become \xNN,
+ * the result is truncated to fit dst. */
+void log_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen);
+
+#endif

@@ -1,0 +1,20 @@
+/*
+ * netaddr.h - listen addresses ("127.0.0.1:25", "[::1]:587", "*:25") and
+ * printable socket addresses.
+ */
+#ifndef POSTERN_NETADDR_H
+#define POSTERN_NETADDR_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* Parse a listen address.  Returns 0, or -1 with a reason in err. */
+int netaddr_parse_listen(const char *spec, struct sockaddr_storage *ss,
+    socklen_t *sslen, char *err, size_t errlen);
+
+/* Numeric host and port of a socket address ("192.0.2.1", "2001:db8::1").
+ * An IPv4-mapped IPv6 address is printed as IPv4. */
+void netaddr_format(const struct sockaddr *sa, char *host, size_t hostlen,
+    unsigned *port);
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * listen.c - create, bind and listen on each endpoint address: IPv6 sockets
+ * are IPv6-only (so 0.0.0.0:25 and [::]:25 can both be listed), all are
+ * non-blocking (several workers accept from them) and close-on-exec.
+ */
+#include "autoconf.h"
+#include "listen.h"
+#include "../common/config.h"
+#include "../common/listener.h"
+#include "../common/netaddr.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define LISTEN_BACKLOG 1024
+
+static int
+bind_one(const char *spec, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1;
+
+	if (netaddr_parse_listen(spec, &ss, &len, err, errlen) < 0)
+		return -1;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: socket: %s", spec, strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s%s", spec, strerror(errno),
+		    errno == EACCES ? " (ports below 1024 need root)" :
+		    errno == EADDRINUSE ? " (another server uses it)" : "");
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, LISTEN_BACKLOG) < 0) {
+		snprintf(err, errlen, "%s: listen: %s", spec, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+listen_all(const struct config *cfg, struct listener *out, int max,
+    char *err, size_t errlen)
+{
+	int n = 0, e, i;
+
+	for (e = 0; e < cfg->nendpoints; e++) {
+		const struct endpoint *ep = &cfg->endpoints[e];
+		for (i = 0; i < ep->nlisten; i++) {
+			int fd;
+			if (n == max) {
+				snprintf(err, errlen, "too many listen addresses (at most %d)", max);
+				listen_close(out, n);
+				return -1;
+			}
+			if ((fd = bind_one(ep->listen[i], err, errlen)) < 0) {
+				listen_close(out, n);
+				return -1;
+			}
+			out[n].fd = fd;
+			out[n].endpoint = e;
+			strlcpy(out[n].addr, ep->listen[i], sizeof(out[n].addr));
+			n++;
+		}
+	}
+	return n;
+}
+
+void
+listen_close(struct listener *l, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (l[i].fd >= 0)
+			close(l[i].fd);
+		l[i].fd = -1;
+	}
+}

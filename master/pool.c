@@ -1,0 +1,461 @@
+/*
+ * pool.c - the pre-forked pool (DESIGN.md "Processes").
+ *
+ * The master sleeps in ppoll() with all its signals blocked except there;
+ * workers write a byte to the notify pipe when they take a connection, so
+ * the master re-sizes the pool at once when it runs short of idle workers.
+ * It keeps `workers` processes and at least min_spare idle ones, at most
+ * max_spare idle, never more than max_workers.  A worker that dies soon
+ * after it started is replaced with a growing delay (a crash loop must not
+ * become a fork storm).  SIGHUP reloads: new config, new workers; the old
+ * ones finish their sessions and exit.  SIGTERM: stop accepting, let
+ * sessions finish within shutdown_grace, then ask them to close (421), then
+ * kill what is left.
+ */
+#include "autoconf.h"
+#include "pool.h"
+#include "listen.h"
+#include "../common/config.h"
+#include "../common/listener.h"
+#include "../common/log.h"
+#include "../common/scoreboard.h"
+#include "../worker/worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <unistd.h>
+
+#define SLOTS 4096              /* the largest max_workers allowed */
+#define KILL_AFTER_ABORT 5      /* seconds between "close now" and SIGKILL */
+
+static volatile sig_atomic_t got_chld, got_term, got_hup;
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGCHLD)
+		got_chld = 1;
+	else if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_term = 1;
+}
+
+struct pool {
+	struct config *cfg;
+	struct credentials cr;
+	struct listener *listeners;
+	int nlisteners;
+	struct scoreboard *sb;
+	uint32_t gen[SLOTS];            /* configuration generation of each slot */
+	uint32_t generation;
+	int master_pipe[2];
+	int notify_pipe[2];
+	int crashes;                    /* quick deaths in a row */
+	double next_spawn;              /* monotonic seconds: back-off */
+};
+
+static double
+now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+int
+credentials_lookup(const struct config *cfg, struct credentials *cr,
+    char *err, size_t errlen)
+{
+	struct passwd *pw;
+
+	memset(cr, 0, sizeof(*cr));
+	if (geteuid() != 0)
+		return 0;
+	if ((pw = getpwnam(cfg->user)) == NULL) {
+		snprintf(err, errlen, "[server] user: no such user '%s' (create it: useradd --system %s)",
+		    cfg->user, cfg->user);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		snprintf(err, errlen, "[server] user: '%s' is root; workers must not run as root", cfg->user);
+		return -1;
+	}
+	cr->drop = 1;
+	cr->uid = pw->pw_uid;
+	cr->gid = pw->pw_gid;
+	strlcpy(cr->user, cfg->user, sizeof(cr->user));
+	if (cfg->group[0] != '\0') {
+		struct group *gr = getgrnam(cfg->group);
+		if (gr == NULL) {
+			snprintf(err, errlen, "[server] group: no such group '%s'", cfg->group);
+			return -1;
+		}
+		if (gr->gr_gid == 0) {
+			snprintf(err, errlen, "[server] group: '%s' is gid 0; workers must not run as root", cfg->group);
+			return -1;
+		}
+		cr->gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+static int
+spawn_worker(struct pool *p)
+{
+	struct worker_args a;
+	int slot;
+	pid_t pid;
+
+	for (slot = 0; slot < SLOTS; slot++)
+		if (scoreboard_get(p->sb, slot) == SLOT_FREE && p->sb->slots[slot].pid == 0)
+			break;
+	if (slot == SLOTS)
+		return -1;
+	p->sb->slots[slot].sessions = 0;
+	p->sb->slots[slot].started = (int64_t)now_s();
+	scoreboard_set(p->sb, slot, SLOT_STARTING);
+	pid = fork();
+	if (pid < 0) {
+		log_err("fork: %s", strerror(errno));
+		scoreboard_set(p->sb, slot, SLOT_FREE);
+		return -1;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		signal(SIGCHLD, SIG_DFL);
+		signal(SIGHUP, SIG_IGN);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		close(p->master_pipe[1]);
+		close(p->notify_pipe[0]);
+		memset(&a, 0, sizeof(a));
+		a.cfg = p->cfg;
+		a.listeners = p->listeners;
+		a.nlisteners = p->nlisteners;
+		a.sb = p->sb;
+		a.slot = slot;
+		a.master_fd = p->master_pipe[0];
+		a.notify_fd = p->notify_pipe[1];
+		a.drop = p->cr.drop;
+		a.uid = p->cr.uid;
+		a.gid = p->cr.gid;
+		a.user = p->cr.user;
+		worker_main(&a);
+	}
+	p->sb->slots[slot].pid = pid;
+	p->gen[slot] = p->generation;
+	log_debug("pool: started worker %d (slot %d)", (int)pid, slot);
+	return 0;
+}
+
+/* Reap dead workers; note crash loops. */
+static void
+reap(struct pool *p)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		int slot;
+		for (slot = 0; slot < SLOTS; slot++)
+			if (p->sb->slots[slot].pid == pid)
+				break;
+		if (slot == SLOTS)
+			continue;
+		if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) {
+			double lived = now_s() - (double)p->sb->slots[slot].started;
+			if (WIFSIGNALED(status))
+				log_warn("worker %d died of signal %d", (int)pid, WTERMSIG(status));
+			else
+				log_warn("worker %d exited with status %d", (int)pid, WEXITSTATUS(status));
+			if (lived < 5.0 && p->sb->slots[slot].sessions == 0) {
+				double delay = 0.1 * (double)(1 << (p->crashes < 7 ? p->crashes : 7));
+				p->crashes++;
+				p->next_spawn = now_s() + delay;
+				if (p->crashes > 1)
+					log_warn("pool: workers die right after start (%d in a row): next start in %.1f s",
+					    p->crashes, delay);
+			}
+		} else {
+			p->crashes = 0;
+			log_debug("pool: worker %d exited", (int)pid);
+		}
+		p->sb->slots[slot].pid = 0;
+		scoreboard_set(p->sb, slot, SLOT_FREE);
+	}
+}
+
+/* Keep the pool sized: called after every wake-up. */
+static void
+maintain(struct pool *p)
+{
+	int slot, live = 0, idle = 0, want;
+	int retire = -1;
+
+	for (slot = 0; slot < SLOTS; slot++) {
+		enum slot_state st = scoreboard_get(p->sb, slot);
+		if (p->sb->slots[slot].pid == 0 || p->gen[slot] != p->generation || st == SLOT_EXITING)
+			continue;
+		live++;
+		if (st == SLOT_IDLE || st == SLOT_STARTING) {
+			idle++;
+			if (st == SLOT_IDLE)
+				retire = slot;
+		}
+	}
+	want = p->cfg->workers - live;
+	if (p->cfg->min_spare - idle > want)
+		want = p->cfg->min_spare - idle;
+	if (want > p->cfg->max_workers - live)
+		want = p->cfg->max_workers - live;
+	if (want > 0 && now_s() >= p->next_spawn) {
+		if (p->crashes > 0)
+			want = 1;       /* one at a time while backing off */
+		while (want-- > 0 && spawn_worker(p) == 0)
+			;
+		if (live + 1 >= p->cfg->max_workers && idle == 0)
+			log_debug("pool: all %d workers busy: new clients wait in the listen queue",
+			    p->cfg->max_workers);
+	} else if (idle > p->cfg->max_spare && live > p->cfg->workers && retire >= 0) {
+		log_debug("pool: %d idle workers (max_spare %d): retiring %d", idle,
+		    p->cfg->max_spare, (int)p->sb->slots[retire].pid);
+		scoreboard_set(p->sb, retire, SLOT_EXITING);
+		kill(p->sb->slots[retire].pid, SIGTERM);
+	}
+}
+
+static void
+signal_all(struct pool *p, int sig, int old_only)
+{
+	int slot;
+
+	for (slot = 0; slot < SLOTS; slot++) {
+		if (p->sb->slots[slot].pid == 0)
+			continue;
+		if (old_only && p->gen[slot] == p->generation)
+			continue;
+		kill(p->sb->slots[slot].pid, sig);
+	}
+}
+
+static int
+count_live(const struct pool *p)
+{
+	int slot, n = 0;
+
+	for (slot = 0; slot < SLOTS; slot++)
+		if (p->sb->slots[slot].pid != 0)
+			n++;
+	return n;
+}
+
+/* SIGHUP: read the config again; on success retire the old workers. */
+static void
+reload(struct pool *p)
+{
+	char err[1024];
+	struct config *nc;
+	struct credentials cr;
+	struct listener *nl;
+	int n;
+
+	log_info("reloading %s", p->cfg->path);
+	if ((nc = config_load(p->cfg->path, err, sizeof(err))) == NULL) {
+		log_err("reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	if (credentials_lookup(nc, &cr, err, sizeof(err)) < 0) {
+		log_err("reload failed, keeping the running configuration: %s", err);
+		config_free(nc);
+		return;
+	}
+	if ((nl = calloc(MAX_LISTENERS, sizeof(*nl))) == NULL) {
+		config_free(nc);
+		return;
+	}
+	/* Keep the sockets of addresses that stay; bind the new ones. */
+	{
+		int e, i, k, ok = 1;
+		n = 0;
+		for (e = 0; e < nc->nendpoints && ok; e++) {
+			for (i = 0; i < nc->endpoints[e].nlisten && ok; i++) {
+				const char *spec = nc->endpoints[e].listen[i];
+				if (n == MAX_LISTENERS) {
+					ok = 0;
+					break;
+				}
+				nl[n].fd = -1;
+				for (k = 0; k < p->nlisteners; k++) {
+					if (p->listeners[k].fd >= 0 && strcmp(p->listeners[k].addr, spec) == 0) {
+						nl[n].fd = p->listeners[k].fd;
+						p->listeners[k].fd = -1;
+						break;
+					}
+				}
+				if (nl[n].fd < 0) {
+					struct config one = *nc;
+					struct listener tmp;
+					one.nendpoints = 1;
+					one.endpoints[0] = nc->endpoints[e];
+					one.endpoints[0].nlisten = 1;
+					one.endpoints[0].listen[0] = (char *)spec;
+					if (listen_all(&one, &tmp, 1, err, sizeof(err)) != 1) {
+						log_err("reload failed, keeping the running configuration: %s", err);
+						ok = 0;
+						break;
+					}
+					nl[n].fd = tmp.fd;
+				}
+				nl[n].endpoint = e;
+				strlcpy(nl[n].addr, spec, sizeof(nl[n].addr));
+				n++;
+			}
+		}
+		if (!ok) {
+			/* Give the kept sockets back; close the new ones. */
+			for (i = 0; i < n; i++) {
+				for (k = 0; k < p->nlisteners; k++)
+					if (p->listeners[k].fd < 0 && strcmp(p->listeners[k].addr, nl[i].addr) == 0) {
+						p->listeners[k].fd = nl[i].fd;
+						nl[i].fd = -1;
+						break;
+					}
+				if (nl[i].fd >= 0)
+					close(nl[i].fd);
+			}
+			free(nl);
+			config_free(nc);
+			return;
+		}
+	}
+	listen_close(p->listeners, p->nlisteners);
+	free(p->listeners);
+	p->listeners = nl;
+	p->nlisteners = n;
+	config_free(p->cfg);
+	p->cfg = nc;
+	p->cr = cr;
+	p->generation++;
+	p->crashes = 0;
+	p->next_spawn = 0;
+	signal_all(p, SIGTERM, 1);      /* old workers: finish and go */
+	log_info("configuration reloaded: %d endpoints, %d listening sockets", nc->nendpoints, n);
+}
+
+static void
+drain_notify(struct pool *p)
+{
+	char buf[256];
+
+	while (read(p->notify_pipe[0], buf, sizeof(buf)) > 0)
+		;
+}
+
+int
+pool_run(struct config *cfg, const struct credentials *cr, int nlisteners,
+    struct listener *listeners)
+{
+	struct pool *p;
+	struct sigaction sa;
+	sigset_t block, waitmask;
+	double stop_at = 0, kill_at = 0;
+	int stopping = 0, aborted = 0;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return 1;
+	p->cfg = cfg;
+	p->cr = *cr;
+	p->nlisteners = nlisteners;
+	if ((p->listeners = calloc(MAX_LISTENERS, sizeof(*listeners))) == NULL)
+		return 1;
+	memcpy(p->listeners, listeners, (size_t)nlisteners * sizeof(*listeners));
+	if ((p->sb = scoreboard_create(SLOTS)) == NULL) {
+		log_err("cannot create the scoreboard: %s", strerror(errno));
+		return 1;
+	}
+	if (pipe2(p->master_pipe, O_CLOEXEC) < 0 || pipe2(p->notify_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		log_err("pipe: %s", strerror(errno));
+		return 1;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&block);
+	sigaddset(&block, SIGCHLD);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, &waitmask);
+	sigdelset(&waitmask, SIGCHLD);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
+	sigdelset(&waitmask, SIGHUP);
+
+	setproctitle("master");
+	log_info("started: %d listening sockets, %d workers (max %d)", nlisteners,
+	    cfg->workers, cfg->max_workers);
+	for (;;) {
+		struct pollfd pfd = { p->notify_pipe[0], POLLIN, 0 };
+		struct timespec tick = { 1, 0 };
+
+		if (!stopping)
+			maintain(p);
+		if (ppoll(&pfd, 1, &tick, &waitmask) > 0)
+			drain_notify(p);
+		if (got_chld) {
+			got_chld = 0;
+			reap(p);
+		}
+		if (got_hup && !stopping) {
+			got_hup = 0;
+			reload(p);
+		}
+		if (got_term && !stopping) {
+			stopping = 1;
+			stop_at = now_s() + p->cfg->shutdown_grace;
+			log_info("stopping: no new connections; running sessions have %d s to finish",
+			    p->cfg->shutdown_grace);
+			listen_close(p->listeners, p->nlisteners);
+			signal_all(p, SIGTERM, 0);
+			setproctitle("master (stopping)");
+		}
+		if (stopping) {
+			if (count_live(p) == 0)
+				break;
+			if (!aborted && now_s() >= stop_at) {
+				log_info("grace period over: closing the remaining sessions");
+				signal_all(p, SIGUSR1, 0);
+				aborted = 1;
+				kill_at = now_s() + KILL_AFTER_ABORT;
+			} else if (aborted && now_s() >= kill_at) {
+				log_warn("killing workers that did not stop");
+				signal_all(p, SIGKILL, 0);
+				kill_at = now_s() + 3600;
+			}
+		}
+	}
+	log_info("stopped");
+	close(p->master_pipe[1]);
+	free(p->listeners);
+	config_free(p->cfg);
+	free(p);
+	return 0;
+}

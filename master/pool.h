@@ -1,0 +1,28 @@
+/*
+ * pool.h - the master's pool of workers: start, watch, replace, resize,
+ * reload and stop.  Knows nothing of SMTP.
+ */
+#ifndef POSTERN_POOL_H
+#define POSTERN_POOL_H
+
+#include <sys/types.h>
+
+struct config;
+struct listener;
+
+struct credentials {
+	int drop;               /* the master is root: workers switch user */
+	uid_t uid;
+	gid_t gid;
+	char user[64];
+};
+
+/* Resolve server.user/server.group of CFG.  Returns 0 or -1 with err set. */
+int credentials_lookup(const struct config *cfg, struct credentials *cr,
+    char *err, size_t errlen);
+
+/* Run the pool until SIGTERM/SIGINT; returns the exit status. */
+int pool_run(struct config *cfg, const struct credentials *cr, int nlisteners,
+    struct listener *listeners);
+
+#endif

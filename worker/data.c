@@ -1,0 +1,106 @@
+/*
+ * data.c - the DATA state machine.
+ *
+ * Only CR LF ends a line; a bare CR or a bare LF is text and never starts a
+ * new line, so "LF . LF", "CR . CR", "LF . CR LF" and the other smuggling
+ * sequences are message content, not the end of data.  A line that begins
+ * with "." loses that dot (transparency); the line "." alone ends the data.
+ * The text is copied in runs (memchr for CR), not byte by byte.
+ */
+#include "autoconf.h"
+#include "data.h"
+#include "spool.h"
+
+#include <string.h>
+
+#define TEXT_LINE_MAX 998       /* octets before CRLF (RFC 5321 4.5.3.1.6) */
+
+void
+data_reader_init(struct data_reader *dr, struct spool *out, long long max_size,
+    int crlf)
+{
+	memset(dr, 0, sizeof(*dr));
+	dr->state = DS_BOL;
+	dr->max_size = max_size;
+	dr->crlf = crlf;
+	dr->out = out;
+}
+
+static void
+emit(struct data_reader *dr, const char *p, size_t n, size_t wire)
+{
+	dr->size += (long long)wire;
+	if (dr->max_size > 0 && dr->size > dr->max_size)
+		dr->too_big = 1;
+	if (!dr->too_big)
+		spool_write(dr->out, p, n);
+}
+
+static void
+text(struct data_reader *dr, const char *p, size_t n)
+{
+	dr->line_len += n;
+	if (dr->line_len > TEXT_LINE_MAX)
+		dr->long_line = 1;
+	emit(dr, p, n, n);
+}
+
+size_t
+data_reader_feed(struct data_reader *dr, const char *p, size_t n, int *done)
+{
+	size_t i = 0;
+
+	*done = 0;
+	while (i < n) {
+		switch (dr->state) {
+		case DS_TEXT: {
+			const char *cr = memchr(p + i, '\r', n - i);
+			size_t run = cr != NULL ? (size_t)(cr - (p + i)) : n - i;
+			if (run > 0)
+				text(dr, p + i, run);
+			i += run;
+			if (cr != NULL) {
+				i++;
+				dr->state = DS_CR;
+			}
+			break;
+		}
+		case DS_CR:
+			if (p[i] == '\n') {
+				i++;
+				emit(dr, dr->crlf ? "\r\n" : "\n", dr->crlf ? 2 : 1, 2);
+				dr->line_len = 0;
+				dr->state = DS_BOL;
+			} else {
+				text(dr, "\r", 1);      /* a bare CR is text */
+				dr->state = DS_TEXT;
+			}
+			break;
+		case DS_BOL:
+			if (p[i] == '.') {
+				i++;
+				dr->state = DS_DOT;
+			} else {
+				dr->state = DS_TEXT;
+			}
+			break;
+		case DS_DOT:
+			if (p[i] == '\r') {
+				i++;
+				dr->state = DS_DOT_CR;
+			} else {
+				dr->state = DS_TEXT;    /* the stuffed dot is dropped */
+			}
+			break;
+		case DS_DOT_CR:
+			if (p[i] == '\n') {
+				*done = 1;
+				return i + 1;
+			}
+			text(dr, "\r", 1);              /* ".<CR>x": dot dropped, bare CR kept */
+			dr->state = DS_TEXT;
+			break;
+		}
+	}
+	return i;
+}

@@ -1,0 +1,285 @@
+/*
+ * netio.c - buffered, deadline-bounded I/O on the client socket.
+ *
+ * The socket is non-blocking; every wait is a ppoll() that lets through only
+ * the signals in waitmask, so a shutdown request interrupts a wait at once
+ * and nothing else does.  With TLS on, the same buffers sit above GnuTLS.
+ */
+#include "autoconf.h"
+#include "netio.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <gnutls/gnutls.h>
+
+void
+netio_init(struct netio *io, int fd, const sigset_t *waitmask, volatile int *abort_flag)
+{
+	io->fd = fd;
+	io->tls = NULL;
+	io->rstart = io->rend = 0;
+	io->wlen = 0;
+	io->eof = 0;
+	io->werror = 0;
+	io->write_timeout = 300;
+	io->waitmask = waitmask;
+	io->abort_flag = abort_flag;
+}
+
+struct timespec
+netio_deadline(int seconds)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += seconds;
+	return t;
+}
+
+/* Wait until FD is ready for EVENTS or the deadline passes; an abortable
+ * wait also ends when the worker is told to close sessions. */
+static int
+wait_fd(struct netio *io, short events, const struct timespec *deadline, int abortable)
+{
+	for (;;) {
+		struct timespec now, left;
+		struct pollfd pfd = { io->fd, events, 0 };
+		int n;
+
+		if (abortable && io->abort_flag != NULL && *io->abort_flag)
+			return NETIO_ABORT;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left.tv_sec = deadline->tv_sec - now.tv_sec;
+		left.tv_nsec = deadline->tv_nsec - now.tv_nsec;
+		if (left.tv_nsec < 0) {
+			left.tv_nsec += 1000000000L;
+			left.tv_sec--;
+		}
+		if (left.tv_sec < 0)
+			return NETIO_TIMEOUT;
+		n = ppoll(&pfd, 1, &left, io->waitmask);
+		if (n > 0)
+			return NETIO_OK;
+		if (n == 0)
+			return NETIO_TIMEOUT;
+		if (errno != EINTR)
+			return NETIO_ERROR;
+	}
+}
+
+/* Read what is available into rbuf (which has room).  Flushes replies first
+ * when the buffer is empty: the client may be waiting for them. */
+static int
+fill(struct netio *io, const struct timespec *deadline)
+{
+	if (io->eof)
+		return NETIO_EOF;
+	if (io->rstart == io->rend) {
+		io->rstart = io->rend = 0;
+		if (io->wlen > 0 && netio_flush(io, deadline) < 0)
+			return NETIO_ERROR;
+	} else if (io->rstart > 0 && io->rend == sizeof(io->rbuf)) {
+		memmove(io->rbuf, io->rbuf + io->rstart, io->rend - io->rstart);
+		io->rend -= io->rstart;
+		io->rstart = 0;
+	}
+	for (;;) {
+		ssize_t n;
+		int rc;
+
+		if (io->tls != NULL) {
+			n = gnutls_record_recv(io->tls, io->rbuf + io->rend, sizeof(io->rbuf) - io->rend);
+			if (n > 0) {
+				io->rend += (size_t)n;
+				return NETIO_OK;
+			}
+			if (n == 0) {
+				io->eof = 1;
+				return NETIO_EOF;
+			}
+			if (n == GNUTLS_E_INTERRUPTED)
+				continue;
+			if (n != GNUTLS_E_AGAIN)
+				return NETIO_ERROR;     /* includes renegotiation requests */
+		} else {
+			n = recv(io->fd, io->rbuf + io->rend, sizeof(io->rbuf) - io->rend, 0);
+			if (n > 0) {
+				io->rend += (size_t)n;
+				return NETIO_OK;
+			}
+			if (n == 0) {
+				io->eof = 1;
+				return NETIO_EOF;
+			}
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return NETIO_ERROR;
+		}
+		if ((rc = wait_fd(io, POLLIN, deadline, 1)) != NETIO_OK)
+			return rc;
+	}
+}
+
+int
+netio_getline(struct netio *io, char *line, size_t max, size_t *len,
+    const struct timespec *deadline)
+{
+	size_t scanned = 0;
+	int toolong = 0;
+
+	for (;;) {
+		char *start = io->rbuf + io->rstart;
+		size_t avail = io->rend - io->rstart;
+		char *lf = memchr(start + scanned, '\n', avail - scanned);
+		int rc;
+
+		if (lf != NULL) {
+			size_t n = (size_t)(lf - start);       /* without LF */
+			io->rstart += n + 1;
+			if (toolong || n + 1 > max)
+				return NETIO_TOOLONG;
+			if (n > 0 && start[n - 1] == '\r')
+				n--;
+			memcpy(line, start, n);
+			line[n] = '\0';
+			*len = n;
+			return NETIO_OK;
+		}
+		scanned = avail;
+		if (avail >= max) {
+			/* Too long already: drop what we have, keep looking for LF. */
+			toolong = 1;
+			io->rstart = io->rend;
+			scanned = 0;
+		} else if (io->rend == sizeof(io->rbuf) && io->rstart > 0) {
+			memmove(io->rbuf, start, avail);
+			io->rstart = 0;
+			io->rend = avail;
+		}
+		if ((rc = fill(io, deadline)) != NETIO_OK)
+			return rc;
+	}
+}
+
+int
+netio_peek(struct netio *io, const char **p, size_t *len,
+    const struct timespec *deadline)
+{
+	if (io->rstart == io->rend) {
+		int rc = fill(io, deadline);
+		if (rc != NETIO_OK)
+			return rc;
+	}
+	*p = io->rbuf + io->rstart;
+	*len = io->rend - io->rstart;
+	return NETIO_OK;
+}
+
+void
+netio_consume(struct netio *io, size_t n)
+{
+	io->rstart += n;
+	if (io->rstart > io->rend)
+		io->rstart = io->rend;
+}
+
+size_t
+netio_pending(const struct netio *io)
+{
+	size_t n = io->rend - io->rstart;
+
+	if (io->tls != NULL)
+		n += gnutls_record_check_pending(io->tls);
+	return n;
+}
+
+void
+netio_discard_input(struct netio *io)
+{
+	io->rstart = io->rend = 0;
+}
+
+int
+netio_flush(struct netio *io, const struct timespec *deadline)
+{
+	size_t off = 0;
+
+	if (io->werror)
+		return NETIO_ERROR;
+	while (off < io->wlen) {
+		ssize_t n;
+		int rc;
+
+		if (io->tls != NULL) {
+			n = gnutls_record_send(io->tls, io->wbuf + off, io->wlen - off);
+			if (n >= 0) {
+				off += (size_t)n;
+				continue;
+			}
+			if (n == GNUTLS_E_INTERRUPTED)
+				continue;
+			if (n != GNUTLS_E_AGAIN)
+				goto error;
+		} else {
+			n = send(io->fd, io->wbuf + off, io->wlen - off, MSG_NOSIGNAL);
+			if (n >= 0) {
+				off += (size_t)n;
+				continue;
+			}
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				goto error;
+		}
+		/* Not abortable: the last replies (421) must still go out. */
+		if ((rc = wait_fd(io, POLLOUT, deadline, 0)) != NETIO_OK)
+			goto error;
+	}
+	io->wlen = 0;
+	return NETIO_OK;
+error:
+	io->werror = 1;
+	io->wlen = 0;
+	return NETIO_ERROR;
+}
+
+void
+netio_write(struct netio *io, const char *data, size_t len)
+{
+	while (len > 0 && !io->werror) {
+		size_t room = sizeof(io->wbuf) - io->wlen, n;
+		if (room == 0) {
+			struct timespec d = netio_deadline(io->write_timeout);
+			netio_flush(io, &d);
+			continue;
+		}
+		n = len < room ? len : room;
+		memcpy(io->wbuf + io->wlen, data, n);
+		io->wlen += n;
+		data += n;
+		len -= n;
+	}
+}
+
+void
+netio_printf(struct netio *io, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	netio_write(io, line, (size_t)n);
+}

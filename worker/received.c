@@ -1,0 +1,47 @@
+/*
+ * received.c - the Received: trace header (RFC 5321 4.4) written at the top
+ * of each message: who sent it (EHLO name and IP literal), who received it,
+ * with which protocol, the queue id, the recipient when there is one, and
+ * the date.  Everything in it has been validated as printable ASCII.
+ */
+#include "autoconf.h"
+#include "session.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+void
+received_write(struct session *s, const char *queue_id)
+{
+	char date[64], hdr[2048], first[SMTP_PATH_MAX + 1];
+	const char *eol = s->cfg->data_crlf ? "\r\n" : "\n";
+	const char *proto = s->esmtp ? "ESMTP" : "SMTP";
+	const char *v6 = strchr(s->client_addr, ':') != NULL ? "IPv6:" : "";
+	time_t now = time(NULL);
+	struct tm tm;
+	int n;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	first[0] = '\0';
+	if (s->nrcpts == 1 && s->rcpts != NULL) {
+		size_t len = strcspn(s->rcpts, "\n");
+		if (len < sizeof(first)) {
+			memcpy(first, s->rcpts, len);
+			first[len] = '\0';
+		}
+	}
+	if (first[0] != '\0')
+		n = snprintf(hdr, sizeof(hdr),
+		    "Received: from %s ([%s%s])%s\tby %s (Postern) with %s id %s%s\tfor <%s>; %s%s",
+		    s->helo, v6, s->client_addr, eol, s->cfg->hostname, proto, queue_id, eol,
+		    first, date, eol);
+	else
+		n = snprintf(hdr, sizeof(hdr),
+		    "Received: from %s ([%s%s])%s\tby %s (Postern) with %s id %s;%s\t%s%s",
+		    s->helo, v6, s->client_addr, eol, s->cfg->hostname, proto, queue_id, eol,
+		    date, eol);
+	if (n > 0 && (size_t)n < sizeof(hdr))
+		spool_write(&s->spool, hdr, (size_t)n);
+}

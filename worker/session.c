@@ -1,0 +1,274 @@
+/*
+ * session.c - an SMTP session from the greeting to QUIT (RFC 5321 3.1-3.3,
+ * 4.1.1): reads command lines, answers each with exactly one reply, keeps the
+ * counters and limits that end a session (max_errors, timeouts), and hands
+ * MAIL, RCPT and DATA to transaction.c.
+ */
+#include "autoconf.h"
+#include "session.h"
+#include "command.h"
+#include "hook.h"
+#include "../common/log.h"
+#include "../common/netaddr.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <unistd.h>
+
+#define COMMAND_LINE_MAX 512    /* octets including CRLF (RFC 5321 4.5.3.1.4) */
+
+void
+reply(struct session *s, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n, code;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > 510)    /* reply lines are at most 512 with CRLF */
+		n = 510;
+	line[n] = '\0';
+	netio_write(s->io, line, (size_t)n);
+	netio_write(s->io, "\r\n", 2);
+	code = atoi(line);
+	if (code >= 400)
+		log_debug("> %s", line);
+	switch (code) {
+	case 500: case 501: case 502: case 503: case 504: case 530: case 555:
+		if (++s->errors >= s->lim->max_errors && !s->quit) {
+			netio_printf(s->io, "421 4.7.0 %s Error: too many errors\r\n", s->cfg->hostname);
+			log_info("too many errors (%d): disconnecting", s->errors);
+			s->quit = 1;
+		}
+		break;
+	}
+}
+
+static void
+new_session_id(char *id, size_t len)
+{
+	static const char alphabet[] = "0123456789BCDFGHJKLMNPQRSTVWXYZ";
+	size_t i;
+
+	for (i = 0; i + 1 < len && i < 12; i++)
+		id[i] = alphabet[arc4random_uniform(sizeof(alphabet) - 1)];
+	id[i] = '\0';
+}
+
+static void
+smtp_ehlo(struct session *s, const char *arg, int esmtp)
+{
+	size_t len = strlen(arg);
+
+	if (len == 0 || strchr(arg, ' ') != NULL) {
+		reply(s, "501 5.5.4 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
+		return;
+	}
+	if (len >= sizeof(s->helo)) {
+		reply(s, "501 5.5.4 Error: %s argument too long", esmtp ? "EHLO" : "HELO");
+		return;
+	}
+	if (s->cfg->hooks[HOOK_HELO].argv[0] != NULL) {
+		/* the hook sees the name being offered */
+		char saved[sizeof(s->helo)];
+		strlcpy(saved, s->helo, sizeof(saved));
+		strlcpy(s->helo, arg, sizeof(s->helo));
+		if (!session_ask(s, HOOK_HELO)) {
+			strlcpy(s->helo, saved, sizeof(s->helo));
+			return;
+		}
+	}
+	transaction_reset(s);           /* RFC 5321 4.1.4: EHLO resets */
+	strlcpy(s->helo, arg, sizeof(s->helo));
+	s->esmtp = esmtp;
+	log_info("%s %s", esmtp ? "ehlo" : "helo", s->helo);
+	if (!esmtp) {
+		reply(s, "250 %s", s->cfg->hostname);
+		return;
+	}
+	reply(s, "250-%s", s->cfg->hostname);
+	reply(s, "250-PIPELINING");
+	reply(s, "250-SIZE %lld", s->lim->max_message_size);
+	reply(s, "250-8BITMIME");
+	reply(s, "250 ENHANCEDSTATUSCODES");
+}
+
+static void
+smtp_help(struct session *s)
+{
+	reply(s, "214-2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+	reply(s, "214 2.0.0 See RFC 5321");
+}
+
+static void
+dispatch(struct session *s, const struct smtp_command *cmd)
+{
+	switch (cmd->verb) {
+	case CMD_EHLO:
+		smtp_ehlo(s, cmd->arg, 1);
+		break;
+	case CMD_HELO:
+		smtp_ehlo(s, cmd->arg, 0);
+		break;
+	case CMD_MAIL:
+		smtp_mail(s, cmd->arg);
+		break;
+	case CMD_RCPT:
+		smtp_rcpt(s, cmd->arg);
+		break;
+	case CMD_DATA:
+		smtp_data(s, cmd->arg);
+		break;
+	case CMD_RSET:
+		if (*cmd->arg != '\0') {
+			reply(s, "501 5.5.4 Syntax: RSET");
+			break;
+		}
+		transaction_reset(s);
+		reply(s, "250 2.0.0 Ok");
+		break;
+	case CMD_NOOP:
+		reply(s, "250 2.0.0 Ok");
+		break;
+	case CMD_QUIT:
+		if (*cmd->arg != '\0') {
+			reply(s, "501 5.5.4 Syntax: QUIT");
+			break;
+		}
+		reply(s, "221 2.0.0 Bye");
+		s->quit = 1;
+		break;
+	case CMD_VRFY:
+		if (*cmd->arg == '\0')
+			reply(s, "501 5.5.4 Syntax: VRFY address");
+		else
+			reply(s, "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery");
+		break;
+	case CMD_EXPN:
+		reply(s, "502 5.5.1 Error: EXPN is not supported");
+		break;
+	case CMD_HELP:
+		smtp_help(s);
+		break;
+	case CMD_STARTTLS:
+	case CMD_AUTH:
+	case CMD_BDAT:
+		reply(s, "502 5.5.1 Error: %s is not offered here", cmd->name);
+		break;
+	case CMD_BAD_CHARS:
+		reply(s, "500 5.5.2 Error: invalid characters in command");
+		break;
+	case CMD_EMPTY:
+	case CMD_UNKNOWN:
+		reply(s, "500 5.5.2 Error: command not recognized");
+		break;
+	}
+}
+
+static void
+greet(struct session *s)
+{
+	if (s->cfg->hooks[HOOK_CONNECT].argv[0] != NULL && !session_ask(s, HOOK_CONNECT)) {
+		/* A refused connection: the reply went out; RFC 5321 3.1 lets us
+		 * wait for QUIT, but a 4xx/5xx greeting followed by close is what
+		 * clients handle best. */
+		s->quit = 1;
+		return;
+	}
+	reply(s, "220 %s ESMTP Postern", s->cfg->hostname);
+}
+
+static void
+read_commands(struct session *s)
+{
+	char line[COMMAND_LINE_MAX + 1];
+	struct smtp_command cmd;
+
+	while (!s->quit) {
+		struct timespec deadline = netio_deadline(s->lim->command_timeout);
+		size_t len;
+		int rc;
+
+		rc = netio_getline(s->io, line, COMMAND_LINE_MAX, &len, &deadline);
+		if (rc == NETIO_TOOLONG) {
+			reply(s, "500 5.5.2 Error: line too long (the limit is 512 octets)");
+			continue;
+		}
+		if (rc == NETIO_TIMEOUT) {
+			log_info("timeout after %s: disconnecting", s->in_transaction ? "MAIL" : "command");
+			reply(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->hostname);
+			break;
+		}
+		if (rc == NETIO_ABORT) {
+			reply(s, "421 4.3.2 %s Service shutting down, try again later", s->cfg->hostname);
+			break;
+		}
+		if (rc != NETIO_OK) {
+			log_info("lost connection%s", s->in_transaction ? " during the transaction" : "");
+			break;
+		}
+		s->bytes_in += (long long)len;
+		command_parse(line, len, &cmd);
+		if (cmd.verb != CMD_BAD_CHARS) {
+			char clean[160];
+			log_sanitize(clean, sizeof(clean), line,
+			    cmd.verb == CMD_UNKNOWN && len > 40 ? 40 : len);
+			log_debug("< %s", clean);
+		}
+		dispatch(s, &cmd);
+	}
+}
+
+void
+session_run(const struct config *cfg, const struct endpoint *ep, int fd,
+    const struct sockaddr *peer, const sigset_t *waitmask, volatile int *abort_flag)
+{
+	static struct netio io;         /* 32 KiB of buffers, reused */
+	struct session s;
+	struct sockaddr_storage local;
+	socklen_t locallen = sizeof(local);
+	struct timespec deadline;
+
+	memset(&s, 0, sizeof(s));
+	s.cfg = cfg;
+	s.ep = ep;
+	s.lim = &ep->limits;
+	s.io = &io;
+	s.declared_size = -1;
+	s.spool.fd = -1;
+	netio_init(&io, fd, waitmask, abort_flag);
+	io.write_timeout = s.lim->command_timeout;
+	new_session_id(s.id, sizeof(s.id));
+	log_set_session(s.id);
+	netaddr_format(peer, s.client_addr, sizeof(s.client_addr), &s.client_port);
+	if (getsockname(fd, (struct sockaddr *)&local, &locallen) == 0)
+		netaddr_format((struct sockaddr *)&local, s.server_addr, sizeof(s.server_addr), &s.server_port);
+	log_info("connect from [%s]:%u to %s", s.client_addr, s.client_port, ep->name);
+	setproctitle("worker %s", s.client_addr);
+
+	if (spool_open(&s.spool, cfg->spool_directory) < 0) {
+		log_err("cannot create a spool file in %s: %s (check [server] spool_directory)",
+		    cfg->spool_directory, strerror(errno));
+		reply(&s, "421 4.3.0 %s Service not available, try again later", cfg->hostname);
+	} else {
+		greet(&s);
+		read_commands(&s);
+	}
+	deadline = netio_deadline(10);
+	netio_flush(&io, &deadline);
+	log_info("disconnect from [%s]:%u messages=%d errors=%d", s.client_addr, s.client_port,
+	    s.nmessages, s.errors);
+	transaction_reset(&s);
+	free(s.rcpts);
+	spool_close(&s.spool);
+	log_set_session(NULL);
+}

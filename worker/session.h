@@ -1,0 +1,80 @@
+/*
+ * session.h - one SMTP session (RFC 5321 "session"): the connection, the
+ * client's identity, the mail transaction in progress.
+ */
+#ifndef POSTERN_SESSION_H
+#define POSTERN_SESSION_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "../common/address.h"
+#include "../common/config.h"
+#include "netio.h"
+#include "spool.h"
+
+struct session {
+	const struct config *cfg;
+	const struct endpoint *ep;
+	const struct limits *lim;
+	struct netio *io;
+	struct spool spool;
+	char id[16];                    /* session id, in every log line */
+	char client_addr[64];
+	unsigned client_port;
+	char server_addr[64];
+	unsigned server_port;
+
+	/* after EHLO/HELO */
+	char helo[256];
+	int esmtp;                      /* EHLO (not HELO) was used */
+
+	/* the mail transaction */
+	int in_transaction;
+	char mail_from[SMTP_PATH_MAX + 1];
+	long long declared_size;        /* SIZE=, -1 if not given */
+	int body_8bit;                  /* BODY=8BITMIME */
+	char *rcpts;                    /* accepted recipients, "a@b\n" each */
+	size_t rcpts_len, rcpts_cap;
+	int nrcpts;
+	char last_rcpt[SMTP_PATH_MAX + 1];
+
+	/* counters */
+	int errors;
+	int nmessages;                  /* accepted in this session */
+	int quit;                       /* stop reading: QUIT, 421, fatal error */
+	long long bytes_in;
+};
+
+/* Run a whole session on the connected socket FD; returns when it is over. */
+void session_run(const struct config *, const struct endpoint *, int fd,
+    const struct sockaddr *peer, const sigset_t *waitmask, volatile int *abort_flag);
+
+/* Queue one reply line "CODE TEXT" (formatted; the code is the first 3
+ * characters of FMT's output). Counts protocol errors. */
+void reply(struct session *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The parts of the session, one file each. */
+void smtp_mail(struct session *, const char *arg);
+void smtp_rcpt(struct session *, const char *arg);
+void smtp_data(struct session *, const char *arg);
+void transaction_reset(struct session *);
+
+/* Run the hook for KIND with the session's environment (decision.c). */
+struct hook_result;
+void session_hook(struct session *, enum hook_kind, int stdin_fd,
+    const char *fd3, size_t fd3_len, struct hook_result *);
+/* Queue the reply for a hook that did not accept. */
+void session_refuse(struct session *, enum hook_kind, const struct hook_result *);
+/* Ask the hook for KIND, if one is set.  Returns 1 if it accepted (the
+ * caller sends the positive reply), else queues the refusal and returns 0. */
+int session_ask(struct session *, enum hook_kind);
+
+/* Build the hook environment for KIND from the session state. */
+struct hook_env;
+void session_hook_env(struct session *, enum hook_kind, struct hook_env *);
+
+/* Write the Received: trace header for the current transaction to the spool. */
+void received_write(struct session *, const char *queue_id);
+
+#endif

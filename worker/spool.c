@@ -1,0 +1,123 @@
+/*
+ * spool.c - one anonymous spool file per session (O_TMPFILE, or a file
+ * unlinked at once where that is not supported), truncated and reused for
+ * each message.  It is never linked into the file system, so a crash leaves
+ * nothing behind.
+ */
+#include "autoconf.h"
+#include "spool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int
+spool_open(struct spool *sp, const char *dir)
+{
+	sp->len = 0;
+	sp->written = 0;
+	sp->error = 0;
+#ifdef O_TMPFILE
+	sp->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (sp->fd >= 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return -1;
+#endif
+	{
+		char path[4096];
+		if (snprintf(path, sizeof(path), "%s/postern.XXXXXX", dir) >= (int)sizeof(path)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		sp->fd = mkostemp(path, O_CLOEXEC);
+		if (sp->fd < 0)
+			return -1;
+		unlink(path);
+	}
+	return 0;
+}
+
+int
+spool_reset(struct spool *sp)
+{
+	sp->len = 0;
+	sp->error = 0;
+	if (sp->written > 0 && ftruncate(sp->fd, 0) < 0)
+		return -1;
+	sp->written = 0;
+	if (lseek(sp->fd, 0, SEEK_SET) < 0)
+		return -1;
+	return 0;
+}
+
+static void
+drain(struct spool *sp)
+{
+	size_t off = 0;
+
+	while (off < sp->len && sp->error == 0) {
+		ssize_t n = write(sp->fd, sp->buf + off, sp->len - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			sp->error = errno;
+		} else {
+			off += (size_t)n;
+			sp->written += n;
+		}
+	}
+	sp->len = 0;
+}
+
+void
+spool_write(struct spool *sp, const char *data, size_t len)
+{
+	if (sp->error)
+		return;
+	if (len >= sizeof(sp->buf)) {
+		drain(sp);
+		{       /* write straight from the caller's buffer */
+			size_t off = 0;
+			while (off < len && sp->error == 0) {
+				ssize_t n = write(sp->fd, data + off, len - off);
+				if (n < 0) {
+					if (errno != EINTR)
+						sp->error = errno;
+				} else {
+					off += (size_t)n;
+					sp->written += n;
+				}
+			}
+		}
+		return;
+	}
+	if (sp->len + len > sizeof(sp->buf))
+		drain(sp);
+	memcpy(sp->buf + sp->len, data, len);
+	sp->len += len;
+}
+
+int
+spool_finish(struct spool *sp)
+{
+	drain(sp);
+	if (sp->error) {
+		errno = sp->error;
+		return -1;
+	}
+	if (lseek(sp->fd, 0, SEEK_SET) < 0)
+		return -1;
+	return 0;
+}
+
+void
+spool_close(struct spool *sp)
+{
+	if (sp->fd >= 0)
+		close(sp->fd);
+	sp->fd = -1;
+}

@@ -1,0 +1,27 @@
+/*
+ * spool.h - the message being received, written to an unlinked temporary
+ * file (never held in memory) and handed to the data hook as its stdin.
+ */
+#ifndef POSTERN_SPOOL_H
+#define POSTERN_SPOOL_H
+
+#include <stddef.h>
+
+struct spool {
+	int fd;
+	int error;              /* errno of the first failed write, or 0 */
+	size_t len;             /* bytes in buf */
+	long long written;      /* bytes in the file */
+	char buf[65536];
+};
+
+/* Open an anonymous file in DIR.  Returns 0, or -1 with errno set. */
+int spool_open(struct spool *, const char *dir);
+/* Empty it for the next message. */
+int spool_reset(struct spool *);
+void spool_write(struct spool *, const char *data, size_t len);
+/* Write out the buffer and rewind to the start.  0, or -1 with errno set. */
+int spool_finish(struct spool *);
+void spool_close(struct spool *);
+
+#endif

@@ -1,0 +1,166 @@
+/*
+ * worker.c - the worker's life: drop root (setgroups, setgid, setuid, then
+ * check that it cannot be undone), wait on all listening sockets with one
+ * epoll set (EPOLLEXCLUSIVE: a connection wakes one idle worker, not all),
+ * serve sessions one at a time, and exit after max_sessions, on SIGTERM
+ * (after the current session), or when the master is gone.
+ */
+#include "autoconf.h"
+#include "worker.h"
+#include "session.h"
+#include "../common/config.h"
+#include "../common/listener.h"
+#include "../common/log.h"
+#include "../common/scoreboard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_requested;
+static volatile int abort_sessions;
+
+static void
+on_signal(int sig)
+{
+	stop_requested = 1;
+	if (sig == SIGUSR1)
+		abort_sessions = 1;
+}
+
+static void
+drop_privileges(const struct worker_args *a)
+{
+	if (!a->drop)
+		return;
+	if (initgroups(a->user, a->gid) < 0 && setgroups(1, &a->gid) < 0) {
+		log_err("worker: cannot set groups for %s: %s", a->user, strerror(errno));
+		_exit(2);
+	}
+	if (setgid(a->gid) < 0 || setuid(a->uid) < 0) {
+		log_err("worker: cannot switch to user %s (uid %d gid %d): %s", a->user,
+		    (int)a->uid, (int)a->gid, strerror(errno));
+		_exit(2);
+	}
+	if (getuid() != a->uid || geteuid() != a->uid || getgid() != a->gid ||
+	    getegid() != a->gid || setuid(0) == 0) {
+		log_err("worker: privileges were not dropped to %s: refusing to serve", a->user);
+		_exit(2);
+	}
+}
+
+static void
+setup_signals(sigset_t *waitmask)
+{
+	struct sigaction sa;
+	sigset_t block;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);           /* reload is the master's business */
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &block, waitmask);
+	/* waitmask: what was blocked before, i.e. not these three. */
+	sigdelset(waitmask, SIGTERM);
+	sigdelset(waitmask, SIGINT);
+	sigdelset(waitmask, SIGUSR1);
+}
+
+static void
+serve(const struct worker_args *a, const struct listener *l, const sigset_t *waitmask)
+{
+	struct sockaddr_storage peer;
+	socklen_t peerlen = sizeof(peer);
+	int fd, one = 1;
+
+	fd = accept4(l->fd, (struct sockaddr *)&peer, &peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+		    errno != ECONNABORTED)
+			log_warn("accept on %s: %s", l->addr, strerror(errno));
+		return;
+	}
+	scoreboard_set(a->sb, a->slot, SLOT_BUSY);
+	if (write(a->notify_fd, "b", 1) < 0) {
+		/* the pipe is full: the master is already awake */
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	session_run(a->cfg, &a->cfg->endpoints[l->endpoint], fd,
+	    (struct sockaddr *)&peer, waitmask, &abort_sessions);
+	close(fd);
+	a->sb->slots[a->slot].sessions++;
+}
+
+void
+worker_main(const struct worker_args *a)
+{
+	struct epoll_event ev, events[8];
+	sigset_t waitmask;
+	int ep, i, master_gone = 0;
+
+	setproctitle("worker starting");
+	drop_privileges(a);
+	setup_signals(&waitmask);
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		log_err("worker: epoll_create1: %s", strerror(errno));
+		_exit(2);
+	}
+	for (i = 0; i < a->nlisteners; i++) {
+		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+		ev.data.u32 = (uint32_t)i;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, a->listeners[i].fd, &ev) < 0) {
+			log_err("worker: epoll_ctl: %s", strerror(errno));
+			_exit(2);
+		}
+	}
+	ev.events = EPOLLIN;
+	ev.data.u32 = UINT32_MAX;
+	epoll_ctl(ep, EPOLL_CTL_ADD, a->master_fd, &ev);
+
+	while (!stop_requested && !master_gone &&
+	    a->sb->slots[a->slot].sessions < (uint64_t)a->cfg->max_sessions) {
+		int n;
+
+		scoreboard_set(a->sb, a->slot, SLOT_IDLE);
+		setproctitle("worker idle");
+		n = epoll_pwait(ep, events, 8, -1, &waitmask);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("worker: epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (i = 0; i < n && !stop_requested; i++) {
+			if (events[i].data.u32 == UINT32_MAX) {
+				master_gone = 1;
+				log_warn("worker: the master process is gone: exiting");
+				break;
+			}
+			serve(a, &a->listeners[events[i].data.u32], &waitmask);
+			break;  /* re-check the limits before the next accept */
+		}
+	}
+	scoreboard_set(a->sb, a->slot, SLOT_EXITING);
+	_exit(0);
+}
