@@ -1,0 +1,351 @@
+# Postern::Test - start posternd for a test and talk SMTP to it.
+#
+#   my $srv = Postern::Test->start(config => { limits => { max_errors => 3 } });
+#   my $s = $srv->connect;             # raw SMTP client (Postern::Test::Client)
+#   $s->cmd("EHLO x") ... $s->quit;
+#   $srv->messages                     # files in the Maildir's new/
+#   $srv->stop;                        # SIGTERM, reap, check the log for sanitizer reports
+#
+# Every server listens on a free loopback port, runs from its own temporary
+# directory, and is stopped (by PID) when the object goes away.  When the
+# test runs as root, workers run as "nobody" and the directory is theirs.
+package Postern::Test;
+
+use strict;
+use warnings;
+use Carp;
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Copy qw(copy);
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX qw(:sys_wait_h);
+use Socket;
+use Test::More;
+use Time::HiRes qw(time sleep);
+
+our $BUILDDIR = $ENV{POSTERN_BUILDDIR} || abs_path(dirname(__FILE__) . '/../../..');
+our $SRCDIR = $ENV{POSTERN_SRCDIR} || $BUILDDIR;
+
+sub builddir { $BUILDDIR }
+sub srcdir { $SRCDIR }
+sub is_root { $> == 0 }
+
+# A free TCP port on 127.0.0.1 (the kernel's choice).
+sub free_port {
+	my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+	    Proto => 'tcp', Listen => 1, ReuseAddr => 1) or die "no free port: $!";
+	my $port = $s->sockport;
+	close $s;
+	return $port;
+}
+
+# A temporary directory the workers (nobody when root) can use.
+sub workdir {
+	my $dir = tempdir('postern-test-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+	chmod 0755, $dir;
+	if (is_root()) {
+		my (undef, undef, $uid, $gid) = getpwnam('nobody');
+		chown $uid, $gid, $dir if defined $uid;
+	}
+	return $dir;
+}
+
+# Copy a program into DIR so that nobody can run it whatever the checkout's
+# permissions are; returns the new path.
+sub install_program {
+	my ($dir, $src, $name) = @_;
+	$name //= (split m{/}, $src)[-1];
+	my $dst = "$dir/$name";
+	copy($src, $dst) or die "copy $src: $!";
+	chmod 0755, $dst;
+	return $dst;
+}
+
+# Write an executable script into DIR.
+sub write_script {
+	my ($dir, $name, $text) = @_;
+	my $path = "$dir/$name";
+	open my $f, '>', $path or die "$path: $!";
+	print $f $text;
+	close $f;
+	chmod 0755, $path;
+	return $path;
+}
+
+sub _ini {
+	my ($conf) = @_;
+	my $out = '';
+	for my $sec (sort { _secorder($a) <=> _secorder($b) or $a cmp $b } keys %$conf) {
+		$out .= "[$sec]\n";
+		for my $k (sort keys %{ $conf->{$sec} }) {
+			$out .= "$k = $conf->{$sec}{$k}\n";
+		}
+	}
+	return $out;
+}
+sub _secorder { my %o = (server => 0, limits => 1, tls => 2, hooks => 3); $o{$_[0]} // 9 }
+
+# start(config => {section => {key => value}}, endpoints => [names], args => [...])
+# Default: one endpoint "smtp" on a free port; data hook postern-maildir into
+# DIR/Maildir.  Sections given in config are merged over the defaults.
+sub start {
+	my ($class, %o) = @_;
+	my $dir = $o{dir} // workdir();
+	my $self = bless { dir => $dir, ports => {}, maildir => "$dir/Maildir" }, $class;
+	my $maildir_hook = install_program($dir, "$BUILDDIR/hooks/postern-maildir");
+	my %conf = (
+		server => { hostname => 'mx.test', pidfile => "$dir/posternd.pid",
+			workers => 2, min_spare => 1, max_spare => 4,
+			spool_directory => $dir,
+			(is_root() ? (user => 'nobody', group => 'nogroup') : ()) },
+		hooks => { data => "$maildir_hook $dir/Maildir" },
+	);
+	my @endpoints = @{ $o{endpoints} // ['smtp'] };
+	for my $ep (@endpoints) {
+		my $port = free_port();
+		$self->{ports}{$ep} = $port;
+		$conf{$ep} = { listen => "127.0.0.1:$port" };
+	}
+	for my $sec (keys %{ $o{config} // {} }) {
+		my $v = $o{config}{$sec};
+		if (!defined $v) { delete $conf{$sec}; next; }
+		$conf{$sec}{$_} = $v->{$_} for keys %$v;
+		delete $conf{$sec}{$_} for grep { !defined $conf{$sec}{$_} } keys %{ $conf{$sec} };
+	}
+	$self->{conffile} = "$dir/postern.conf";
+	open my $f, '>', $self->{conffile} or die $!;
+	print $f _ini(\%conf);
+	close $f;
+	$self->{log} = "$dir/posternd.log";
+	my @cmd = ($o{wrapper} ? @{ $o{wrapper} } : (), "$BUILDDIR/posternd", '-f', '-d',
+	    '-c', $self->{conffile}, @{ $o{args} // [] });
+	my $pid = fork // die "fork: $!";
+	if ($pid == 0) {
+		open STDIN, '<', '/dev/null';
+		open STDOUT, '>>', $self->{log};
+		open STDERR, '>>', $self->{log};
+		exec @cmd or POSIX::_exit(127);
+	}
+	$self->{pid} = $pid;
+	return $self if $o{no_wait};
+	$self->wait_ready or do {
+		diag("posternd did not start; log:\n" . $self->log_text);
+		croak "posternd did not start";
+	};
+	return $self;
+}
+
+sub dir { $_[0]{dir} }
+sub pid { $_[0]{pid} }
+sub port { my ($self, $ep) = @_; $self->{ports}{ $ep // 'smtp' } }
+sub maildir { $_[0]{maildir} }
+sub conffile { $_[0]{conffile} }
+
+# Wait until every endpoint accepts a connection and the greeting comes.
+sub wait_ready {
+	my ($self, $timeout) = @_;
+	my $end = time + ($timeout // 20);
+	for my $ep (keys %{ $self->{ports} }) {
+		while (1) {
+			return 0 if waitpid($self->{pid}, WNOHANG) == $self->{pid};
+			my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+			    PeerPort => $self->{ports}{$ep}, Proto => 'tcp', Timeout => 2);
+			if ($s) { close $s; last; }
+			return 0 if time > $end;
+			sleep 0.02;
+		}
+	}
+	return 1;
+}
+
+sub log_text {
+	my ($self) = @_;
+	open my $f, '<', $self->{log} or return '';
+	local $/;
+	return <$f> // '';
+}
+
+# Wait until the log matches RE (or TIMEOUT seconds); returns the match.
+sub wait_log {
+	my ($self, $re, $timeout) = @_;
+	my $end = time + ($timeout // 10);
+	while (time < $end) {
+		my $t = $self->log_text;
+		return $1 // 1 if $t =~ $re;
+		sleep 0.05;
+	}
+	return undef;
+}
+
+# Files in the Maildir's new/ (full paths, sorted by name).
+sub messages {
+	my ($self) = @_;
+	opendir my $d, "$self->{maildir}/new" or return ();
+	my @f = sort map { "$self->{maildir}/new/$_" } grep { !/^\./ } readdir $d;
+	return @f;
+}
+
+sub slurp {
+	my ($path) = @_;
+	open my $f, '<:raw', $path or die "$path: $!";
+	local $/;
+	return scalar <$f>;
+}
+
+# Pids of the workers (children of the master).
+sub worker_pids {
+	my ($self) = @_;
+	my @pids;
+	opendir my $d, '/proc' or return ();
+	for my $p (grep { /^\d+$/ } readdir $d) {
+		open my $f, '<', "/proc/$p/stat" or next;
+		my $stat = <$f> // next;
+		my ($ppid) = $stat =~ /^\d+ \(.*\) \S+ (\d+)/s or next;
+		push @pids, $p if $ppid == $self->{pid};
+	}
+	return sort { $a <=> $b } @pids;
+}
+
+sub connect {
+	my ($self, $ep, %o) = @_;
+	return Postern::Test::Client->new($self->port($ep), %o);
+}
+
+# Stop: SIGTERM, wait for exit (bounded), SIGKILL if needed; check the log
+# for sanitizer reports.  Returns the exit status.
+sub stop {
+	my ($self, %o) = @_;
+	return $self->{status} if exists $self->{status};
+	my $pid = $self->{pid};
+	kill 'TERM', $pid;
+	my $end = time + ($o{timeout} // 30);
+	my $r;
+	while (($r = waitpid($pid, WNOHANG)) == 0 && time < $end) { sleep 0.02; }
+	if ($r == 0) {
+		diag("posternd $pid did not stop: killing its process group");
+		kill 'KILL', $pid;
+		waitpid($pid, 0);
+	}
+	$self->{status} = $?;
+	my $log = $self->log_text;
+	my @bad = $log =~ /^(.*(?:ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer).*)$/mg;
+	ok(!@bad, 'no sanitizer report in the server log') or diag(join "\n", @bad[0 .. ($#bad < 5 ? $#bad : 5)]);
+	return $self->{status};
+}
+
+sub DESTROY {
+	my ($self) = @_;
+	return if exists $self->{status} || !$self->{pid};
+	kill 'KILL', $self->{pid};
+	waitpid($self->{pid}, 0);
+}
+
+package Postern::Test::Client;
+# A raw SMTP client: send exact bytes, read whole replies.
+
+use strict;
+use warnings;
+use IO::Socket::INET;
+use IO::Select;
+use Time::HiRes qw(time);
+
+sub new {
+	my ($class, $port, %o) = @_;
+	my $sock = IO::Socket::INET->new(PeerAddr => $o{host} // '127.0.0.1', PeerPort => $port,
+	    Proto => 'tcp', Timeout => 10) or die "connect to $port: $!";
+	binmode $sock;
+	my $self = bless { sock => $sock, buf => '', timeout => $o{timeout} // 30 }, $class;
+	$self->{greeting} = $self->reply unless $o{no_greeting};
+	return $self;
+}
+
+sub sock { $_[0]{sock} }
+sub greeting { $_[0]{greeting} }
+
+sub send {
+	my ($self, $data) = @_;
+	my $off = 0;
+	while ($off < length $data) {
+		my $n = syswrite($self->{sock}, $data, length($data) - $off, $off);
+		return 0 unless defined $n;
+		$off += $n;
+	}
+	return 1;
+}
+
+# Read one line (up to LF) or undef on EOF/timeout.
+sub line {
+	my ($self, $timeout) = @_;
+	my $end = time + ($timeout // $self->{timeout});
+	while ($self->{buf} !~ /\n/) {
+		my $left = $end - time;
+		return undef if $left <= 0;
+		my $sel = IO::Select->new($self->{sock});
+		return undef unless $sel->can_read($left);
+		my $n = sysread($self->{sock}, my $chunk, 65536);
+		return undef unless $n;
+		$self->{buf} .= $chunk;
+	}
+	$self->{buf} =~ s/^(.*?\n)//s;
+	return $1;
+}
+
+# Read a whole reply (all NNN- lines and the NNN line); returns the text with
+# CRLFs, or undef at EOF.  In list context: (code, text).
+sub reply {
+	my ($self, $timeout) = @_;
+	my $text = '';
+	while (defined(my $l = $self->line($timeout))) {
+		$text .= $l;
+		return wantarray ? (substr($l, 0, 3), $text) : $text if $l =~ /^\d{3}(?: |\r?\n)/;
+		last unless $l =~ /^\d{3}-/;
+	}
+	return wantarray ? (undef, $text) : (length $text ? $text : undef);
+}
+
+# Send a command, return its reply.
+sub cmd {
+	my ($self, $line, $timeout) = @_;
+	$self->send("$line\r\n") or return undef;
+	return $self->reply($timeout);
+}
+
+# Is the connection closed by the server (EOF within TIMEOUT)?
+sub closed {
+	my ($self, $timeout) = @_;
+	my $sel = IO::Select->new($self->{sock});
+	return 0 unless $sel->can_read($timeout // 10);
+	my $n = sysread($self->{sock}, my $chunk, 65536);
+	return 1 if !$n;
+	$self->{buf} .= $chunk;
+	return 0;
+}
+
+# EHLO, MAIL, RCPT..., DATA, text, "."; returns the final reply.
+sub send_message {
+	my ($self, %o) = @_;
+	my @r;
+	$self->cmd("EHLO client.test") unless $o{no_ehlo};
+	my $r = $self->cmd("MAIL FROM:<" . ($o{from} // 'alice@example.org') . ">");
+	return $r unless $r =~ /^250/;
+	for my $to (@{ $o{to} // ['bob@example.org'] }) {
+		$r = $self->cmd("RCPT TO:<$to>");
+	}
+	$r = $self->cmd("DATA");
+	return $r unless $r =~ /^354/;
+	$self->send($o{data} // "Subject: test\r\n\r\nHello\r\n");
+	$self->send(".\r\n");
+	return $self->reply;
+}
+
+sub quit {
+	my ($self) = @_;
+	my $r = $self->cmd("QUIT");
+	close $self->{sock};
+	return $r;
+}
+
+sub close { close $_[0]{sock} }
+
+1;
