@@ -413,9 +413,8 @@ load_endpoint(struct loader *ld, const char *section, struct config *c)
 	ep->nlisten = n;
 	free(copy);
 	if (ep->tls != TLS_NONE && c->tls_certificate[0] == '\0')
-		return fail(ld, section, "tls", "TLS endpoint but [tls] certificate is not set");
-	if (ep->tls != TLS_NONE)
-		return fail(ld, section, "tls", "TLS is not supported by this version; use tls = none");
+		return fail(ld, section, "tls", "%s needs a certificate: set [tls] certificate and key",
+		    ep->tls == TLS_STARTTLS ? "starttls" : "implicit");
 	if (ep->auth != AUTH_NONE)
 		return fail(ld, section, "auth", "AUTH is not supported by this version; use auth = none");
 	return 0;

@@ -9,6 +9,7 @@
 #include "../common/config.h"
 #include "../common/listener.h"
 #include "../common/log.h"
+#include "../common/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +58,7 @@ main(int argc, char **argv)
 	int foreground = 0, debug = 0, check = 0, ch, n, rc;
 	struct listener listeners[MAX_LISTENERS];
 	struct credentials cr;
+	struct tls_server tls;
 	struct config *cfg;
 	struct pidfh *pfh = NULL;
 	char err[2048];
@@ -88,7 +90,14 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
+	/* Certificates and keys are read now, as root: workers never open them. */
+	if (tls_server_load(cfg, &tls, err, sizeof(err)) < 0) {
+		fprintf(stderr, "posternd: %s: %s\n", file, err);
+		config_free(cfg);
+		return 1;
+	}
 	if (check) {
+		tls_server_free(&tls);
 		printf("posternd: %s: configuration OK\n", file);
 		config_free(cfg);
 		return 0;
@@ -124,7 +133,7 @@ main(int argc, char **argv)
 	}
 	if (pfh != NULL)
 		pidfile_write(pfh);
-	rc = pool_run(cfg, &cr, n, listeners);
+	rc = pool_run(cfg, &cr, &tls, n, listeners);
 	if (pfh != NULL)
 		pidfile_remove(pfh);
 	return rc;

@@ -19,6 +19,7 @@
 #include "../common/listener.h"
 #include "../common/log.h"
 #include "../common/scoreboard.h"
+#include "../common/tls.h"
 #include "../worker/worker.h"
 
 #include <errno.h>
@@ -54,6 +55,7 @@ on_signal(int sig)
 struct pool {
 	struct config *cfg;
 	struct credentials cr;
+	struct tls_server tls;
 	struct listener *listeners;
 	int nlisteners;
 	struct scoreboard *sb;
@@ -152,6 +154,7 @@ spawn_worker(struct pool *p)
 		a.uid = p->cr.uid;
 		a.gid = p->cr.gid;
 		a.user = p->cr.user;
+		a.tls = p->tls.loaded ? &p->tls : NULL;
 		worker_main(&a);
 	}
 	p->sb->slots[slot].pid = pid;
@@ -268,6 +271,7 @@ reload(struct pool *p)
 	char err[1024];
 	struct config *nc;
 	struct credentials cr;
+	struct tls_server tls;
 	struct listener *nl;
 	int n;
 
@@ -281,7 +285,13 @@ reload(struct pool *p)
 		config_free(nc);
 		return;
 	}
+	if (tls_server_load(nc, &tls, err, sizeof(err)) < 0) {
+		log_err("reload failed, keeping the running configuration and certificates: %s", err);
+		config_free(nc);
+		return;
+	}
 	if ((nl = calloc(MAX_LISTENERS, sizeof(*nl))) == NULL) {
+		tls_server_free(&tls);
 		config_free(nc);
 		return;
 	}
@@ -336,6 +346,7 @@ reload(struct pool *p)
 					close(nl[i].fd);
 			}
 			free(nl);
+			tls_server_free(&tls);
 			config_free(nc);
 			return;
 		}
@@ -347,6 +358,8 @@ reload(struct pool *p)
 	config_free(p->cfg);
 	p->cfg = nc;
 	p->cr = cr;
+	tls_server_free(&p->tls);
+	p->tls = tls;
 	p->generation++;
 	p->crashes = 0;
 	p->next_spawn = 0;
@@ -364,8 +377,8 @@ drain_notify(struct pool *p)
 }
 
 int
-pool_run(struct config *cfg, const struct credentials *cr, int nlisteners,
-    struct listener *listeners)
+pool_run(struct config *cfg, const struct credentials *cr,
+    struct tls_server *tls, int nlisteners, struct listener *listeners)
 {
 	struct pool *p;
 	struct sigaction sa;
@@ -377,6 +390,8 @@ pool_run(struct config *cfg, const struct credentials *cr, int nlisteners,
 		return 1;
 	p->cfg = cfg;
 	p->cr = *cr;
+	p->tls = *tls;          /* the pool owns it from now on */
+	memset(tls, 0, sizeof(*tls));
 	p->nlisteners = nlisteners;
 	if ((p->listeners = calloc(MAX_LISTENERS, sizeof(*listeners))) == NULL)
 		return 1;
@@ -455,6 +470,7 @@ pool_run(struct config *cfg, const struct credentials *cr, int nlisteners,
 	log_info("stopped");
 	close(p->master_pipe[1]);
 	free(p->listeners);
+	tls_server_free(&p->tls);
 	config_free(p->cfg);
 	free(p);
 	return 0;

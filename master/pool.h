@@ -9,6 +9,7 @@
 
 struct config;
 struct listener;
+struct tls_server;
 
 struct credentials {
 	int drop;               /* the master is root: workers switch user */
@@ -22,7 +23,7 @@ int credentials_lookup(const struct config *cfg, struct credentials *cr,
     char *err, size_t errlen);
 
 /* Run the pool until SIGTERM/SIGINT; returns the exit status. */
-int pool_run(struct config *cfg, const struct credentials *cr, int nlisteners,
-    struct listener *listeners);
+int pool_run(struct config *cfg, const struct credentials *cr,
+    struct tls_server *tls, int nlisteners, struct listener *listeners);
 
 #endif

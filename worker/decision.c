@@ -25,7 +25,7 @@ session_hook_env(struct session *s, enum hook_kind kind, struct hook_env *e)
 	hook_env_addf(e, "POSTERN_CLIENT_PORT", "%u", s->client_port);
 	hook_env_add(e, "POSTERN_SERVER_ADDR", s->server_addr);
 	hook_env_addf(e, "POSTERN_SERVER_PORT", "%u", s->server_port);
-	hook_env_add(e, "POSTERN_TLS", "");
+	hook_env_add(e, "POSTERN_TLS", s->tls_info);
 	hook_env_add(e, "PROTO", "TCP");
 	hook_env_add(e, "TCPREMOTEIP", s->client_addr);
 	hook_env_addf(e, "TCPREMOTEPORT", "%u", s->client_port);

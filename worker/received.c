@@ -16,12 +16,17 @@ received_write(struct session *s, const char *queue_id)
 {
 	char date[64], hdr[2048], first[SMTP_PATH_MAX + 1];
 	const char *eol = s->cfg->data_crlf ? "\r\n" : "\n";
-	const char *proto = s->esmtp ? "ESMTP" : "SMTP";
+	const char *proto = s->esmtp ? (s->tls_info[0] ? "ESMTPS" : "ESMTP") : "SMTP";
+	char with[200];
 	const char *v6 = strchr(s->client_addr, ':') != NULL ? "IPv6:" : "";
 	time_t now = time(NULL);
 	struct tm tm;
 	int n;
 
+	if (s->tls_info[0] != '\0')
+		snprintf(with, sizeof(with), "%s (%s)", proto, s->tls_info);
+	else
+		snprintf(with, sizeof(with), "%s", proto);
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	first[0] = '\0';
@@ -35,12 +40,12 @@ received_write(struct session *s, const char *queue_id)
 	if (first[0] != '\0')
 		n = snprintf(hdr, sizeof(hdr),
 		    "Received: from %s ([%s%s])%s\tby %s (Postern) with %s id %s%s\tfor <%s>; %s%s",
-		    s->helo, v6, s->client_addr, eol, s->cfg->hostname, proto, queue_id, eol,
+		    s->helo, v6, s->client_addr, eol, s->cfg->hostname, with, queue_id, eol,
 		    first, date, eol);
 	else
 		n = snprintf(hdr, sizeof(hdr),
 		    "Received: from %s ([%s%s])%s\tby %s (Postern) with %s id %s;%s\t%s%s",
-		    s->helo, v6, s->client_addr, eol, s->cfg->hostname, proto, queue_id, eol,
+		    s->helo, v6, s->client_addr, eol, s->cfg->hostname, with, queue_id, eol,
 		    date, eol);
 	if (n > 0 && (size_t)n < sizeof(hdr))
 		spool_write(&s->spool, hdr, (size_t)n);

@@ -8,6 +8,7 @@
 #include "session.h"
 #include "command.h"
 #include "hook.h"
+#include "tls.h"
 #include "../common/log.h"
 #include "../common/netaddr.h"
 
@@ -99,7 +100,57 @@ smtp_ehlo(struct session *s, const char *arg, int esmtp)
 	reply(s, "250-PIPELINING");
 	reply(s, "250-SIZE %lld", s->lim->max_message_size);
 	reply(s, "250-8BITMIME");
+	if (s->ep->tls == TLS_STARTTLS && s->tls_info[0] == '\0')
+		reply(s, "250-STARTTLS");
 	reply(s, "250 ENHANCEDSTATUSCODES");
+}
+
+/* RFC 3207.  Plaintext the client sent after STARTTLS is thrown away, never
+ * read inside TLS (CVE-2011-0411); after the handshake the session starts
+ * over: the client must EHLO again. */
+static void
+smtp_starttls(struct session *s, const char *arg)
+{
+	struct timespec deadline;
+	char why[256];
+	size_t pending;
+
+	if (s->tls_info[0] != '\0') {
+		reply(s, "503 5.5.1 Error: TLS already active");
+		return;
+	}
+	if (s->ep->tls != TLS_STARTTLS) {
+		reply(s, "502 5.5.1 Error: STARTTLS is not offered here");
+		return;
+	}
+	if (*arg != '\0') {
+		reply(s, "501 5.5.4 Syntax: STARTTLS (no parameters allowed)");
+		return;
+	}
+	if (s->helo[0] == '\0') {
+		reply(s, "503 5.5.1 Error: send EHLO first");
+		return;
+	}
+	reply(s, "220 2.0.0 Ready to start TLS");
+	deadline = netio_deadline(s->lim->command_timeout);
+	if (netio_flush(s->io, &deadline) < 0) {
+		s->quit = 1;
+		return;
+	}
+	if ((pending = netio_pending(s->io)) > 0)
+		log_warn("discarding %zu bytes of plaintext pipelined after STARTTLS", pending);
+	netio_discard_input(s->io);
+	if (tls_accept(s->io, s->tls_server, &deadline, s->tls_info, sizeof(s->tls_info),
+	    why, sizeof(why)) < 0) {
+		log_info("STARTTLS: %s", why);
+		s->tls_info[0] = '\0';
+		s->quit = 1;
+		return;
+	}
+	log_info("STARTTLS: %s", s->tls_info);
+	transaction_reset(s);
+	s->helo[0] = '\0';
+	s->esmtp = 0;
 }
 
 static void
@@ -160,6 +211,8 @@ dispatch(struct session *s, const struct smtp_command *cmd)
 		smtp_help(s);
 		break;
 	case CMD_STARTTLS:
+		smtp_starttls(s, cmd->arg);
+		break;
 	case CMD_AUTH:
 	case CMD_BDAT:
 		reply(s, "502 5.5.1 Error: %s is not offered here", cmd->name);
@@ -177,6 +230,17 @@ dispatch(struct session *s, const struct smtp_command *cmd)
 static void
 greet(struct session *s)
 {
+	if (s->ep->tls == TLS_IMPLICIT) {
+		struct timespec deadline = netio_deadline(s->lim->command_timeout);
+		char why[256];
+		if (tls_accept(s->io, s->tls_server, &deadline, s->tls_info, sizeof(s->tls_info),
+		    why, sizeof(why)) < 0) {
+			log_info("%s", why);
+			s->quit = 1;
+			return;
+		}
+		log_info("TLS: %s", s->tls_info);
+	}
 	if (s->cfg->hooks[HOOK_CONNECT].argv[0] != NULL && !session_ask(s, HOOK_CONNECT)) {
 		/* A refused connection: the reply went out; RFC 5321 3.1 lets us
 		 * wait for QUIT, but a 4xx/5xx greeting followed by close is what
@@ -229,8 +293,9 @@ read_commands(struct session *s)
 }
 
 void
-session_run(const struct config *cfg, const struct endpoint *ep, int fd,
-    const struct sockaddr *peer, const sigset_t *waitmask, volatile int *abort_flag)
+session_run(const struct config *cfg, const struct endpoint *ep,
+    const struct tls_server *ts, int fd, const struct sockaddr *peer,
+    const sigset_t *waitmask, volatile int *abort_flag)
 {
 	static struct netio io;         /* 32 KiB of buffers, reused */
 	struct session s;
@@ -245,6 +310,7 @@ session_run(const struct config *cfg, const struct endpoint *ep, int fd,
 	s.io = &io;
 	s.declared_size = -1;
 	s.spool.fd = -1;
+	s.tls_server = ts;
 	netio_init(&io, fd, waitmask, abort_flag);
 	io.write_timeout = s.lim->command_timeout;
 	new_session_id(s.id, sizeof(s.id));
@@ -261,10 +327,12 @@ session_run(const struct config *cfg, const struct endpoint *ep, int fd,
 		reply(&s, "421 4.3.0 %s Service not available, try again later", cfg->hostname);
 	} else {
 		greet(&s);
-		read_commands(&s);
+		if (!s.quit)
+			read_commands(&s);
 	}
 	deadline = netio_deadline(10);
 	netio_flush(&io, &deadline);
+	tls_close(&io);
 	log_info("disconnect from [%s]:%u messages=%d errors=%d", s.client_addr, s.client_port,
 	    s.nmessages, s.errors);
 	transaction_reset(&s);

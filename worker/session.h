@@ -25,6 +25,10 @@ struct session {
 	char server_addr[64];
 	unsigned server_port;
 
+	/* TLS */
+	const struct tls_server *tls_server;
+	char tls_info[128];             /* "TLSv1.3 TLS_AES_256_GCM_SHA384", "" without TLS */
+
 	/* after EHLO/HELO */
 	char helo[256];
 	int esmtp;                      /* EHLO (not HELO) was used */
@@ -47,8 +51,10 @@ struct session {
 };
 
 /* Run a whole session on the connected socket FD; returns when it is over. */
-void session_run(const struct config *, const struct endpoint *, int fd,
-    const struct sockaddr *peer, const sigset_t *waitmask, volatile int *abort_flag);
+struct tls_server;
+void session_run(const struct config *, const struct endpoint *,
+    const struct tls_server *, int fd, const struct sockaddr *peer,
+    const sigset_t *waitmask, volatile int *abort_flag);
 
 /* Queue one reply line "CODE TEXT" (formatted; the code is the first 3
  * characters of FMT's output). Counts protocol errors. */

@@ -106,7 +106,7 @@ serve(const struct worker_args *a, const struct listener *l, const sigset_t *wai
 		/* the pipe is full: the master is already awake */
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	session_run(a->cfg, &a->cfg->endpoints[l->endpoint], fd,
+	session_run(a->cfg, &a->cfg->endpoints[l->endpoint], a->tls, fd,
 	    (struct sockaddr *)&peer, waitmask, &abort_sessions);
 	close(fd);
 	a->sb->slots[a->slot].sessions++;

@@ -23,6 +23,7 @@ struct worker_args {
 	uid_t uid;
 	gid_t gid;
 	const char *user;
+	const struct tls_server *tls;   /* loaded by the master, or NULL */
 };
 
 void worker_main(const struct worker_args *) __attribute__((noreturn));

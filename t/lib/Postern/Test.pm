@@ -73,6 +73,25 @@ sub write_script {
 	return $path;
 }
 
+# A self-signed ECDSA certificate for localhost/127.0.0.1 made with certtool:
+# returns (certificate path, key path).  NAME prefixes the file names.
+sub make_cert {
+	my ($dir, $name, %o) = @_;
+	$name //= 'server';
+	my ($cert, $key, $tmpl) = ("$dir/$name-cert.pem", "$dir/$name-key.pem", "$dir/$name.tmpl");
+	open my $t, '>', $tmpl or die "$tmpl: $!";
+	print $t "cn = " . ($o{cn} // 'localhost') . "\ndns_name = localhost\nip_address = 127.0.0.1\n",
+	    "expiration_days = 365\ntls_www_server\nsigning_key\nencryption_key\n";
+	close $t;
+	my $type = $o{rsa} ? 'rsa' : 'ecdsa';
+	system("certtool --generate-privkey --key-type=$type --outfile '$key' >/dev/null 2>&1") == 0
+	    or die "certtool --generate-privkey failed (is gnutls-bin installed?)";
+	system("certtool --generate-self-signed --load-privkey '$key' --template '$tmpl' --outfile '$cert' >/dev/null 2>&1") == 0
+	    or die "certtool --generate-self-signed failed";
+	chmod 0600, $key;       # root-only, as in production: the master reads it
+	return ($cert, $key);
+}
+
 sub _ini {
 	my ($conf) = @_;
 	my $out = '';
@@ -86,9 +105,12 @@ sub _ini {
 }
 sub _secorder { my %o = (server => 0, limits => 1, tls => 2, hooks => 3); $o{$_[0]} // 9 }
 
-# start(config => {section => {key => value}}, endpoints => [names], args => [...])
+# start(config => {section => {key => value}}, endpoints => [names], args => [...],
+#       tls => 1)
 # Default: one endpoint "smtp" on a free port; data hook postern-maildir into
-# DIR/Maildir.  Sections given in config are merged over the defaults.
+# DIR/Maildir.  Sections given in config are merged over the defaults (a
+# value of undef deletes a key).  tls => 1 makes a certificate and sets [tls];
+# the endpoints' tls modes come from config (e.g. smtp => {tls => 'starttls'}).
 sub start {
 	my ($class, %o) = @_;
 	my $dir = $o{dir} // workdir();
@@ -101,6 +123,11 @@ sub start {
 			(is_root() ? (user => 'nobody', group => 'nogroup') : ()) },
 		hooks => { data => "$maildir_hook $dir/Maildir" },
 	);
+	if ($o{tls}) {
+		my ($cert, $key) = make_cert($dir);
+		$conf{tls} = { certificate => $cert, key => $key };
+		$self->{cert} = $cert;
+	}
 	my @endpoints = @{ $o{endpoints} // ['smtp'] };
 	for my $ep (@endpoints) {
 		my $port = free_port();
@@ -141,6 +168,7 @@ sub pid { $_[0]{pid} }
 sub port { my ($self, $ep) = @_; $self->{ports}{ $ep // 'smtp' } }
 sub maildir { $_[0]{maildir} }
 sub conffile { $_[0]{conffile} }
+sub cert { $_[0]{cert} }
 
 # Wait until every endpoint accepts a connection and the greeting comes.
 sub wait_ready {

@@ -1,0 +1,113 @@
+/*
+ * tls.c - the server side of a TLS handshake on a non-blocking socket,
+ * bounded by a deadline.  Every TLS detail is GnuTLS's: the priority string
+ * and credentials come from the master; session tickets use the key the
+ * master made, so resumption works across workers.  Client certificates
+ * are not requested.  Renegotiation is refused (netio treats
+ * GNUTLS_E_REHANDSHAKE as an error).
+ */
+#include "autoconf.h"
+#include "tls.h"
+#include "netio.h"
+#include "../common/tls.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <gnutls/gnutls.h>
+
+static int
+wait_for(int fd, int write, const struct timespec *deadline)
+{
+	struct timespec now;
+	long ms;
+	struct pollfd pfd = { fd, write ? POLLOUT : POLLIN, 0 };
+	int n;
+
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (deadline->tv_sec - now.tv_sec) * 1000L + (deadline->tv_nsec - now.tv_nsec) / 1000000L;
+		if (ms <= 0)
+			return -1;
+		n = poll(&pfd, 1, (int)ms);
+		if (n > 0)
+			return 0;
+		if (n == 0)
+			return -1;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+int
+tls_accept(struct netio *io, const struct tls_server *ts,
+    const struct timespec *deadline, char *info, size_t infolen,
+    char *why, size_t whylen)
+{
+	gnutls_session_t s;
+	int rc;
+
+	if (ts == NULL || !ts->loaded) {
+		snprintf(why, whylen, "no TLS credentials");
+		return -1;
+	}
+	if ((rc = gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL)) < 0) {
+		snprintf(why, whylen, "gnutls_init: %s", gnutls_strerror(rc));
+		return -1;
+	}
+	if ((rc = gnutls_priority_set(s, ts->priority)) < 0 ||
+	    (rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, ts->cred)) < 0 ||
+	    (rc = gnutls_session_ticket_enable_server(s, &ts->ticket_key)) < 0) {
+		snprintf(why, whylen, "TLS setup: %s", gnutls_strerror(rc));
+		gnutls_deinit(s);
+		return -1;
+	}
+	gnutls_certificate_server_set_request(s, GNUTLS_CERT_IGNORE);
+	gnutls_handshake_set_timeout(s, 0);
+	gnutls_transport_set_int(s, io->fd);
+	for (;;) {
+		rc = gnutls_handshake(s);
+		if (rc == GNUTLS_E_SUCCESS)
+			break;
+		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
+			if (wait_for(io->fd, gnutls_record_get_direction(s), deadline) < 0) {
+				snprintf(why, whylen, "TLS handshake timed out");
+				gnutls_deinit(s);
+				return -1;
+			}
+			continue;
+		}
+		if (!gnutls_error_is_fatal(rc))
+			continue;       /* e.g. a warning alert */
+		snprintf(why, whylen, "TLS handshake failed: %s", gnutls_strerror(rc));
+		gnutls_deinit(s);
+		return -1;
+	}
+	io->tls = s;
+	snprintf(info, infolen, "%s %s",
+	    gnutls_protocol_get_name(gnutls_protocol_get_version(s)),
+	    gnutls_ciphersuite_get(s) != NULL ? gnutls_ciphersuite_get(s) : "unknown");
+	return 0;
+}
+
+void
+tls_close(struct netio *io)
+{
+	gnutls_session_t s = io->tls;
+	struct timespec deadline;
+
+	if (s == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += 2;
+	for (;;) {
+		int rc = gnutls_bye(s, GNUTLS_SHUT_WR);
+		if (rc != GNUTLS_E_AGAIN && rc != GNUTLS_E_INTERRUPTED)
+			break;
+		if (wait_for(io->fd, 1, &deadline) < 0)
+			break;
+	}
+	gnutls_deinit(s);
+	io->tls = NULL;
+}
