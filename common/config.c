@@ -415,8 +415,9 @@ load_endpoint(struct loader *ld, const char *section, struct config *c)
 	if (ep->tls != TLS_NONE && c->tls_certificate[0] == '\0')
 		return fail(ld, section, "tls", "%s needs a certificate: set [tls] certificate and key",
 		    ep->tls == TLS_STARTTLS ? "starttls" : "implicit");
-	if (ep->auth != AUTH_NONE)
-		return fail(ld, section, "auth", "AUTH is not supported by this version; use auth = none");
+	if (ep->auth != AUTH_NONE && c->hooks[HOOK_AUTH].argv[0] == NULL)
+		return fail(ld, section, "auth", "auth = %s needs an auth hook: set [hooks] auth (e.g. postern-passwd FILE)",
+		    ep->auth == AUTH_REQUIRED ? "required" : "optional");
 	return 0;
 }
 

@@ -33,6 +33,10 @@ session_hook_env(struct session *s, enum hook_kind kind, struct hook_env *e)
 	hook_env_addf(e, "TCPLOCALPORT", "%u", s->server_port);
 	if (s->helo[0] != '\0')
 		hook_env_add(e, "POSTERN_HELO", s->helo);
+	if (s->auth_user[0] != '\0')
+		hook_env_add(e, "POSTERN_AUTH_USER", s->auth_user);
+	if (kind == HOOK_AUTH && s->auth_mech[0] != '\0')
+		hook_env_add(e, "POSTERN_AUTH_MECHANISM", s->auth_mech);
 	if (kind == HOOK_MAIL || s->in_transaction) {
 		hook_env_add(e, "POSTERN_MAIL_FROM", s->mail_from);
 		if (s->declared_size >= 0)

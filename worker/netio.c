@@ -72,8 +72,10 @@ wait_fd(struct netio *io, short events, const struct timespec *deadline, int abo
 	}
 }
 
-/* Read what is available into rbuf (which has room).  Flushes replies first
- * when the buffer is empty: the client may be waiting for them. */
+/* Read what is available into rbuf (which has room).  Before it waits for
+ * the client, it sends the replies queued so far: the client may be waiting
+ * for them (RFC 2920 3.2).  Input that is already there is read first, so a
+ * pipelined group gets its replies in one write. */
 static int
 fill(struct netio *io, const struct timespec *deadline)
 {
@@ -81,8 +83,6 @@ fill(struct netio *io, const struct timespec *deadline)
 		return NETIO_EOF;
 	if (io->rstart == io->rend) {
 		io->rstart = io->rend = 0;
-		if (io->wlen > 0 && netio_flush(io, deadline) < 0)
-			return NETIO_ERROR;
 	} else if (io->rstart > 0 && io->rend == sizeof(io->rbuf)) {
 		memmove(io->rbuf, io->rbuf + io->rstart, io->rend - io->rstart);
 		io->rend -= io->rstart;
@@ -121,6 +121,8 @@ fill(struct netio *io, const struct timespec *deadline)
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return NETIO_ERROR;
 		}
+		if (io->wlen > 0 && netio_flush(io, deadline) < 0)
+			return NETIO_ERROR;
 		if ((rc = wait_fd(io, POLLIN, deadline, 1)) != NETIO_OK)
 			return rc;
 	}

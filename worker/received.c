@@ -16,7 +16,10 @@ received_write(struct session *s, const char *queue_id)
 {
 	char date[64], hdr[2048], first[SMTP_PATH_MAX + 1];
 	const char *eol = s->cfg->data_crlf ? "\r\n" : "\n";
-	const char *proto = s->esmtp ? (s->tls_info[0] ? "ESMTPS" : "ESMTP") : "SMTP";
+	/* RFC 3848: ESMTP, ESMTPA (authenticated), ESMTPS (TLS), ESMTPSA */
+	const char *proto = !s->esmtp ? "SMTP" :
+	    s->tls_info[0] ? (s->auth_user[0] ? "ESMTPSA" : "ESMTPS") :
+	    (s->auth_user[0] ? "ESMTPA" : "ESMTP");
 	char with[200];
 	const char *v6 = strchr(s->client_addr, ':') != NULL ? "IPv6:" : "";
 	time_t now = time(NULL);

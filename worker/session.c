@@ -102,6 +102,9 @@ smtp_ehlo(struct session *s, const char *arg, int esmtp)
 	reply(s, "250-8BITMIME");
 	if (s->ep->tls == TLS_STARTTLS && s->tls_info[0] == '\0')
 		reply(s, "250-STARTTLS");
+	/* Credentials never cross in clear unless the endpoint allows it. */
+	if (s->ep->auth != AUTH_NONE && (s->tls_info[0] != '\0' || s->ep->insecure_auth))
+		reply(s, "250-AUTH PLAIN LOGIN");
 	reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -151,6 +154,7 @@ smtp_starttls(struct session *s, const char *arg)
 	transaction_reset(s);
 	s->helo[0] = '\0';
 	s->esmtp = 0;
+	s->auth_user[0] = '\0';
 }
 
 static void
@@ -214,6 +218,8 @@ dispatch(struct session *s, const struct smtp_command *cmd)
 		smtp_starttls(s, cmd->arg);
 		break;
 	case CMD_AUTH:
+		smtp_auth(s, cmd->arg);
+		break;
 	case CMD_BDAT:
 		reply(s, "502 5.5.1 Error: %s is not offered here", cmd->name);
 		break;
@@ -282,7 +288,9 @@ read_commands(struct session *s)
 		}
 		s->bytes_in += (long long)len;
 		command_parse(line, len, &cmd);
-		if (cmd.verb != CMD_BAD_CHARS) {
+		if (cmd.verb == CMD_AUTH) {
+			log_debug("< AUTH (credentials not logged)");
+		} else if (cmd.verb != CMD_BAD_CHARS) {
 			char clean[160];
 			log_sanitize(clean, sizeof(clean), line,
 			    cmd.verb == CMD_UNKNOWN && len > 40 ? 40 : len);

@@ -29,6 +29,11 @@ struct session {
 	const struct tls_server *tls_server;
 	char tls_info[128];             /* "TLSv1.3 TLS_AES_256_GCM_SHA384", "" without TLS */
 
+	/* AUTH (RFC 4954) */
+	char auth_user[256];            /* "" until AUTH succeeded */
+	char auth_mech[16];             /* during the auth hook only */
+	int auth_failures;
+
 	/* after EHLO/HELO */
 	char helo[256];
 	int esmtp;                      /* EHLO (not HELO) was used */
@@ -65,6 +70,7 @@ void smtp_mail(struct session *, const char *arg);
 void smtp_rcpt(struct session *, const char *arg);
 void smtp_data(struct session *, const char *arg);
 void transaction_reset(struct session *);
+void smtp_auth(struct session *, const char *arg);
 
 /* Run the hook for KIND with the session's environment (decision.c). */
 struct hook_result;

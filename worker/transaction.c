@@ -11,6 +11,7 @@
 #include "../common/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,7 @@ smtp_mail(struct session *s, const char *arg)
 	const char *params, *why;
 	char kw[32], val[256];
 	enum path_error e;
-	int seen_size = 0, seen_body = 0, rc;
+	int seen_size = 0, seen_body = 0, seen_auth = 0, rc;
 	long long size = -1;
 
 	if (s->helo[0] == '\0') {
@@ -88,6 +89,10 @@ smtp_mail(struct session *s, const char *arg)
 	}
 	if (s->in_transaction) {
 		reply(s, "503 5.5.1 Error: nested MAIL command");
+		return;
+	}
+	if (s->ep->auth == AUTH_REQUIRED && s->auth_user[0] == '\0') {
+		reply(s, "530 5.7.0 Error: authentication required");
 		return;
 	}
 	e = smtp_parse_path(arg, "FROM:", 1, 0, s->mail_from, sizeof(s->mail_from), &params, &why);
@@ -117,6 +122,13 @@ smtp_mail(struct session *s, const char *arg)
 				log_info("reject: MAIL from=<%s> SIZE=%s exceeds the limit of %lld",
 				    s->mail_from, val, s->lim->max_message_size);
 				reply(s, "552 5.3.4 Error: message size exceeds fixed limit");
+				return;
+			}
+		} else if (strcmp(kw, "AUTH") == 0) {
+			/* RFC 4954 5: the submitter's identity; we do not relay, so
+			 * it is checked for syntax and otherwise ignored. */
+			if (seen_auth++) {
+				reply(s, "501 5.5.4 Error: duplicate AUTH parameter");
 				return;
 			}
 		} else if (strcmp(kw, "BODY") == 0) {
@@ -303,7 +315,15 @@ smtp_data(struct session *s, const char *arg)
 		log_err("%s: cannot write the spool file in %s: %s", qid, s->cfg->spool_directory, strerror(errno));
 		reply(s, "451 4.3.0 Error: local error writing the message, try again later");
 	} else {
-		session_hook(s, HOOK_DATA, s->spool.fd, s->rcpts, s->rcpts_len, &res);
+		/* The hook reads the spool through its own read-only descriptor:
+		 * it cannot write into it, nor move the worker's file offset. */
+		char self[64];
+		int ro;
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", s->spool.fd);
+		ro = open(self, O_RDONLY | O_CLOEXEC);
+		session_hook(s, HOOK_DATA, ro >= 0 ? ro : s->spool.fd, s->rcpts, s->rcpts_len, &res);
+		if (ro >= 0)
+			close(ro);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		delay = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 		if (res.verdict == HOOK_ACCEPT) {

@@ -1,0 +1,318 @@
+/*
+ * auth.c - SMTP AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN
+ * mechanisms, checked by the auth hook.
+ *
+ * Credentials cross only under TLS unless the endpoint says insecure_auth;
+ * they reach the hook on its stdin ("user\npassword\n", authzid as a third
+ * line), never in argv or the environment; every buffer that held them is
+ * wiped (explicit_bzero); nothing of them is logged but the user name.
+ */
+#include "autoconf.h"
+#include "session.h"
+#include "hook.h"
+#include "../common/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <gnutls/gnutls.h>
+
+#define SASL_LINE_MAX   2048    /* one base64 response line, with CRLF */
+#define SASL_FIELD_MAX  255     /* authzid, authcid, password (RFC 4616) */
+
+struct credentials {
+	char authzid[SASL_FIELD_MAX + 1];
+	char user[SASL_FIELD_MAX + 1];
+	char password[SASL_FIELD_MAX + 1];
+};
+
+/* Strict base64: only the alphabet and trailing padding, length a multiple
+ * of 4; GnuTLS does the decoding.  Returns the length or -1. */
+static int
+decode64(const char *in, char *out, size_t outmax)
+{
+	gnutls_datum_t src, dst;
+	size_t len = strlen(in), i;
+	int n;
+
+	if (len % 4 != 0)
+		return -1;
+	for (i = 0; i < len; i++) {
+		char c = in[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '+' || c == '/' || (c == '=' && i >= len - 2)))
+			return -1;
+		if (c != '=' && i > 0 && in[i - 1] == '=')
+			return -1;
+	}
+	if (len == 0)
+		return 0;
+	src.data = (unsigned char *)in;
+	src.size = (unsigned)len;
+	if (gnutls_base64_decode2(&src, &dst) < 0)
+		return -1;
+	if (dst.size >= outmax) {
+		explicit_bzero(dst.data, dst.size);
+		gnutls_free(dst.data);
+		return -2;
+	}
+	memcpy(out, dst.data, dst.size);
+	out[dst.size] = '\0';
+	n = (int)dst.size;
+	explicit_bzero(dst.data, dst.size);
+	gnutls_free(dst.data);
+	return n;
+}
+
+enum sasl_read { SASL_OK, SASL_CANCEL, SASL_BAD, SASL_TOOLONG, SASL_GONE };
+
+/* Send a 334 challenge and read the client's base64 answer into OUT. */
+static enum sasl_read
+challenge(struct session *s, const char *prompt64, char *out, size_t outmax, int *outlen)
+{
+	char line[SASL_LINE_MAX + 1];
+	struct timespec deadline = netio_deadline(s->lim->command_timeout);
+	size_t len;
+	int rc, n;
+
+	reply(s, "334 %s", prompt64);
+	rc = netio_getline(s->io, line, SASL_LINE_MAX, &len, &deadline);
+	if (rc == NETIO_TOOLONG)
+		return SASL_TOOLONG;
+	if (rc != NETIO_OK)
+		return SASL_GONE;
+	if (memchr(line, '\0', len) != NULL) {
+		explicit_bzero(line, sizeof(line));
+		return SASL_BAD;
+	}
+	if (strcmp(line, "*") == 0)
+		return SASL_CANCEL;
+	n = decode64(line, out, outmax);
+	explicit_bzero(line, sizeof(line));
+	if (n < 0)
+		return n == -2 ? SASL_TOOLONG : SASL_BAD;
+	*outlen = n;
+	return SASL_OK;
+}
+
+/* Decode an initial response: "=" is an empty one.  -1 bad, -2 too long. */
+static int
+initial(const char *ir, char *out, size_t outmax)
+{
+	if (strcmp(ir, "=") == 0) {
+		out[0] = '\0';
+		return 0;
+	}
+	return decode64(ir, out, outmax);
+}
+
+static int
+has_ctl(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] == '\r' || p[i] == '\n' || p[i] == '\0')
+			return 1;
+	return 0;
+}
+
+/* [authzid] NUL authcid NUL passwd -- exactly two NULs. */
+static int
+split_plain(const char *msg, int len, struct credentials *cr)
+{
+	const char *nul1, *nul2, *end = msg + len;
+	size_t zlen, ulen, plen;
+
+	if ((nul1 = memchr(msg, '\0', (size_t)len)) == NULL)
+		return -1;
+	if ((nul2 = memchr(nul1 + 1, '\0', (size_t)(end - nul1 - 1))) == NULL)
+		return -1;
+	if (memchr(nul2 + 1, '\0', (size_t)(end - nul2 - 1)) != NULL)
+		return -1;
+	zlen = (size_t)(nul1 - msg);
+	ulen = (size_t)(nul2 - nul1 - 1);
+	plen = (size_t)(end - nul2 - 1);
+	if (ulen == 0 || zlen > SASL_FIELD_MAX || ulen > SASL_FIELD_MAX || plen > SASL_FIELD_MAX)
+		return -1;
+	memcpy(cr->authzid, msg, zlen);
+	cr->authzid[zlen] = '\0';
+	memcpy(cr->user, nul1 + 1, ulen);
+	cr->user[ulen] = '\0';
+	memcpy(cr->password, nul2 + 1, plen);
+	cr->password[plen] = '\0';
+	return 0;
+}
+
+/* Ask the auth hook; stdin is a pipe holding the credentials. */
+static void
+check(struct session *s, const char *mech, const struct credentials *cr, struct hook_result *res)
+{
+	char buf[3 * (SASL_FIELD_MAX + 1) + 1];
+	int p[2], n;
+
+	res->verdict = HOOK_FAILED;
+	res->exit_status = -1;
+	res->timed_out = 0;
+	res->reply[0] = '\0';
+	n = snprintf(buf, sizeof(buf), "%s\n%s\n%s%s", cr->user, cr->password,
+	    cr->authzid, cr->authzid[0] != '\0' ? "\n" : "");
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		log_err("auth: pipe: %s", strerror(errno));
+		explicit_bzero(buf, sizeof(buf));
+		return;
+	}
+	/* Less than a pipe buffer: the write cannot block. */
+	if (write(p[1], buf, (size_t)n) != n) {
+		log_err("auth: cannot pass the credentials to the hook: %s", strerror(errno));
+		explicit_bzero(buf, sizeof(buf));
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	explicit_bzero(buf, sizeof(buf));
+	close(p[1]);
+	strlcpy(s->auth_mech, mech, sizeof(s->auth_mech));
+	session_hook(s, HOOK_AUTH, p[0], NULL, 0, res);
+	close(p[0]);
+}
+
+void
+smtp_auth(struct session *s, const char *arg)
+{
+	char mech[32], ir[SASL_LINE_MAX + 1], msg[3 * (SASL_FIELD_MAX + 1) + 1];
+	const char *sp;
+	struct credentials cr;
+	struct hook_result res;
+	enum sasl_read r = SASL_OK;
+	size_t mlen;
+	int len = 0, n;
+
+	if (s->ep->auth == AUTH_NONE) {
+		reply(s, "503 5.5.1 Error: authentication is not enabled here");
+		return;
+	}
+	if (s->helo[0] == '\0' || !s->esmtp) {
+		reply(s, "503 5.5.1 Error: send EHLO first");
+		return;
+	}
+	if (s->auth_user[0] != '\0') {
+		reply(s, "503 5.5.1 Error: already authenticated");
+		return;
+	}
+	if (s->in_transaction) {
+		reply(s, "503 5.5.1 Error: MAIL transaction in progress");
+		return;
+	}
+	if (s->tls_info[0] == '\0' && !s->ep->insecure_auth) {
+		reply(s, "538 5.7.11 Error: encryption required for requested authentication mechanism");
+		return;
+	}
+	sp = strchr(arg, ' ');
+	mlen = sp != NULL ? (size_t)(sp - arg) : strlen(arg);
+	if (mlen == 0 || mlen >= sizeof(mech)) {
+		reply(s, "501 5.5.4 Syntax: AUTH mechanism [initial-response]");
+		return;
+	}
+	memcpy(mech, arg, mlen);
+	mech[mlen] = '\0';
+	ir[0] = '\0';
+	if (sp != NULL)
+		snprintf(ir, sizeof(ir), "%s", sp + 1);
+	memset(&cr, 0, sizeof(cr));
+
+	if (strcasecmp(mech, "PLAIN") == 0) {
+		if (ir[0] != '\0') {
+			n = initial(ir, msg, sizeof(msg));
+			r = n == -1 ? SASL_BAD : n == -2 ? SASL_TOOLONG : SASL_OK;
+			len = n;
+		} else {
+			r = challenge(s, "", msg, sizeof(msg), &len);
+		}
+		if (r == SASL_OK && split_plain(msg, len, &cr) < 0)
+			r = SASL_BAD;
+		snprintf(mech, sizeof(mech), "PLAIN");
+	} else if (strcasecmp(mech, "LOGIN") == 0) {
+		if (ir[0] != '\0') {
+			n = initial(ir, cr.user, sizeof(cr.user));
+			r = n == -1 ? SASL_BAD : n == -2 ? SASL_TOOLONG : SASL_OK;
+			len = n;
+		} else {
+			r = challenge(s, "VXNlcm5hbWU6", cr.user, sizeof(cr.user), &len);   /* Username: */
+		}
+		if (r == SASL_OK && (len == 0 || has_ctl(cr.user, (size_t)len)))
+			r = SASL_BAD;
+		if (r == SASL_OK)
+			r = challenge(s, "UGFzc3dvcmQ6", cr.password, sizeof(cr.password), &len);  /* Password: */
+		if (r == SASL_OK && has_ctl(cr.password, (size_t)len))
+			r = SASL_BAD;
+		snprintf(mech, sizeof(mech), "LOGIN");
+	} else {
+		explicit_bzero(ir, sizeof(ir));
+		reply(s, "504 5.5.4 Error: unrecognized authentication type (PLAIN and LOGIN are offered)");
+		return;
+	}
+	explicit_bzero(ir, sizeof(ir));
+	explicit_bzero(msg, sizeof(msg));
+	switch (r) {
+	case SASL_OK:
+		break;
+	case SASL_CANCEL:
+		reply(s, "501 5.0.0 Error: authentication cancelled");
+		goto out;
+	case SASL_TOOLONG:
+		reply(s, "500 5.5.6 Error: authentication exchange line is too long");
+		goto out;
+	case SASL_GONE:
+		s->quit = 1;
+		goto out;
+	default:
+		reply(s, "501 5.5.2 Error: cannot decode the authentication response");
+		goto out;
+	}
+	if (has_ctl(cr.user, strlen(cr.user)) || has_ctl(cr.password, strlen(cr.password)) ||
+	    has_ctl(cr.authzid, strlen(cr.authzid))) {
+		res.verdict = HOOK_REJECT;      /* refused before any hook runs */
+		res.reply[0] = '\0';
+	} else {
+		check(s, mech, &cr, &res);
+	}
+	{
+		char user[SASL_FIELD_MAX * 4 + 1];
+		log_sanitize(user, sizeof(user), cr.user, strlen(cr.user));
+		if (res.verdict == HOOK_ACCEPT) {
+			snprintf(s->auth_user, sizeof(s->auth_user), "%s", cr.user);
+			log_info("auth: user=%s mechanism=%s result=ok", user, mech);
+			reply(s, "235 2.7.0 Authentication successful");
+		} else if (res.verdict == HOOK_REJECT) {
+			s->auth_failures++;
+			/* fail2ban: "authentication failed for user=... from [ADDR]" */
+			log_warn("auth: authentication failed for user=%s from [%s] mechanism=%s",
+			    user, s->client_addr, mech);
+			if (res.reply[0] == '5')
+				reply(s, "%s", res.reply);
+			else
+				reply(s, "535 5.7.8 Error: authentication credentials invalid");
+			if (s->auth_failures >= s->lim->max_auth_attempts) {
+				log_warn("auth: too many failures (%d) from [%s]: disconnecting",
+				    s->auth_failures, s->client_addr);
+				reply(s, "421 4.7.0 %s Error: too many authentication failures", s->cfg->hostname);
+				s->quit = 1;
+			}
+		} else {
+			log_warn("auth: temporary failure for user=%s from [%s] (auth hook %s)", user,
+			    s->client_addr, res.timed_out ? "timed out" : "failed");
+			if (res.verdict == HOOK_TEMPFAIL && res.reply[0] == '4')
+				reply(s, "%s", res.reply);
+			else
+				reply(s, "454 4.7.0 Error: temporary authentication failure, try again later");
+		}
+	}
+out:
+	s->auth_mech[0] = '\0';
+	explicit_bzero(&cr, sizeof(cr));
+}
