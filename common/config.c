@@ -79,6 +79,12 @@ static const struct key hooks_keys[] = {
 	{ "directory", K_STRING, S(hook_directory), 0, 0 },
 	{ "data_crlf", K_BOOL, I(data_crlf), 0, 0 },
 	{ "persistent", K_CUSTOM, 0, 0, 0, 0 },
+	{ "auth_protocol", K_CUSTOM, 0, 0, 0, 0 },
+	{ "connect_timeout", K_CUSTOM, 0, 0, 0, 0 },
+	{ "helo_timeout", K_CUSTOM, 0, 0, 0, 0 },
+	{ "auth_timeout", K_CUSTOM, 0, 0, 0, 0 },
+	{ "mail_timeout", K_CUSTOM, 0, 0, 0, 0 },
+	{ "rcpt_timeout", K_CUSTOM, 0, 0, 0, 0 },
 	{ NULL, 0, 0, 0, 0, 0 }
 };
 
@@ -331,16 +337,69 @@ load_hooks(struct loader *ld, struct config *c)
 		if (set_value(ld, "hooks", &dk, v, &data_timeout) < 0)
 			return -1;
 	}
-	if ((v = get(ld, "hooks", "persistent")) != NULL && *v != '\0')
-		return fail(ld, "hooks", "persistent", "persistent hooks are not supported by this version; leave it empty");
+	if ((v = get(ld, "hooks", "auth_protocol")) != NULL && *v != '\0') {
+		if (strcasecmp(v, "postern") == 0)
+			c->auth_protocol = AUTH_PROTOCOL_POSTERN;
+		else if (strcasecmp(v, "checkpassword") == 0)
+			c->auth_protocol = AUTH_PROTOCOL_CHECKPASSWORD;
+		else
+			return fail(ld, "hooks", "auth_protocol", "'%s' is not postern or checkpassword", v);
+	}
+	if ((v = get(ld, "hooks", "persistent")) != NULL && *v != '\0') {
+		char *copy = strdup(v), *w[HOOK_COUNT + 1];
+		int n, i;
+		if (copy == NULL)
+			return fail(ld, "hooks", "persistent", "out of memory");
+		n = split_words(copy, w, HOOK_COUNT);
+		for (i = 0; i < n; i++) {
+			for (k = 0; k < HOOK_COUNT && strcmp(w[i], hook_names[k]) != 0; k++)
+				;
+			if (k == HOOK_COUNT) {
+				fail(ld, "hooks", "persistent", "'%s' is not a hook name (connect helo auth mail rcpt data)", w[i]);
+				free(copy);
+				return -1;
+			}
+			c->hooks[k].persistent = 1;
+		}
+		free(copy);
+		if (n < 0)
+			return fail(ld, "hooks", "persistent", "too many names");
+	}
 	for (k = 0; k < HOOK_COUNT; k++) {
 		struct hook_command *h = &c->hooks[k];
+		char tkname[32];
 		int n;
 
 		h->timeout = k == HOOK_DATA ? data_timeout : timeout;
+		if (k != HOOK_DATA) {
+			struct key pk = tkey;
+			snprintf(tkname, sizeof(tkname), "%s_timeout", hook_names[k]);
+			pk.name = tkname;
+			if ((v = get(ld, "hooks", tkname)) != NULL && set_value(ld, "hooks", &pk, v, &h->timeout) < 0)
+				return -1;
+		}
 		v = get(ld, "hooks", hook_names[k]);
-		if (v == NULL || *v == '\0')
+		if (v == NULL || *v == '\0') {
+			if (h->persistent)
+				return fail(ld, "hooks", "persistent", "'%s' is listed but [hooks] %s is not set",
+				    hook_names[k], hook_names[k]);
 			continue;
+		}
+		if (strncmp(v, "inet:", 5) == 0 || strncmp(v, "unix:", 5) == 0) {
+			/* a policy server that runs already: always persistent */
+			if ((h->line = strdup(v)) == NULL)
+				return fail(ld, "hooks", hook_names[k], "out of memory");
+			if (strncmp(v, "inet:", 5) == 0) {
+				const char *colon = strrchr(v + 5, ':');
+				if (colon == NULL || colon == v + 5 || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535)
+					return fail(ld, "hooks", hook_names[k], "'%s': expected inet:ADDRESS:PORT", v);
+			} else if (v[5] != '/') {
+				return fail(ld, "hooks", hook_names[k], "'%s': expected unix:/absolute/path", v);
+			}
+			h->persistent = h->server = 1;
+			h->argv[0] = NULL;
+			continue;
+		}
 		if ((h->line = strdup(v)) == NULL)
 			return fail(ld, "hooks", hook_names[k], "out of memory");
 		{
@@ -361,8 +420,10 @@ load_hooks(struct loader *ld, struct config *c)
 		if (access(h->argv[0], X_OK) < 0)
 			return fail(ld, "hooks", hook_names[k], "cannot execute '%s': %s", h->argv[0], strerror(errno));
 	}
-	if (c->hooks[HOOK_DATA].argv[0] == NULL)
+	if (c->hooks[HOOK_DATA].line == NULL)
 		return fail(ld, "hooks", "data", "no data hook: set one (e.g. postern-maildir DIR) so that accepted mail goes somewhere");
+	if (c->auth_protocol == AUTH_PROTOCOL_CHECKPASSWORD && c->hooks[HOOK_AUTH].persistent)
+		return fail(ld, "hooks", "auth_protocol", "checkpassword programs run once per login: do not list auth in persistent");
 	return 0;
 }
 
@@ -415,7 +476,7 @@ load_endpoint(struct loader *ld, const char *section, struct config *c)
 	if (ep->tls != TLS_NONE && c->tls_certificate[0] == '\0')
 		return fail(ld, section, "tls", "%s needs a certificate: set [tls] certificate and key",
 		    ep->tls == TLS_STARTTLS ? "starttls" : "implicit");
-	if (ep->auth != AUTH_NONE && c->hooks[HOOK_AUTH].argv[0] == NULL)
+	if (ep->auth != AUTH_NONE && c->hooks[HOOK_AUTH].line == NULL)
 		return fail(ld, section, "auth", "auth = %s needs an auth hook: set [hooks] auth (e.g. postern-passwd FILE)",
 		    ep->auth == AUTH_REQUIRED ? "required" : "optional");
 	return 0;

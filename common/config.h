@@ -35,7 +35,11 @@ struct hook_command {
 	char *argv[CONFIG_MAX_WORDS + 1];       /* NULL-terminated; argv[0] NULL: unset */
 	char *line;                             /* the line as configured */
 	int timeout;                            /* seconds */
+	int persistent;                         /* a co-process speaking the policy protocol */
+	int server;                             /* inet:HOST:PORT or unix:PATH (persistent) */
 };
+
+enum auth_protocol { AUTH_PROTOCOL_POSTERN, AUTH_PROTOCOL_CHECKPASSWORD };
 
 struct endpoint {
 	char name[64];
@@ -67,6 +71,7 @@ struct config {
 	struct hook_command hooks[HOOK_COUNT];
 	char hook_directory[1024];
 	int data_crlf;
+	enum auth_protocol auth_protocol;
 	/* endpoints */
 	struct endpoint endpoints[CONFIG_MAX_ENDPOINTS];
 	int nendpoints;
@@ -78,6 +83,7 @@ struct config *config_load(const char *file, char *err, size_t errlen);
 void config_free(struct config *);
 
 const char *hook_name(enum hook_kind);
+#define hook_is_set(cfg, kind) ((cfg)->hooks[(kind)].line != NULL)
 
 /* Split a command line into words (whitespace separated; '...' and "..."
  * group, backslash escapes the next character).  No expansion of any kind.

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 #include <gnutls/gnutls.h>
 
@@ -148,7 +149,42 @@ split_plain(const char *msg, int len, struct credentials *cr)
 	return 0;
 }
 
-/* Ask the auth hook; stdin is a pipe holding the credentials. */
+/* A checkpassword program (qmail's interface): "user\0password\0timestamp\0"
+ * on fd 3; exit 0 accepted, 1 refused, 111 temporary failure. */
+static void
+check_checkpassword(struct session *s, const struct credentials *cr, struct hook_result *res)
+{
+	char buf[3 * (SASL_FIELD_MAX + 1) + 32];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "%s%c%s%c%lld%c", cr->user, '\0', cr->password, '\0',
+	    (long long)time(NULL), '\0');
+	session_hook(s, HOOK_AUTH, -1, buf, (size_t)n, res);
+	explicit_bzero(buf, sizeof(buf));
+	if (res->exit_status == 111) {
+		res->verdict = HOOK_TEMPFAIL;
+		res->reply[0] = '\0';
+	}
+}
+
+/* A persistent auth hook: request=postern_auth with user= and password=. */
+static void
+check_policy(struct session *s, const struct credentials *cr, struct hook_result *res)
+{
+	char user[SASL_FIELD_MAX + 8], password[SASL_FIELD_MAX + 16], authzid[SASL_FIELD_MAX + 16];
+	char *extra[4] = { user, password, NULL, NULL };
+
+	snprintf(user, sizeof(user), "user=%s", cr->user);
+	snprintf(password, sizeof(password), "password=%s", cr->password);
+	if (cr->authzid[0] != '\0') {
+		snprintf(authzid, sizeof(authzid), "authzid=%s", cr->authzid);
+		extra[2] = authzid;
+	}
+	session_policy(s, HOOK_AUTH, extra, -1, 0, res);
+	explicit_bzero(password, sizeof(password));
+}
+
+/* Ask the auth hook: by default its stdin is a pipe holding the credentials. */
 static void
 check(struct session *s, const char *mech, const struct credentials *cr, struct hook_result *res)
 {
@@ -159,6 +195,15 @@ check(struct session *s, const char *mech, const struct credentials *cr, struct 
 	res->exit_status = -1;
 	res->timed_out = 0;
 	res->reply[0] = '\0';
+	strlcpy(s->auth_mech, mech, sizeof(s->auth_mech));
+	if (s->cfg->hooks[HOOK_AUTH].persistent) {
+		check_policy(s, cr, res);
+		return;
+	}
+	if (s->cfg->auth_protocol == AUTH_PROTOCOL_CHECKPASSWORD) {
+		check_checkpassword(s, cr, res);
+		return;
+	}
 	n = snprintf(buf, sizeof(buf), "%s\n%s\n%s%s", cr->user, cr->password,
 	    cr->authzid, cr->authzid[0] != '\0' ? "\n" : "");
 	if (pipe2(p, O_CLOEXEC) < 0) {
@@ -176,7 +221,6 @@ check(struct session *s, const char *mech, const struct credentials *cr, struct 
 	}
 	explicit_bzero(buf, sizeof(buf));
 	close(p[1]);
-	strlcpy(s->auth_mech, mech, sizeof(s->auth_mech));
 	session_hook(s, HOOK_AUTH, p[0], NULL, 0, res);
 	close(p[0]);
 }

@@ -6,8 +6,10 @@
 #include "autoconf.h"
 #include "session.h"
 #include "hook.h"
+#include "policy.h"
 #include "../common/log.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,6 +54,116 @@ session_hook_env(struct session *s, enum hook_kind kind, struct hook_env *e)
 	}
 }
 
+/*
+ * The Postfix policy request for a persistent hook: Postfix's attribute
+ * names (so existing policy servers work), then every POSTERN_* value
+ * lower-cased.  EXTRA are added as they are (postern_auth's user/password).
+ */
+static void
+policy_attrs(struct session *s, enum hook_kind kind, struct hook_env *a,
+    char *const extra[], long long body_len)
+{
+	static const char *const states[HOOK_COUNT] = {
+		"CONNECT", "EHLO", "AUTH", "MAIL", "RCPT", "END-OF-MESSAGE"
+	};
+	struct hook_env env;
+	size_t i;
+
+	if (kind == HOOK_AUTH)
+		hook_env_add(a, "request", "postern_auth");
+	else if (kind == HOOK_DATA)
+		hook_env_add(a, "request", "postern_data");
+	else
+		hook_env_add(a, "request", "smtpd_access_policy");
+	hook_env_add(a, "protocol_state", states[kind]);
+	hook_env_add(a, "protocol_name", s->esmtp ? "ESMTP" : "SMTP");
+	hook_env_add(a, "helo_name", s->helo);
+	hook_env_addf(a, "queue_id", "%s.%d", s->id, s->nmessages + 1);
+	hook_env_add(a, "sender", s->in_transaction ? s->mail_from : "");
+	hook_env_add(a, "recipient", kind == HOOK_RCPT ? s->last_rcpt : "");
+	hook_env_addf(a, "recipient_count", "%d", s->nrcpts);
+	hook_env_add(a, "client_address", s->client_addr);
+	hook_env_add(a, "client_name", "unknown");
+	hook_env_add(a, "reverse_client_name", "unknown");
+	hook_env_addf(a, "client_port", "%u", s->client_port);
+	hook_env_add(a, "server_address", s->server_addr);
+	hook_env_addf(a, "server_port", "%u", s->server_port);
+	hook_env_addf(a, "instance", "%s.%d", s->id, s->nmessages + 1);
+	hook_env_add(a, "sasl_method", s->auth_user[0] ? "PLAIN" : "");
+	hook_env_add(a, "sasl_username", s->auth_user);
+	hook_env_add(a, "sasl_sender", "");
+	if (kind == HOOK_DATA)
+		hook_env_addf(a, "size", "%lld", body_len);
+	else if (s->in_transaction && s->declared_size >= 0)
+		hook_env_addf(a, "size", "%lld", s->declared_size);
+	else
+		hook_env_add(a, "size", "0");
+	{
+		char proto[64] = "", cipher[96] = "";
+		sscanf(s->tls_info, "%63s %95s", proto, cipher);
+		hook_env_add(a, "encryption_protocol", proto);
+		hook_env_add(a, "encryption_cipher", cipher);
+		hook_env_add(a, "encryption_keysize", "");
+	}
+	hook_env_add(a, "ccert_subject", "");
+	hook_env_add(a, "ccert_issuer", "");
+	hook_env_add(a, "ccert_fingerprint", "");
+	hook_env_add(a, "etrn_domain", "");
+	hook_env_add(a, "stress", "");
+	hook_env_add(a, "policy_context", "");
+	/* and the POSTERN_* values, lower-cased; fd 3's list goes as rcpts */
+	hook_env_init(&env);
+	session_hook_env(s, kind, &env);
+	for (i = 0; i < env.n; i++) {
+		char *eq = strchr(env.vars[i], '=');
+		char name[64];
+		size_t nl, j;
+		if (eq == NULL || strncmp(env.vars[i], "POSTERN_", 8) != 0)
+			continue;
+		nl = (size_t)(eq - env.vars[i]);
+		if (nl >= sizeof(name) || strchr(eq + 1, '\n') != NULL)
+			continue;       /* POSTERN_RCPTS: multi-line, sent below */
+		for (j = 0; j < nl; j++)
+			name[j] = (char)tolower((unsigned char)env.vars[i][j]);
+		name[nl] = '\0';
+		hook_env_add(a, name, eq + 1);
+	}
+	hook_env_free(&env);
+	if (s->in_transaction && s->rcpts != NULL) {
+		/* one attribute per recipient: postern_rcpt_list=addr */
+		const char *p = s->rcpts;
+		while (*p != '\0') {
+			size_t l = strcspn(p, "\n");
+			hook_env_addf(a, "postern_rcpt_list", "%.*s", (int)l, p);
+			p += l + (p[l] == '\n');
+		}
+	}
+	for (i = 0; extra != NULL && extra[i] != NULL; i++) {
+		char *eq = strchr(extra[i], '=');
+		char name[32];
+		if (eq == NULL || (size_t)(eq - extra[i]) >= sizeof(name))
+			continue;
+		memcpy(name, extra[i], (size_t)(eq - extra[i]));
+		name[eq - extra[i]] = '\0';
+		hook_env_add(a, name, eq + 1);
+	}
+}
+
+void
+session_policy(struct session *s, enum hook_kind kind, char *const extra[],
+    int body_fd, long long body_len, struct hook_result *res)
+{
+	struct hook_env attrs;
+
+	hook_env_init(&attrs);
+	policy_attrs(s, kind, &attrs, extra, body_len);
+	policy_ask(s->cfg, kind, attrs.vars != NULL ? attrs.vars : (char *[]){ NULL },
+	    body_fd, body_len, res);
+	for (size_t i = 0; i < attrs.n; i++)
+		explicit_bzero(attrs.vars[i], strlen(attrs.vars[i]));
+	hook_env_free(&attrs);
+}
+
 void
 session_hook(struct session *s, enum hook_kind kind, int stdin_fd,
     const char *fd3, size_t fd3_len, struct hook_result *res)
@@ -59,6 +171,11 @@ session_hook(struct session *s, enum hook_kind kind, int stdin_fd,
 	struct hook_env env;
 	struct hook_call call;
 
+	if (s->cfg->hooks[kind].persistent) {
+		session_policy(s, kind, NULL, kind == HOOK_DATA ? stdin_fd : -1,
+		    kind == HOOK_DATA ? s->spool.written : 0, res);
+		return;
+	}
 	hook_env_init(&env);
 	session_hook_env(s, kind, &env);
 	memset(&call, 0, sizeof(call));
@@ -109,7 +226,7 @@ session_ask(struct session *s, enum hook_kind kind)
 {
 	struct hook_result res;
 
-	if (s->cfg->hooks[kind].argv[0] == NULL)
+	if (!hook_is_set(s->cfg, kind))
 		return 1;
 	session_hook(s, kind, -1, NULL, 0, &res);
 	if (res.verdict == HOOK_ACCEPT)

@@ -27,8 +27,6 @@
 #include <unistd.h>
 
 #define STDOUT_MAX      4096
-#define STDERR_LINE_MAX 512
-#define STDERR_LINES    50      /* lines logged per run; the rest is dropped */
 #define KILL_GRACE_MS   2000
 
 void
@@ -111,8 +109,8 @@ hook_reply_code(const char *line)
 }
 
 /* A copy of FD at 10 or above, so dup2 onto 0-3 never meets itself. */
-static int
-fd_high(int fd)
+int
+hook_fd_high(int fd)
 {
 	int n;
 
@@ -128,8 +126,8 @@ make_pipe(int p[2])
 {
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
-	p[0] = fd_high(p[0]);
-	p[1] = fd_high(p[1]);
+	p[0] = hook_fd_high(p[0]);
+	p[1] = hook_fd_high(p[1]);
 	if (p[0] < 0 || p[1] < 0) {
 		if (p[0] >= 0) close(p[0]);
 		if (p[1] >= 0) close(p[1]);
@@ -138,8 +136,8 @@ make_pipe(int p[2])
 	return 0;
 }
 
-static long
-ms_left(const struct timespec *deadline)
+long
+hook_ms_left(const struct timespec *deadline)
 {
 	struct timespec now;
 
@@ -147,14 +145,8 @@ ms_left(const struct timespec *deadline)
 	return (deadline->tv_sec - now.tv_sec) * 1000L + (deadline->tv_nsec - now.tv_nsec) / 1000000L;
 }
 
-struct stderr_log {
-	char line[STDERR_LINE_MAX];
-	size_t len;
-	int lines;
-	const char *name;
-};
 
-static void
+void
 stderr_flush_line(struct stderr_log *sl)
 {
 	char clean[STDERR_LINE_MAX * 4 + 1];
@@ -169,7 +161,7 @@ stderr_flush_line(struct stderr_log *sl)
 	sl->len = 0;
 }
 
-static void
+void
 stderr_feed(struct stderr_log *sl, const char *p, size_t n)
 {
 	size_t i;
@@ -183,8 +175,8 @@ stderr_feed(struct stderr_log *sl, const char *p, size_t n)
 	}
 }
 
-static void
-kill_group(pid_t pid, int pidfd)
+void
+hook_kill_group(pid_t pid, int pidfd)
 {
 	struct pollfd pfd = { pidfd, POLLIN, 0 };
 
@@ -196,8 +188,9 @@ kill_group(pid_t pid, int pidfd)
 	kill(-pid, SIGKILL);    /* the rest of the group, and the leader if still there */
 }
 
-static int
-spawn(const struct hook_call *call, int in, int out, int err, int fd3, pid_t *pid)
+int
+hook_spawn(char *const argv[], char *const envp[], const char *directory,
+    int in, int out, int err, int fd3, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -215,7 +208,7 @@ spawn(const struct hook_call *call, int in, int out, int err, int fd3, pid_t *pi
 	posix_spawn_file_actions_addclosefrom_np(&fa, fd3 >= 0 ? 4 : 3);
 #endif
 #ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
-	posix_spawn_file_actions_addchdir_np(&fa, call->directory != NULL ? call->directory : "/");
+	posix_spawn_file_actions_addchdir_np(&fa, directory != NULL ? directory : "/");
 #endif
 	sigemptyset(&none);
 	sigfillset(&dfl);
@@ -226,8 +219,7 @@ spawn(const struct hook_call *call, int in, int out, int err, int fd3, pid_t *pi
 	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
 	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
-	rc = posix_spawn(pid, call->cmd->argv[0], &fa, &at, call->cmd->argv,
-	    call->env != NULL ? call->env->vars : (char *[]){ NULL });
+	rc = posix_spawn(pid, argv[0], &fa, &at, argv, envp != NULL ? envp : (char *[]){ NULL });
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	return rc;
@@ -315,7 +307,8 @@ hook_run(const struct hook_call *call, struct hook_result *res)
 		log_err("hook %s: cannot make pipes: %s", sl.name, strerror(errno));
 		goto fail;
 	}
-	rc = spawn(call, in, outp[1], errp[1], fd3p[0], &pid);
+	rc = hook_spawn(call->cmd->argv, call->env != NULL ? call->env->vars : NULL,
+	    call->directory, in, outp[1], errp[1], fd3p[0], &pid);
 	if (rc != 0) {
 		log_err("hook %s: cannot run %s: %s (check the path and that the postern user may execute it)",
 		    sl.name, call->cmd->argv[0], strerror(rc));
@@ -336,7 +329,7 @@ hook_run(const struct hook_call *call, struct hook_result *res)
 	while (!exited || outp[0] >= 0 || errp[0] >= 0) {
 		struct pollfd pfd[4];
 		int nfd = 0, iout = -1, ierr = -1, i3 = -1, ipid = -1, n;
-		long left = ms_left(&deadline);
+		long left = hook_ms_left(&deadline);
 
 		if (left <= 0 && exited)
 			break;          /* a descendant still writes: stop listening */
@@ -344,7 +337,7 @@ hook_run(const struct hook_call *call, struct hook_result *res)
 			log_warn("hook %s: %s did not answer within %d s: killed (temporary failure)",
 			    sl.name, call->cmd->argv[0], call->cmd->timeout);
 			if (!exited)
-				kill_group(pid, pidfd);
+				hook_kill_group(pid, pidfd);
 			res->timed_out = 1;
 			break;
 		}

@@ -7,6 +7,8 @@
 #define POSTERN_HOOK_H
 
 #include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
 #include "../common/config.h"
 
 enum hook_verdict {
@@ -47,6 +49,33 @@ struct hook_result {
 };
 
 void hook_run(const struct hook_call *, struct hook_result *);
+
+/* The pieces hook_run is made of, shared with the persistent hooks
+ * (policy.c). */
+
+/* posix_spawn ARGV in its own process group, with an empty signal mask and
+ * default signal actions, descriptors IN, OUT, ERR (and FD3 if >= 0) as
+ * 0-3 and nothing else, in DIRECTORY.  Returns 0 or an errno value. */
+int hook_spawn(char *const argv[], char *const envp[], const char *directory,
+    int in, int out, int err, int fd3, pid_t *pid);
+/* A copy of FD at 10 or above (FD is closed), so dup2 onto 0-3 is safe. */
+int hook_fd_high(int fd);
+/* SIGTERM the process group, wait up to 2 s on PIDFD, then SIGKILL it. */
+void hook_kill_group(pid_t pid, int pidfd);
+/* Milliseconds until DEADLINE (CLOCK_MONOTONIC), negative when past. */
+long hook_ms_left(const struct timespec *deadline);
+
+/* A hook's stderr, logged line by line (at most STDERR_LINES per run). */
+#define STDERR_LINE_MAX 512
+#define STDERR_LINES    50
+struct stderr_log {
+	char line[STDERR_LINE_MAX];
+	size_t len;
+	int lines;
+	const char *name;
+};
+void stderr_feed(struct stderr_log *, const char *p, size_t n);
+void stderr_flush_line(struct stderr_log *);
 
 /* Parse an SMTP reply line; returns the code (200-599) or 0. */
 int hook_reply_code(const char *line);

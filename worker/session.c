@@ -78,7 +78,7 @@ smtp_ehlo(struct session *s, const char *arg, int esmtp)
 		reply(s, "501 5.5.4 Error: %s argument too long", esmtp ? "EHLO" : "HELO");
 		return;
 	}
-	if (s->cfg->hooks[HOOK_HELO].argv[0] != NULL) {
+	if (hook_is_set(s->cfg, HOOK_HELO)) {
 		/* the hook sees the name being offered */
 		char saved[sizeof(s->helo)];
 		strlcpy(saved, s->helo, sizeof(saved));
@@ -247,7 +247,7 @@ greet(struct session *s)
 		}
 		log_info("TLS: %s", s->tls_info);
 	}
-	if (s->cfg->hooks[HOOK_CONNECT].argv[0] != NULL && !session_ask(s, HOOK_CONNECT)) {
+	if (hook_is_set(s->cfg, HOOK_CONNECT) && !session_ask(s, HOOK_CONNECT)) {
 		/* A refused connection: the reply went out; RFC 5321 3.1 lets us
 		 * wait for QUIT, but a 4xx/5xx greeting followed by close is what
 		 * clients handle best. */

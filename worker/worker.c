@@ -8,6 +8,7 @@
 #include "autoconf.h"
 #include "worker.h"
 #include "session.h"
+#include "policy.h"
 #include "../common/config.h"
 #include "../common/listener.h"
 #include "../common/log.h"
@@ -162,5 +163,6 @@ worker_main(const struct worker_args *a)
 		}
 	}
 	scoreboard_set(a->sb, a->slot, SLOT_EXITING);
+	policy_close_all();
 	_exit(0);
 }

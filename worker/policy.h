@@ -1,0 +1,27 @@
+/*
+ * policy.h - persistent hooks: a co-process per worker (or a connection to
+ * a policy server already running, inet:HOST:PORT or unix:PATH) that speaks
+ * the Postfix policy delegation protocol, extended with Postern's
+ * postern_auth and postern_data requests.
+ */
+#ifndef POSTERN_POLICY_H
+#define POSTERN_POLICY_H
+
+#include "../common/config.h"
+
+struct hook_result;
+
+/*
+ * Send one request: ATTRS ("name=value" strings, NULL-terminated), an empty
+ * line, then BODY_LEN bytes read from BODY_FD (the message, for postern_data;
+ * BODY_FD -1 for none).  Read the "action=..." answer into RES.  A hook that
+ * cannot be reached, dies, times out or answers garbage is restarted (with
+ * back-off) and RES says HOOK_FAILED: the client gets a 4xx, never a hang.
+ */
+void policy_ask(const struct config *, enum hook_kind, char *const attrs[],
+    int body_fd, long long body_len, struct hook_result *res);
+
+/* Stop every co-process and close every connection (worker exit). */
+void policy_close_all(void);
+
+#endif
