@@ -55,6 +55,7 @@ static const struct key limits_keys[] = {
 	{ "max_recipients", K_INT, L(max_recipients), 1, 1000000 },
 	{ "max_errors", K_INT, L(max_errors), 1, 100000 },
 	{ "max_auth_attempts", K_INT, L(max_auth_attempts), 1, 1000 },
+	{ "max_connections_per_client", K_INT, L(max_connections_per_client), 0, 100000 },
 	{ "command_timeout", K_INT, L(command_timeout), 1, 86400 },
 	{ "data_timeout", K_INT, L(data_timeout), 1, 86400 },
 	{ NULL, 0, 0, 0, 0, 0 }
@@ -502,6 +503,7 @@ set_defaults(struct config *c)
 	c->limits.max_recipients = 100;
 	c->limits.max_errors = 10;
 	c->limits.max_auth_attempts = 3;
+	c->limits.max_connections_per_client = 20;
 	c->limits.command_timeout = 300;
 	c->limits.data_timeout = 600;
 	strlcpy(c->tls_priority, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", sizeof(c->tls_priority));

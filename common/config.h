@@ -22,6 +22,7 @@ struct limits {
 	int max_recipients;
 	int max_errors;
 	int max_auth_attempts;
+	int max_connections_per_client; /* busy sessions per IPv4 / IPv6 /64; 0: no limit */
 	int command_timeout;            /* seconds */
 	int data_timeout;               /* seconds */
 };

@@ -6,8 +6,11 @@
 #include "autoconf.h"
 #include "scoreboard.h"
 
+#include <netinet/in.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 struct scoreboard *
 scoreboard_create(int nslots)
@@ -32,4 +35,46 @@ enum slot_state
 scoreboard_get(const struct scoreboard *sb, int slot)
 {
 	return (enum slot_state)__atomic_load_n(&sb->slots[slot].state, __ATOMIC_ACQUIRE);
+}
+
+void
+scoreboard_client_key(const struct sockaddr *sa, uint8_t key[9])
+{
+	memset(key, 0, 9);
+	if (sa->sa_family == AF_INET) {
+		key[0] = 4;
+		memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			key[0] = 4;
+			memcpy(key + 1, &a->s6_addr[12], 4);
+		} else {
+			key[0] = 6;
+			memcpy(key + 1, a->s6_addr, 8);         /* the /64 */
+		}
+	}
+}
+
+int
+scoreboard_count_client(const struct scoreboard *sb, int self, const uint8_t key[9])
+{
+	int i, n = 0;
+
+	for (i = 0; i < sb->nslots; i++)
+		if (i != self && scoreboard_get(sb, i) == SLOT_BUSY &&
+		    memcmp(sb->slots[i].client, key, 9) == 0)
+			n++;
+	return n;
+}
+
+int
+scoreboard_count_busy(const struct scoreboard *sb)
+{
+	int i, n = 0;
+
+	for (i = 0; i < sb->nslots; i++)
+		if (scoreboard_get(sb, i) == SLOT_BUSY)
+			n++;
+	return n;
 }

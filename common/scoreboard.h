@@ -22,6 +22,9 @@ struct slot {
 	uint32_t state;         /* enum slot_state, written atomically */
 	uint64_t sessions;      /* served so far */
 	int64_t started;        /* CLOCK_MONOTONIC seconds */
+	/* The client of the session in progress, for per-client limits: an
+	 * IPv4 address, or the /64 of an IPv6 address; written before BUSY. */
+	uint8_t client[9];      /* [0]: 4 or 6, then 4 or 8 bytes */
 };
 
 struct scoreboard {
@@ -32,5 +35,12 @@ struct scoreboard {
 struct scoreboard *scoreboard_create(int nslots);
 void scoreboard_set(struct scoreboard *, int slot, enum slot_state);
 enum slot_state scoreboard_get(const struct scoreboard *, int slot);
+
+struct sockaddr;
+/* The per-client key of an address (IPv4, or IPv6 /64; v4-mapped as IPv4). */
+void scoreboard_client_key(const struct sockaddr *sa, uint8_t key[9]);
+/* Busy slots other than SELF serving the client KEY, and all busy slots. */
+int scoreboard_count_client(const struct scoreboard *, int self, const uint8_t key[9]);
+int scoreboard_count_busy(const struct scoreboard *);
 
 #endif

@@ -303,7 +303,7 @@ read_commands(struct session *s)
 void
 session_run(const struct config *cfg, const struct endpoint *ep,
     const struct tls_server *ts, int fd, const struct sockaddr *peer,
-    const sigset_t *waitmask, volatile int *abort_flag)
+    const sigset_t *waitmask, volatile int *abort_flag, int stress)
 {
 	static struct netio io;         /* 32 KiB of buffers, reused */
 	struct session s;
@@ -327,6 +327,18 @@ session_run(const struct config *cfg, const struct endpoint *ep,
 	if (getsockname(fd, (struct sockaddr *)&local, &locallen) == 0)
 		netaddr_format((struct sockaddr *)&local, s.server_addr, sizeof(s.server_addr), &s.server_port);
 	log_info("connect from [%s]:%u to %s", s.client_addr, s.client_port, ep->name);
+	if (stress) {
+		/* As Postfix's stress mode: every worker is busy, so this client
+		 * gets short timeouts and no patience for errors. */
+		s.stress_limits = ep->limits;
+		s.stress_limits.command_timeout = 10;
+		s.stress_limits.data_timeout = 10;
+		s.stress_limits.max_errors = 1;
+		s.lim = &s.stress_limits;
+		io.write_timeout = 10;
+		log_warn("stress mode: all %d workers are busy: timeouts 10 s, max_errors 1",
+		    cfg->max_workers);
+	}
 	setproctitle("worker %s", s.client_addr);
 
 	if (spool_open(&s.spool, cfg->spool_directory) < 0) {

@@ -17,6 +17,7 @@ struct session {
 	const struct config *cfg;
 	const struct endpoint *ep;
 	const struct limits *lim;
+	struct limits stress_limits;    /* lim points here in stress mode */
 	struct netio *io;
 	struct spool spool;
 	char id[16];                    /* session id, in every log line */
@@ -59,7 +60,7 @@ struct session {
 struct tls_server;
 void session_run(const struct config *, const struct endpoint *,
     const struct tls_server *, int fd, const struct sockaddr *peer,
-    const sigset_t *waitmask, volatile int *abort_flag);
+    const sigset_t *waitmask, volatile int *abort_flag, int stress);
 
 /* Queue one reply line "CODE TEXT" (formatted; the code is the first 3
  * characters of FMT's output). Counts protocol errors. */

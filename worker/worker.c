@@ -12,6 +12,7 @@
 #include "../common/config.h"
 #include "../common/listener.h"
 #include "../common/log.h"
+#include "../common/netaddr.h"
 #include "../common/scoreboard.h"
 
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -88,12 +90,35 @@ setup_signals(sigset_t *waitmask)
 	sigdelset(waitmask, SIGUSR1);
 }
 
+/* Over max_connections_per_client: 421 and close, before any session. */
+static void
+refuse(const struct worker_args *a, const struct endpoint *ep, int fd,
+    const struct sockaddr *peer, int n)
+{
+	char host[64], line[512];
+	unsigned port;
+	int len;
+
+	netaddr_format(peer, host, sizeof(host), &port);
+	log_warn("refused [%s]:%u on %s: too many connections from this client (%d, limit %d)",
+	    host, port, ep->name, n, ep->limits.max_connections_per_client);
+	if (ep->tls == TLS_IMPLICIT)
+		return;         /* a TLS client could not read a plaintext reply */
+	len = snprintf(line, sizeof(line),
+	    "421 4.7.0 %s Error: too many connections from your address, try again later\r\n",
+	    a->cfg->hostname);
+	if (send(fd, line, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* nothing more to do: the connection is closed next */
+	}
+}
+
 static void
 serve(const struct worker_args *a, const struct listener *l, const sigset_t *waitmask)
 {
 	struct sockaddr_storage peer;
 	socklen_t peerlen = sizeof(peer);
-	int fd, one = 1;
+	const struct endpoint *ep;
+	int fd, one = 1, max, n;
 
 	fd = accept4(l->fd, (struct sockaddr *)&peer, &peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
@@ -102,13 +127,22 @@ serve(const struct worker_args *a, const struct listener *l, const sigset_t *wai
 			log_warn("accept on %s: %s", l->addr, strerror(errno));
 		return;
 	}
+	ep = &a->cfg->endpoints[l->endpoint];
+	scoreboard_client_key((struct sockaddr *)&peer, a->sb->slots[a->slot].client);
 	scoreboard_set(a->sb, a->slot, SLOT_BUSY);
 	if (write(a->notify_fd, "b", 1) < 0) {
 		/* the pipe is full: the master is already awake */
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	session_run(a->cfg, &a->cfg->endpoints[l->endpoint], a->tls, fd,
-	    (struct sockaddr *)&peer, waitmask, &abort_sessions);
+	max = ep->limits.max_connections_per_client;
+	if (max > 0 && (n = scoreboard_count_client(a->sb, a->slot, a->sb->slots[a->slot].client)) >= max) {
+		refuse(a, ep, fd, (struct sockaddr *)&peer, n);
+	} else {
+		/* Stress: this session takes the last worker the pool may have. */
+		int stress = scoreboard_count_busy(a->sb) >= a->cfg->max_workers;
+		session_run(a->cfg, ep, a->tls, fd, (struct sockaddr *)&peer, waitmask,
+		    &abort_sessions, stress);
+	}
 	close(fd);
 	a->sb->slots[a->slot].sessions++;
 }
