@@ -11,21 +11,24 @@
 #include <string.h>
 #include <strings.h>
 
+/* RFC 6531: with SMTPUTF8, UTF8-non-ascii is atext, qtext and part of a
+ * U-label.  The caller has checked that the bytes are well-formed UTF-8. */
 static int
-is_atext(unsigned char c)
+is_atext(unsigned char c, int utf8)
 {
-	return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+	return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL) ||
+	    (utf8 && c >= 0x80);
 }
 
 static int
-is_ldh(unsigned char c)
+is_ldh(unsigned char c, int utf8)
 {
-	return isalnum(c) || c == '-';
+	return isalnum(c) || c == '-' || (utf8 && c >= 0x80);
 }
 
 /* sub-domain *("." sub-domain), sub-domain = Let-dig [Ldh-str] */
 static int
-valid_dotted_domain(const char *s, size_t len)
+valid_dotted_domain(const char *s, size_t len, int utf8)
 {
 	size_t i, label = 0;
 
@@ -37,7 +40,7 @@ valid_dotted_domain(const char *s, size_t len)
 			if (label == 0 || s[i - 1] == '-')
 				return 0;
 			label = 0;
-		} else if (is_ldh(c)) {
+		} else if (is_ldh(c, utf8)) {
 			if (label == 0 && c == '-')
 				return 0;
 			if (++label > 63)
@@ -70,12 +73,20 @@ smtp_valid_domain(const char *s, size_t len)
 {
 	if (len > 0 && s[0] == '[')
 		return valid_address_literal(s, len);
-	return valid_dotted_domain(s, len);
+	return valid_dotted_domain(s, len, 0);
+}
+
+static int
+valid_domain_utf8(const char *s, size_t len, int utf8)
+{
+	if (len > 0 && s[0] == '[')
+		return valid_address_literal(s, len);
+	return valid_dotted_domain(s, len, utf8);
 }
 
 /* Dot-string = Atom *("." Atom) */
 static int
-valid_dot_string(const char *s, size_t len)
+valid_dot_string(const char *s, size_t len, int utf8)
 {
 	size_t i;
 
@@ -86,7 +97,7 @@ valid_dot_string(const char *s, size_t len)
 		if (c == '.') {
 			if (s[i + 1] == '.')
 				return 0;
-		} else if (!is_atext(c)) {
+		} else if (!is_atext(c, utf8)) {
 			return 0;
 		}
 	}
@@ -95,7 +106,7 @@ valid_dot_string(const char *s, size_t len)
 
 /* Quoted-string: returns its length (including quotes) or 0. */
 static size_t
-quoted_string_len(const char *s, size_t len)
+quoted_string_len(const char *s, size_t len, int utf8)
 {
 	size_t i;
 
@@ -109,7 +120,7 @@ quoted_string_len(const char *s, size_t len)
 			if (i + 1 >= len || (unsigned char)s[i + 1] < 32 || (unsigned char)s[i + 1] > 126)
 				return 0;
 			i++;
-		} else if (c < 32 || c > 126) {
+		} else if (c < 32 || (c > 126 && !(utf8 && c >= 0x80))) {
 			return 0;
 		}
 	}
@@ -129,17 +140,17 @@ has_non_ascii(const char *s, size_t len)
 
 /* Mailbox = Local-part "@" ( Domain / address-literal ) */
 static enum path_error
-check_mailbox(const char *s, size_t len, int allow_postmaster, const char **why)
+check_mailbox(const char *s, size_t len, int allow_postmaster, int utf8, const char **why)
 {
 	size_t local_len;
 	const char *at;
 
-	if (has_non_ascii(s, len)) {
+	if (!utf8 && has_non_ascii(s, len)) {
 		*why = "non-ASCII address without SMTPUTF8";
 		return PATH_NON_ASCII;
 	}
 	if (s[0] == '"') {
-		local_len = quoted_string_len(s, len);
+		local_len = quoted_string_len(s, len, utf8);
 		if (local_len == 0) {
 			*why = "bad quoted local part";
 			return PATH_BAD_ADDRESS;
@@ -158,7 +169,7 @@ check_mailbox(const char *s, size_t len, int allow_postmaster, const char **why)
 			return PATH_BAD_ADDRESS;
 		}
 		local_len = (size_t)(at - s);
-		if (!valid_dot_string(s, local_len)) {
+		if (!valid_dot_string(s, local_len, utf8)) {
 			*why = "bad local part";
 			return PATH_BAD_ADDRESS;
 		}
@@ -171,7 +182,7 @@ check_mailbox(const char *s, size_t len, int allow_postmaster, const char **why)
 		*why = "domain longer than 255 octets";
 		return PATH_TOO_LONG;
 	}
-	if (!smtp_valid_domain(at + 1, len - local_len - 1)) {
+	if (!valid_domain_utf8(at + 1, len - local_len - 1, utf8)) {
 		*why = "bad domain";
 		return PATH_BAD_ADDRESS;
 	}
@@ -201,7 +212,7 @@ source_route_len(const char *s, size_t len)
 
 enum path_error
 smtp_parse_path(const char *arg, const char *prefix, int allow_null,
-    int allow_postmaster, char *mailbox, size_t mailboxlen,
+    int allow_postmaster, int utf8, char *mailbox, size_t mailboxlen,
     const char **params, const char **why)
 {
 	size_t plen = strlen(prefix), len, route;
@@ -267,7 +278,7 @@ smtp_parse_path(const char *arg, const char *prefix, int allow_null,
 		*why = "empty mailbox";
 		return PATH_BAD_ADDRESS;
 	}
-	if ((e = check_mailbox(inner, len, allow_postmaster, why)) != PATH_OK)
+	if ((e = check_mailbox(inner, len, allow_postmaster, utf8, why)) != PATH_OK)
 		return e;
 	if (len >= mailboxlen) {
 		*why = "path too long";

@@ -24,12 +24,14 @@ enum path_error {
  * must begin with PREFIX ("FROM:" or "TO:", case-insensitive; spaces after the
  * colon are tolerated).  The mailbox, without angle brackets and source route,
  * is copied to MAILBOX ("" for the null path, allowed only if ALLOW_NULL).
- * ALLOW_POSTMASTER accepts a bare "Postmaster".  *PARAMS points past the path.
+ * ALLOW_POSTMASTER accepts a bare "Postmaster".  UTF8 allows UTF-8 in the
+ * local part and domain (SMTPUTF8; the caller checked it is well-formed);
+ * without it a byte above 127 gives PATH_NON_ASCII.  *PARAMS points past the path.
  * WHY gets a short reason on error.
  */
 enum path_error smtp_parse_path(const char *arg, const char *prefix,
-    int allow_null, int allow_postmaster, char *mailbox, size_t mailboxlen,
-    const char **params, const char **why);
+    int allow_null, int allow_postmaster, int utf8, char *mailbox,
+    size_t mailboxlen, const char **params, const char **why);
 
 /*
  * Take the next "KEYWORD[=value]" from *CURSOR.  Returns 1 and fills KEYWORD

@@ -106,8 +106,8 @@ sub session {
 {
 	my $c = session($srv);
 	like($c->cmd('STARTTLS'), qr/^502 5\.5\.1 /, 'STARTTLS (not offered): 502 5.5.1');
-	like($c->cmd('AUTH PLAIN AGJvYgBwdw=='), qr/^502 5\.5\.1 /, 'AUTH (not offered): 502 5.5.1');
-	like($c->cmd('BDAT 0 LAST'), qr/^502 5\.5\.1 /, 'BDAT (not offered): 502 5.5.1');
+	like($c->cmd('AUTH PLAIN AGJvYgBwdw=='), qr/^503 5\.5\.1 /, 'AUTH on an endpoint with auth = none: 503 5.5.1');
+	like($c->cmd('BDAT 0 LAST'), qr/^503 5\.5\.1 /, 'BDAT without MAIL: 503 5.5.1');
 	like($c->cmd('NOOP'), qr/^250 2\.0\.0 /, 'BDAT 0 LAST read no data: the next command is a command');
 	$c->quit;
 }
@@ -140,7 +140,8 @@ my $dom189 = join('.', 'd' x 63, 'd' x 63, 'd' x 61);      # 189 octets
 	like($c->cmd("RCPT TO:$p257"), qr/^501 5\.(?:5\.4|1\.3) /, 'a 257-octet path: 501');
 	like($c->cmd("NOOP a\0b"), qr/^500 5\.5\.2 /, 'a NUL byte inside a command: 500 5.5.2');
 	like($c->cmd("RCPT TO:<bo\0b\@example.org>"), qr/^500 5\.5\.2 /, 'a NUL byte inside an address: 500 5.5.2');
-	like($c->cmd("RCPT TO:<b\xe9b\@example.org>"), qr/^500 5\.5\.2 /, 'an 8-bit byte in a command: 500 5.5.2');
+	like($c->cmd("RCPT TO:<b\xe9b\@example.org>"), qr/^501 5\.5\.2 /, 'a byte that is not UTF-8 in RCPT: 501 5.5.2');
+	like($c->cmd("NOOP \xc3\xa9"), qr/^500 5\.5\.2 /, 'an 8-bit byte in another command: 500 5.5.2');
 	like($c->cmd("RCPT\tTO:<bob\@example.org>"), qr/^500 5\.5\.2 /, 'a tab in a command: 500 5.5.2');
 	like($c->cmd('RCPT TO:<bob@example.org>'), qr/^250 2\.1\.5 /, 'the transaction survived the bad lines');
 	$c->quit;
@@ -164,14 +165,16 @@ my $dom189 = join('.', 'd' x 63, 'd' x 63, 'd' x 61);      # 189 octets
 	$c->cmd('RSET');
 	like($c->cmd('MAIL FROM:<alice@example.org> BODY=7BIT'), qr/^250 2\.1\.0 /, 'BODY=7BIT: accepted');
 	$c->cmd('RSET');
-	like($c->cmd('MAIL FROM:<alice@example.org> BODY=BINARYMIME'), qr/^501 5\.5\.4 /, 'BODY=BINARYMIME: 501 5.5.4');
+	like($c->cmd('MAIL FROM:<alice@example.org> BODY=BINARYMIME'), qr/^250 /, 'BODY=BINARYMIME (with CHUNKING): 250');
+	$c->cmd('RSET');
+	like($c->cmd('MAIL FROM:<alice@example.org> BODY=9BIT'), qr/^501 5\.5\.4 /, 'BODY=9BIT: 501 5.5.4');
 	like($c->quit, qr/^221 /, 'still under max_errors');
 }
 {
 	my $c = session($srv);
 	like($c->cmd('MAIL FROM:<alice@example.org> FOO=bar'), qr/^555 5\.5\.4 /, 'unknown MAIL parameter FOO=bar: 555 5.5.4');
 	like($c->cmd('MAIL FROM:<alice@example.org> SIZE=100 BODY=8BITMIME'), qr/^250 2\.1\.0 /, 'SIZE and BODY together: accepted');
-	like($c->cmd('RCPT TO:<bob@example.org> NOTIFY=NEVER'), qr/^555 5\.5\.4 /, 'any RCPT parameter (NOTIFY=NEVER): 555 5.5.4');
+	like($c->cmd('RCPT TO:<bob@example.org> FOO=1'), qr/^555 5\.5\.4 /, 'an unknown RCPT parameter (FOO=1): 555 5.5.4');
 	like($c->cmd('RCPT TO:<bob@example.org> FOO'), qr/^555 5\.5\.4 /, 'any RCPT parameter (FOO): 555 5.5.4');
 	$c->quit;
 }

@@ -11,7 +11,7 @@ parse(const char *arg, const char *prefix, int null_ok, int pm, char *box)
 {
 	const char *params, *why;
 
-	return smtp_parse_path(arg, prefix, null_ok, pm, box, SMTP_PATH_MAX + 1, &params, &why);
+	return smtp_parse_path(arg, prefix, null_ok, pm, 0, box, SMTP_PATH_MAX + 1, &params, &why);
 }
 
 int
@@ -66,7 +66,7 @@ main(void)
 	snprintf(arg, sizeof(arg), "FROM:<ab@%s>", dom);
 	is_int(parse(arg, "FROM:", 1, 0, box), PATH_TOO_LONG, "257-octet path refused");
 
-	ok(smtp_parse_path("FROM:<a@b> SIZE=100 BODY=8BITMIME", "FROM:", 1, 0, box, sizeof(box), &params, &why) == PATH_OK, "path with parameters");
+	ok(smtp_parse_path("FROM:<a@b> SIZE=100 BODY=8BITMIME", "FROM:", 1, 0, 0, box, sizeof(box), &params, &why) == PATH_OK, "path with parameters");
 	cur = params;
 	is_int(smtp_next_param(&cur, kw, sizeof(kw), val, sizeof(val)), 1, "first parameter");
 	is_str(kw, "SIZE", "keyword");
@@ -86,5 +86,8 @@ main(void)
 	is_int(smtp_next_param(&cur, kw, sizeof(kw), val, sizeof(val)), -1, "empty value after '=' refused");
 	cur = "-X=1";
 	is_int(smtp_next_param(&cur, kw, sizeof(kw), val, sizeof(val)), -1, "keyword must start alphanumeric");
+	ok(smtp_parse_path("FROM:<j\xc3\xb6rg@b\xc3\xbccher.example>", "FROM:", 1, 0, 1, box, sizeof(box), &params, &why) == PATH_OK, "UTF-8 address with SMTPUTF8");
+	is_str(box, "j\xc3\xb6rg@b\xc3\xbccher.example", "UTF-8 address kept as sent");
+	ok(smtp_parse_path("FROM:<\"\xc3\xa9 x\"@b.example>", "FROM:", 1, 0, 1, box, sizeof(box), &params, &why) == PATH_OK, "UTF-8 in a quoted local part");
 	return done_testing();
 }

@@ -33,7 +33,23 @@ main(void)
 	check("", 0, CMD_EMPTY, NULL, "empty line");
 	check("MAIL FROM:<a\0@b>", 16, CMD_BAD_CHARS, NULL, "NUL inside is refused");
 	check("MAIL FROM:<a\r@b>", 16, CMD_BAD_CHARS, NULL, "bare CR inside is refused");
-	check("MAIL FROM:<\xc3\xa9@b>", 16, CMD_BAD_CHARS, NULL, "8-bit bytes are refused");
+	{
+		struct smtp_command c;
+		command_parse("MAIL FROM:<\xc3\xa9@b>", 16, &c);
+		ok(c.verb == CMD_MAIL && c.utf8 && !c.bad_utf8, "well-formed UTF-8 is flagged, not refused");
+		command_parse("MAIL FROM:<\xc3\x28@b>", 16, &c);
+		ok(c.verb == CMD_MAIL && !c.utf8 && c.bad_utf8, "broken UTF-8 is flagged bad");
+		command_parse("NOOP \xc0\xaf", 7, &c);
+		ok(c.bad_utf8, "overlong UTF-8 is bad");
+		command_parse("NOOP \xed\xa0\x80", 8, &c);
+		ok(c.bad_utf8, "a UTF-16 surrogate is bad");
+		command_parse("NOOP \xf4\x90\x80\x80", 9, &c);
+		ok(c.bad_utf8, "above U+10FFFF is bad");
+		command_parse("NOOP \xf0\x9f\x93\xab", 9, &c);
+		ok(c.utf8 && !c.bad_utf8, "a 4-byte character is fine");
+		command_parse("NOOP \xe2\x82", 7, &c);
+		ok(c.bad_utf8, "a truncated character is bad");
+	}
 	check("HELO\tx", 6, CMD_BAD_CHARS, NULL, "a tab is refused");
 	check("\x7f", 1, CMD_BAD_CHARS, NULL, "DEL is refused");
 	return done_testing();

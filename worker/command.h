@@ -19,12 +19,20 @@ struct smtp_command {
 	enum smtp_verb verb;
 	const char *name;       /* the verb as recognised, upper case */
 	const char *arg;        /* after the verb and one space; "" if none */
+	int utf8;               /* bytes above 127 that are well-formed UTF-8 */
+	int bad_utf8;           /* bytes above 127 that are not */
 };
+
+/* Is P (LEN bytes) well-formed UTF-8 (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF)? */
+int utf8_valid(const char *p, size_t len);
 
 /*
  * Parse LINE (LEN bytes, no line end; may contain NUL bytes) into CMD.
  * ARG points into LINE.  "MAIL FROM:" and "RCPT TO:" keep their FROM:/TO: in
- * the argument.  Only printable ASCII and space are valid in a command.
+ * the argument.  Control characters (NUL, CR, tab ...) make CMD_BAD_CHARS;
+ * 8-bit bytes are flagged (utf8 or bad_utf8) for the caller to judge: only
+ * MAIL and RCPT may carry them, with SMTPUTF8 (RFC 6531).
  */
 void command_parse(const char *line, size_t len, struct smtp_command *cmd);
 

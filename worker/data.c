@@ -104,3 +104,46 @@ data_reader_feed(struct data_reader *dr, const char *p, size_t n, int *done)
 	}
 	return i;
 }
+
+void
+data_reader_raw(struct data_reader *dr, const char *p, size_t n, int binary)
+{
+	size_t i = 0;
+
+	if (binary) {
+		emit(dr, p, n, n);
+		return;
+	}
+	while (i < n) {
+		if (dr->state == DS_CR) {
+			if (p[i] == '\n') {
+				i++;
+				emit(dr, dr->crlf ? "\r\n" : "\n", dr->crlf ? 2 : 1, 2);
+				dr->line_len = 0;
+			} else {
+				text(dr, "\r", 1);
+			}
+			dr->state = DS_TEXT;
+			continue;
+		}
+		{
+			const char *cr = memchr(p + i, '\r', n - i);
+			size_t run = cr != NULL ? (size_t)(cr - (p + i)) : n - i;
+			if (run > 0)
+				text(dr, p + i, run);
+			i += run;
+			if (cr != NULL) {
+				i++;
+				dr->state = DS_CR;
+			}
+		}
+	}
+}
+
+void
+data_reader_raw_end(struct data_reader *dr)
+{
+	if (dr->state == DS_CR)
+		text(dr, "\r", 1);
+	dr->state = DS_TEXT;
+}

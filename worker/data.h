@@ -33,4 +33,13 @@ void data_reader_init(struct data_reader *, struct spool *out,
  */
 size_t data_reader_feed(struct data_reader *, const char *p, size_t n, int *done);
 
+/*
+ * BDAT (RFC 3030): N bytes of message as they are, no dot-stuffing and no
+ * end marker; CRLF becomes LF as with DATA unless crlf is set (a CRLF split
+ * across two chunks included).  BINARY keeps every byte and skips the line
+ * length check (BODY=BINARYMIME).  data_reader_raw_end() after the LAST chunk.
+ */
+void data_reader_raw(struct data_reader *, const char *p, size_t n, int binary);
+void data_reader_raw_end(struct data_reader *);
+
 #endif

@@ -43,14 +43,29 @@ session_hook_env(struct session *s, enum hook_kind kind, struct hook_env *e)
 		hook_env_add(e, "POSTERN_MAIL_FROM", s->mail_from);
 		if (s->declared_size >= 0)
 			hook_env_addf(e, "POSTERN_SIZE", "%lld", s->declared_size);
-		hook_env_add(e, "POSTERN_BODY", s->body_8bit ? "8BITMIME" : "7BIT");
+		hook_env_add(e, "POSTERN_BODY", s->body == BODY_8BITMIME ? "8BITMIME" :
+		    s->body == BODY_BINARYMIME ? "BINARYMIME" : "7BIT");
+		if (s->smtputf8)
+			hook_env_add(e, "POSTERN_SMTPUTF8", "1");
+		if (s->dsn_ret[0] != '\0')
+			hook_env_add(e, "POSTERN_DSN_RET", s->dsn_ret);
+		if (s->dsn_envid[0] != '\0')
+			hook_env_add(e, "POSTERN_DSN_ENVID", s->dsn_envid);
+	}
+	if (kind == HOOK_RCPT) {
+		if (s->rcpt_dsn.notify[0] != '\0')
+			hook_env_add(e, "POSTERN_DSN_NOTIFY", s->rcpt_dsn.notify);
+		if (s->rcpt_dsn.orcpt[0] != '\0')
+			hook_env_add(e, "POSTERN_DSN_ORCPT", s->rcpt_dsn.orcpt);
 	}
 	if (kind == HOOK_RCPT)
 		hook_env_add(e, "POSTERN_RCPT", s->last_rcpt);
 	if (s->in_transaction) {
 		hook_env_addf(e, "POSTERN_RCPT_COUNT", "%d", s->nrcpts);
-		if (s->rcpts_len < RCPTS_ENV_MAX)
+		if (s->rcpts_len < RCPTS_ENV_MAX) {
 			hook_env_add(e, "POSTERN_RCPTS", s->rcpts != NULL ? s->rcpts : "");
+			hook_env_add(e, "POSTERN_RCPTS_DSN", s->rcpts_dsn != NULL ? s->rcpts_dsn : "");
+		}
 	}
 }
 

@@ -17,7 +17,10 @@ received_write(struct session *s, const char *queue_id)
 	char date[64], hdr[2048], first[SMTP_PATH_MAX + 1];
 	const char *eol = s->cfg->data_crlf ? "\r\n" : "\n";
 	/* RFC 3848: ESMTP, ESMTPA (authenticated), ESMTPS (TLS), ESMTPSA */
-	const char *proto = !s->esmtp ? "SMTP" :
+	/* RFC 6531 3.7.3: UTF8SMTP, UTF8SMTPA, UTF8SMTPS, UTF8SMTPSA */
+	const char *proto = !s->esmtp ? "SMTP" : s->smtputf8 ?
+	    (s->tls_info[0] ? (s->auth_user[0] ? "UTF8SMTPSA" : "UTF8SMTPS") :
+	    (s->auth_user[0] ? "UTF8SMTPA" : "UTF8SMTP")) :
 	    s->tls_info[0] ? (s->auth_user[0] ? "ESMTPSA" : "ESMTPS") :
 	    (s->auth_user[0] ? "ESMTPA" : "ESMTP");
 	char with[200];

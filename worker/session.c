@@ -100,6 +100,10 @@ smtp_ehlo(struct session *s, const char *arg, int esmtp)
 	reply(s, "250-PIPELINING");
 	reply(s, "250-SIZE %lld", s->lim->max_message_size);
 	reply(s, "250-8BITMIME");
+	reply(s, "250-SMTPUTF8");
+	reply(s, "250-DSN");
+	reply(s, "250-CHUNKING");
+	reply(s, "250-BINARYMIME");
 	if (s->ep->tls == TLS_STARTTLS && s->tls_info[0] == '\0')
 		reply(s, "250-STARTTLS");
 	/* Credentials never cross in clear unless the endpoint allows it. */
@@ -180,6 +184,9 @@ dispatch(struct session *s, const struct smtp_command *cmd)
 	case CMD_RCPT:
 		smtp_rcpt(s, cmd->arg);
 		break;
+	case CMD_BDAT:
+		smtp_bdat(s, cmd->arg);
+		break;
 	case CMD_DATA:
 		smtp_data(s, cmd->arg);
 		break;
@@ -220,9 +227,7 @@ dispatch(struct session *s, const struct smtp_command *cmd)
 	case CMD_AUTH:
 		smtp_auth(s, cmd->arg);
 		break;
-	case CMD_BDAT:
-		reply(s, "502 5.5.1 Error: %s is not offered here", cmd->name);
-		break;
+
 	case CMD_BAD_CHARS:
 		reply(s, "500 5.5.2 Error: invalid characters in command");
 		break;
@@ -288,6 +293,13 @@ read_commands(struct session *s)
 		}
 		s->bytes_in += (long long)len;
 		command_parse(line, len, &cmd);
+		/* 8-bit bytes: only in MAIL and RCPT arguments (SMTPUTF8). */
+		if (cmd.bad_utf8 && (cmd.verb == CMD_MAIL || cmd.verb == CMD_RCPT)) {
+			reply(s, "501 5.5.2 Error: bad UTF-8 syntax");
+			continue;
+		}
+		if ((cmd.utf8 || cmd.bad_utf8) && cmd.verb != CMD_MAIL && cmd.verb != CMD_RCPT)
+			cmd.verb = CMD_BAD_CHARS;
 		if (cmd.verb == CMD_AUTH) {
 			log_debug("< AUTH (credentials not logged)");
 		} else if (cmd.verb != CMD_BAD_CHARS) {
@@ -357,6 +369,7 @@ session_run(const struct config *cfg, const struct endpoint *ep,
 	    s.nmessages, s.errors);
 	transaction_reset(&s);
 	free(s.rcpts);
+	free(s.rcpts_dsn);
 	spool_close(&s.spool);
 	log_set_session(NULL);
 }

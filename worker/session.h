@@ -12,6 +12,8 @@
 #include "../common/config.h"
 #include "netio.h"
 #include "spool.h"
+#include "esmtp_params.h"
+#include "data.h"
 
 struct session {
 	const struct config *cfg;
@@ -43,11 +45,23 @@ struct session {
 	int in_transaction;
 	char mail_from[SMTP_PATH_MAX + 1];
 	long long declared_size;        /* SIZE=, -1 if not given */
-	int body_8bit;                  /* BODY=8BITMIME */
+	enum body_type body;            /* BODY= */
+	int smtputf8;                   /* SMTPUTF8 given (RFC 6531) */
+	char dsn_ret[8];                /* RET= (RFC 3461) */
+	char dsn_envid[101];            /* ENVID=, xtext */
 	char *rcpts;                    /* accepted recipients, "a@b\n" each */
 	size_t rcpts_len, rcpts_cap;
+	char *rcpts_dsn;                /* "NOTIFY=... ORCPT=...\n" for each */
+	size_t rcpts_dsn_len, rcpts_dsn_cap;
 	int nrcpts;
 	char last_rcpt[SMTP_PATH_MAX + 1];
+	struct rcpt_params rcpt_dsn;    /* of the RCPT being checked */
+	/* CHUNKING (RFC 3030) */
+	int chunking;                   /* BDAT seen in this transaction */
+	int chunk_failed;               /* a chunk was refused: discard the rest */
+	struct data_reader chunk_reader;
+	struct timespec data_started;
+	char queue_id[32];
 
 	/* counters */
 	int errors;
@@ -72,6 +86,7 @@ void smtp_rcpt(struct session *, const char *arg);
 void smtp_data(struct session *, const char *arg);
 void transaction_reset(struct session *);
 void smtp_auth(struct session *, const char *arg);
+void smtp_bdat(struct session *, const char *arg);
 
 /* Run the hook for KIND with the session's environment (decision.c). */
 struct hook_result;

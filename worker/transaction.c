@@ -8,6 +8,7 @@
 #include "session.h"
 #include "data.h"
 #include "hook.h"
+#include "esmtp_params.h"
 #include "../common/log.h"
 
 #include <errno.h>
@@ -26,12 +27,20 @@ transaction_reset(struct session *s)
 	s->in_transaction = 0;
 	s->mail_from[0] = '\0';
 	s->declared_size = -1;
-	s->body_8bit = 0;
-	s->rcpts_len = 0;
+	s->body = BODY_7BIT;
+	s->smtputf8 = 0;
+	s->dsn_ret[0] = s->dsn_envid[0] = '\0';
+	s->rcpts_len = s->rcpts_dsn_len = 0;
 	s->nrcpts = 0;
 	s->last_rcpt[0] = '\0';
+	memset(&s->rcpt_dsn, 0, sizeof(s->rcpt_dsn));
 	if (s->rcpts != NULL)
 		s->rcpts[0] = '\0';
+	if (s->rcpts_dsn != NULL)
+		s->rcpts_dsn[0] = '\0';
+	s->chunking = 0;
+	s->chunk_failed = 0;
+	s->queue_id[0] = '\0';
 }
 
 /* A reply for a path that did not parse. */
@@ -55,22 +64,12 @@ path_error(struct session *s, enum path_error e, const char *why, int sender)
 	}
 }
 
-/* SIZE=digits, checked for overflow (RFC 1870). */
 static int
-parse_size(const char *v, long long *out)
+has_8bit(const char *p)
 {
-	long long n = 0;
-
-	if (*v == '\0')
-		return -1;
-	for (; *v != '\0'; v++) {
-		if (*v < '0' || *v > '9')
-			return -1;
-		if (n > (999999999999999999LL - (*v - '0')) / 10)
-			return -2;      /* absurdly large: over any limit */
-		n = n * 10 + (*v - '0');
-	}
-	*out = n;
+	for (; *p != '\0'; p++)
+		if ((unsigned char)*p > 127)
+			return 1;
 	return 0;
 }
 
@@ -78,10 +77,8 @@ void
 smtp_mail(struct session *s, const char *arg)
 {
 	const char *params, *why;
-	char kw[32], val[256];
+	struct mail_params mp;
 	enum path_error e;
-	int seen_size = 0, seen_body = 0, seen_auth = 0, rc;
-	long long size = -1;
 
 	if (s->helo[0] == '\0') {
 		reply(s, "503 5.5.1 Error: send HELO/EHLO first");
@@ -95,92 +92,71 @@ smtp_mail(struct session *s, const char *arg)
 		reply(s, "530 5.7.0 Error: authentication required");
 		return;
 	}
-	e = smtp_parse_path(arg, "FROM:", 1, 0, s->mail_from, sizeof(s->mail_from), &params, &why);
+	/* UTF-8 is parsed here and refused below unless SMTPUTF8 was given. */
+	e = smtp_parse_path(arg, "FROM:", 1, 0, 1, s->mail_from, sizeof(s->mail_from), &params, &why);
 	if (e != PATH_OK) {
 		s->mail_from[0] = '\0';
 		path_error(s, e, why, 1);
 		return;
 	}
-	s->body_8bit = 0;
-	while ((rc = smtp_next_param(&params, kw, sizeof(kw), val, sizeof(val))) == 1) {
-		if (!s->esmtp) {
-			reply(s, "555 5.5.4 Error: MAIL parameters need EHLO");
-			return;
-		}
-		if (strcmp(kw, "SIZE") == 0) {
-			int r;
-			if (seen_size++) {
-				reply(s, "501 5.5.4 Error: duplicate SIZE parameter");
-				return;
-			}
-			r = parse_size(val, &size);
-			if (r == -1) {
-				reply(s, "501 5.5.4 Error: bad SIZE parameter syntax");
-				return;
-			}
-			if (r == -2 || (s->lim->max_message_size > 0 && size > s->lim->max_message_size)) {
-				log_info("reject: MAIL from=<%s> SIZE=%s exceeds the limit of %lld",
-				    s->mail_from, val, s->lim->max_message_size);
-				reply(s, "552 5.3.4 Error: message size exceeds fixed limit");
-				return;
-			}
-		} else if (strcmp(kw, "AUTH") == 0) {
-			/* RFC 4954 5: the submitter's identity; we do not relay, so
-			 * it is checked for syntax and otherwise ignored. */
-			if (seen_auth++) {
-				reply(s, "501 5.5.4 Error: duplicate AUTH parameter");
-				return;
-			}
-		} else if (strcmp(kw, "BODY") == 0) {
-			if (seen_body++) {
-				reply(s, "501 5.5.4 Error: duplicate BODY parameter");
-				return;
-			}
-			if (strcasecmp(val, "8BITMIME") == 0)
-				s->body_8bit = 1;
-			else if (strcasecmp(val, "7BIT") != 0) {
-				reply(s, "501 5.5.4 Error: BODY can only be one of 7BIT, 8BITMIME");
-				return;
-			}
-		} else {
-			reply(s, "555 5.5.4 Error: unsupported parameter %s", kw);
-			return;
-		}
-	}
-	if (rc < 0) {
-		reply(s, "501 5.5.4 Error: bad parameter syntax");
+	if (mail_params_parse(s, params, &mp) < 0) {
+		s->mail_from[0] = '\0';
 		return;
 	}
-	s->declared_size = size;
+	if (!mp.smtputf8 && has_8bit(s->mail_from)) {
+		s->mail_from[0] = '\0';
+		path_error(s, PATH_NON_ASCII, "", 1);
+		return;
+	}
+	s->declared_size = mp.size;
+	s->body = mp.body;
+	s->smtputf8 = mp.smtputf8;
+	memcpy(s->dsn_ret, mp.ret, sizeof(s->dsn_ret));
+	memcpy(s->dsn_envid, mp.envid, sizeof(s->dsn_envid));
 	s->in_transaction = 1;          /* for the hook's environment */
 	if (!session_ask(s, HOOK_MAIL)) {
 		log_info("reject: MAIL from=<%s> by the mail hook", s->mail_from);
 		transaction_reset(s);
 		return;
 	}
-	log_info("mail from=<%s>%s", s->mail_from, s->body_8bit ? " body=8BITMIME" : "");
+	log_info("mail from=<%s>%s%s", s->mail_from,
+	    s->body == BODY_8BITMIME ? " body=8BITMIME" : s->body == BODY_BINARYMIME ? " body=BINARYMIME" : "",
+	    s->smtputf8 ? " smtputf8" : "");
 	reply(s, "250 2.1.0 Ok");
 }
 
+/* Append LINE and a newline to a growable buffer. */
 static int
-add_rcpt(struct session *s, const char *rcpt)
+append_line(char **buf, size_t *len, size_t *cap, const char *line)
 {
-	size_t len = strlen(rcpt);
+	size_t l = strlen(line);
 
-	if (s->rcpts_len + len + 2 > s->rcpts_cap) {
-		size_t cap = s->rcpts_cap ? s->rcpts_cap * 2 : 1024;
+	if (*len + l + 2 > *cap) {
+		size_t c = *cap ? *cap * 2 : 1024;
 		char *p;
-		while (cap < s->rcpts_len + len + 2)
-			cap *= 2;
-		if ((p = realloc(s->rcpts, cap)) == NULL)
+		while (c < *len + l + 2)
+			c *= 2;
+		if ((p = realloc(*buf, c)) == NULL)
 			return -1;
-		s->rcpts = p;
-		s->rcpts_cap = cap;
+		*buf = p;
+		*cap = c;
 	}
-	memcpy(s->rcpts + s->rcpts_len, rcpt, len);
-	s->rcpts_len += len;
-	s->rcpts[s->rcpts_len++] = '\n';
-	s->rcpts[s->rcpts_len] = '\0';
+	memcpy(*buf + *len, line, l);
+	*len += l;
+	(*buf)[(*len)++] = '\n';
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+static int
+add_rcpt(struct session *s, const char *rcpt, const struct rcpt_params *rp)
+{
+	char dsn[sizeof(rp->notify) + sizeof(rp->orcpt) + 16];
+
+	snprintf(dsn, sizeof(dsn), "NOTIFY=%s ORCPT=%s", rp->notify, rp->orcpt);
+	if (append_line(&s->rcpts, &s->rcpts_len, &s->rcpts_cap, rcpt) < 0 ||
+	    append_line(&s->rcpts_dsn, &s->rcpts_dsn_len, &s->rcpts_dsn_cap, dsn) < 0)
+		return -1;
 	s->nrcpts++;
 	return 0;
 }
@@ -189,25 +165,21 @@ void
 smtp_rcpt(struct session *s, const char *arg)
 {
 	const char *params, *why;
-	char kw[32], val[256];
 	enum path_error e;
-	int rc;
 
 	if (!s->in_transaction) {
 		reply(s, "503 5.5.1 Error: need MAIL command");
 		return;
 	}
-	e = smtp_parse_path(arg, "TO:", 0, 1, s->last_rcpt, sizeof(s->last_rcpt), &params, &why);
+	e = smtp_parse_path(arg, "TO:", 0, 1, s->smtputf8, s->last_rcpt, sizeof(s->last_rcpt),
+	    &params, &why);
 	if (e != PATH_OK) {
 		s->last_rcpt[0] = '\0';
 		path_error(s, e, why, 0);
 		return;
 	}
-	if ((rc = smtp_next_param(&params, kw, sizeof(kw), val, sizeof(val))) != 0) {
-		if (rc < 0)
-			reply(s, "501 5.5.4 Error: bad parameter syntax");
-		else
-			reply(s, "555 5.5.4 Error: unsupported parameter %s", kw);
+	if (rcpt_params_parse(s, params, &s->rcpt_dsn) < 0) {
+		s->last_rcpt[0] = '\0';
 		return;
 	}
 	if (s->nrcpts >= s->lim->max_recipients) {
@@ -218,7 +190,7 @@ smtp_rcpt(struct session *s, const char *arg)
 		log_info("reject: RCPT from=<%s> to=<%s> by the rcpt hook", s->mail_from, s->last_rcpt);
 		return;
 	}
-	if (add_rcpt(s, s->last_rcpt) < 0) {
+	if (add_rcpt(s, s->last_rcpt, &s->rcpt_dsn) < 0) {
 		reply(s, "452 4.3.1 Error: insufficient system resources");
 		return;
 	}
@@ -266,49 +238,22 @@ receive_text(struct session *s, struct data_reader *dr)
 	}
 }
 
-void
-smtp_data(struct session *s, const char *arg)
+/* The message is in the spool: check it, give it to the data hook, reply. */
+static void
+deliver(struct session *s, struct data_reader *dr)
 {
-	struct data_reader dr;
 	struct hook_result res;
-	struct timespec t0, t1;
-	char qid[32];
+	struct timespec t1;
 	double delay;
+	const char *qid = s->queue_id;
 
-	if (*arg != '\0') {
-		reply(s, "501 5.5.4 Syntax: DATA");
-		return;
-	}
-	if (!s->in_transaction) {
-		reply(s, "503 5.5.1 Error: need MAIL command");
-		return;
-	}
-	if (s->nrcpts == 0) {
-		reply(s, "554 5.5.1 Error: no valid recipients");
-		return;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	snprintf(qid, sizeof(qid), "%s.%d", s->id, s->nmessages + 1);
-	if (spool_reset(&s->spool) < 0) {
-		log_err("cannot reset the spool file: %s", strerror(errno));
-		reply(s, "451 4.3.0 Error: local error, try again later");
-		return;
-	}
-	received_write(s, qid);
-	reply(s, "354 End data with <CR><LF>.<CR><LF>");
-	data_reader_init(&dr, &s->spool, s->lim->max_message_size, s->cfg->data_crlf);
-	setproctitle("worker %s DATA", s->client_addr);
-	if (receive_text(s, &dr) < 0) {
-		transaction_reset(s);
-		return;
-	}
 	setproctitle("worker %s", s->client_addr);
-	if (dr.too_big) {
+	if (dr->too_big) {
 		log_info("reject: %s from=<%s> size=%lld: over the limit of %lld bytes", qid,
-		    s->mail_from, dr.size, s->lim->max_message_size);
+		    s->mail_from, dr->size, s->lim->max_message_size);
 		reply(s, "552 5.3.4 Error: message too big (the limit is %lld bytes)",
 		    s->lim->max_message_size);
-	} else if (dr.long_line) {
+	} else if (dr->long_line) {
 		log_info("reject: %s from=<%s>: a text line is longer than 1000 octets", qid, s->mail_from);
 		reply(s, "554 5.6.0 Error: a line of the message is longer than 1000 octets (RFC 5321 4.5.3.1.6)");
 	} else if (spool_finish(&s->spool) < 0) {
@@ -325,21 +270,178 @@ smtp_data(struct session *s, const char *arg)
 		if (ro >= 0)
 			close(ro);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		delay = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		delay = (double)(t1.tv_sec - s->data_started.tv_sec) +
+		    (double)(t1.tv_nsec - s->data_started.tv_nsec) / 1e9;
 		if (res.verdict == HOOK_ACCEPT) {
 			s->nmessages++;
 			log_info("%s: from=<%s> nrcpt=%d size=%lld delay=%.3f status=sent", qid,
-			    s->mail_from, s->nrcpts, dr.size, delay);
+			    s->mail_from, s->nrcpts, dr->size, delay);
 			if (res.reply[0] != '\0')
 				reply(s, "%s", res.reply);
 			else
 				reply(s, "250 2.0.0 Ok: queued as %s", qid);
 		} else {
 			log_info("%s: from=<%s> nrcpt=%d size=%lld delay=%.3f status=%s (data hook exit %d)",
-			    qid, s->mail_from, s->nrcpts, dr.size, delay,
+			    qid, s->mail_from, s->nrcpts, dr->size, delay,
 			    res.verdict == HOOK_REJECT ? "rejected" : "deferred", res.exit_status);
 			session_refuse(s, HOOK_DATA, &res);
 		}
 	}
 	transaction_reset(s);
+}
+
+/* Start the message: empty the spool, write the Received header. */
+static int
+message_start(struct session *s, struct data_reader *dr)
+{
+	clock_gettime(CLOCK_MONOTONIC, &s->data_started);
+	snprintf(s->queue_id, sizeof(s->queue_id), "%s.%d", s->id, s->nmessages + 1);
+	if (spool_reset(&s->spool) < 0) {
+		log_err("cannot reset the spool file: %s", strerror(errno));
+		reply(s, "451 4.3.0 Error: local error, try again later");
+		return -1;
+	}
+	received_write(s, s->queue_id);
+	data_reader_init(dr, &s->spool, s->lim->max_message_size, s->cfg->data_crlf);
+	return 0;
+}
+
+void
+smtp_data(struct session *s, const char *arg)
+{
+	struct data_reader dr;
+
+	if (*arg != '\0') {
+		reply(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	if (!s->in_transaction) {
+		reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (s->chunking) {
+		reply(s, "503 5.5.1 Error: DATA after BDAT (send RSET)");
+		return;
+	}
+	if (s->body == BODY_BINARYMIME) {
+		reply(s, "503 5.5.1 Error: BODY=BINARYMIME needs BDAT, not DATA");
+		return;
+	}
+	if (s->nrcpts == 0) {
+		reply(s, "554 5.5.1 Error: no valid recipients");
+		return;
+	}
+	if (message_start(s, &dr) < 0)
+		return;
+	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	setproctitle("worker %s DATA", s->client_addr);
+	if (receive_text(s, &dr) < 0) {
+		transaction_reset(s);
+		return;
+	}
+	deliver(s, &dr);
+}
+
+/*
+ * Read the N octets of a chunk: into the message when DR is not NULL,
+ * else thrown away (a chunk that must be read but is refused).  Returns 0,
+ * or -1 when the session is over.
+ */
+static int
+read_chunk(struct session *s, unsigned long long n, struct data_reader *dr, int binary)
+{
+	struct timespec deadline = netio_deadline(s->lim->data_timeout);
+	unsigned long long credit = 0;
+
+	while (n > 0) {
+		const char *p;
+		size_t avail, take;
+		int rc = netio_peek(s->io, &p, &avail, &deadline);
+
+		if (rc != NETIO_OK) {
+			if (rc == NETIO_TIMEOUT) {
+				log_info("timeout during BDAT with %llu octets still to come: disconnecting", n);
+				reply(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->hostname);
+			} else if (rc == NETIO_ABORT) {
+				reply(s, "421 4.3.2 %s Service shutting down, try again later", s->cfg->hostname);
+			} else {
+				log_info("lost connection during BDAT");
+			}
+			s->quit = 1;
+			return -1;
+		}
+		take = avail < n ? avail : (size_t)n;
+		if (dr != NULL)
+			data_reader_raw(dr, p, take, binary);
+		netio_consume(s->io, take);
+		s->bytes_in += (long long)take;
+		n -= take;
+		credit += take;
+		if (credit >= MIN_DATA_RATE) {
+			deadline.tv_sec += (time_t)(credit / MIN_DATA_RATE);
+			credit %= MIN_DATA_RATE;
+		}
+	}
+	return 0;
+}
+
+/* RFC 3030: BDAT size [LAST]. */
+void
+smtp_bdat(struct session *s, const char *arg)
+{
+	unsigned long long n = 0;
+	const char *p = arg;
+	int last = 0, digits = 0;
+
+	for (; *p >= '0' && *p <= '9'; p++, digits++) {
+		if (digits == 18) {
+			/* More than we could ever read: the stream cannot be
+			 * resynchronised, so the session ends. */
+			reply(s, "552 5.3.4 Error: chunk size too large");
+			reply(s, "421 4.7.0 %s Error: closing the connection", s->cfg->hostname);
+			s->quit = 1;
+			return;
+		}
+		n = n * 10 + (unsigned)(*p - '0');
+	}
+	if (digits > 0 && *p == ' ' && strcasecmp(p + 1, "LAST") == 0)
+		last = 1;
+	else if (digits == 0 || *p != '\0') {
+		reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
+		return;
+	}
+	if (!s->in_transaction || s->nrcpts == 0 || s->chunk_failed) {
+		/* The octets follow anyway: read them, then refuse. */
+		if (read_chunk(s, n, NULL, 0) < 0)
+			return;
+		if (!s->in_transaction)
+			reply(s, "503 5.5.1 Error: need MAIL command");
+		else
+			reply(s, "554 5.5.1 Error: no valid recipients");
+		return;
+	}
+	if (!s->chunking) {
+		if (message_start(s, &s->chunk_reader) < 0) {
+			s->chunk_failed = 1;
+			read_chunk(s, n, NULL, 0);
+			return;
+		}
+		s->chunking = 1;
+		setproctitle("worker %s BDAT", s->client_addr);
+	}
+	if (read_chunk(s, n, &s->chunk_reader, s->body == BODY_BINARYMIME) < 0) {
+		transaction_reset(s);
+		return;
+	}
+	if (s->chunk_reader.too_big) {
+		/* Refuse now; the client must not send more chunks (RFC 3030 2). */
+		deliver(s, &s->chunk_reader);
+		return;
+	}
+	if (!last) {
+		reply(s, "250 2.0.0 Ok: %llu octets received", n);
+		return;
+	}
+	data_reader_raw_end(&s->chunk_reader);
+	deliver(s, &s->chunk_reader);
 }
