@@ -37,6 +37,7 @@ struct key {
 
 static const struct key server_keys[] = {
 	{ "hostname", K_STRING, S(hostname), 0, 0 },
+	{ "banner", K_STRING, S(banner), 0, 0 },
 	{ "user", K_STRING, S(user), 0, 0 },
 	{ "group", K_STRING, S(group), 0, 0 },
 	{ "pidfile", K_STRING, S(pidfile), 0, 0 },
@@ -95,6 +96,8 @@ static const struct key endpoint_keys[] = {
 	{ "tls", K_TLS, E(tls), 0, 0 },
 	{ "auth", K_AUTH, E(auth), 0, 0 },
 	{ "insecure_auth", K_BOOL, E(insecure_auth), 0, 0 },
+	{ "proxy_protocol", K_BOOL, E(proxy_protocol), 0, 0 },
+	{ "proxy_trusted", K_CUSTOM, 0, 0, 0, 0 },
 	{ NULL, 0, 0, 0, 0, 0 }
 };
 
@@ -474,6 +477,28 @@ load_endpoint(struct loader *ld, const char *section, struct config *c)
 	}
 	ep->nlisten = n;
 	free(copy);
+	if ((v = get(ld, section, "proxy_trusted")) != NULL && *v != '\0') {
+		char *w[CONFIG_MAX_TRUSTED + 1], why[256];
+		if ((copy = strdup(v)) == NULL)
+			return fail(ld, section, "proxy_trusted", "out of memory");
+		n = split_words(copy, w, CONFIG_MAX_TRUSTED);
+		if (n < 0) {
+			free(copy);
+			return fail(ld, section, "proxy_trusted", "at most %d address blocks", CONFIG_MAX_TRUSTED);
+		}
+		for (i = 0; i < n; i++) {
+			if (netaddr_parse_cidr(w[i], &ep->proxy_trusted[i], why, sizeof(why)) < 0) {
+				free(copy);
+				return fail(ld, section, "proxy_trusted", "%s", why);
+			}
+		}
+		ep->nproxy_trusted = n;
+		free(copy);
+	}
+	if (ep->proxy_protocol && ep->nproxy_trusted == 0)
+		return fail(ld, section, "proxy_trusted", "proxy_protocol = yes needs the addresses of the proxies (e.g. proxy_trusted = 127.0.0.1/32)");
+	if (!ep->proxy_protocol && ep->nproxy_trusted > 0)
+		return fail(ld, section, "proxy_trusted", "set proxy_protocol = yes as well, or remove proxy_trusted");
 	if (ep->tls != TLS_NONE && c->tls_certificate[0] == '\0')
 		return fail(ld, section, "tls", "%s needs a certificate: set [tls] certificate and key",
 		    ep->tls == TLS_STARTTLS ? "starttls" : "implicit");
@@ -489,6 +514,7 @@ set_defaults(struct config *c)
 	if (gethostname(c->hostname, sizeof(c->hostname)) < 0 || c->hostname[0] == '\0')
 		strlcpy(c->hostname, "localhost", sizeof(c->hostname));
 	c->hostname[sizeof(c->hostname) - 1] = '\0';
+	strlcpy(c->banner, "ESMTP Postern", sizeof(c->banner));
 	strlcpy(c->user, "postern", sizeof(c->user));
 	c->group[0] = '\0';     /* default: the user's primary group */
 	strlcpy(c->pidfile, "/run/posternd.pid", sizeof(c->pidfile));
@@ -598,6 +624,12 @@ config_load(const char *file, char *err, size_t errlen)
 	if (c->workers > c->max_workers) {
 		fail(&ld, "server", "workers", "%d is larger than max_workers (%d)", c->workers, c->max_workers);
 		goto bad;
+	}
+	for (i = 0; c->banner[i] != '\0'; i++) {
+		if ((unsigned char)c->banner[i] < 0x20 || (unsigned char)c->banner[i] > 0x7e) {
+			fail(&ld, "server", "banner", "only printable ASCII is allowed in the greeting");
+			goto bad;
+		}
 	}
 	if (c->hostname[0] == '\0' || strpbrk(c->hostname, " \t\r\n") != NULL) {
 		fail(&ld, "server", "hostname", "must be a domain name without spaces");

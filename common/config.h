@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include "netaddr.h"
 
 #define CONFIG_MAX_ENDPOINTS 16
 #define CONFIG_MAX_LISTEN    8       /* listen addresses per endpoint */
@@ -42,6 +43,8 @@ struct hook_command {
 
 enum auth_protocol { AUTH_PROTOCOL_POSTERN, AUTH_PROTOCOL_CHECKPASSWORD };
 
+#define CONFIG_MAX_TRUSTED 16
+
 struct endpoint {
 	char name[64];
 	char *listen[CONFIG_MAX_LISTEN];
@@ -49,6 +52,9 @@ struct endpoint {
 	enum tls_mode tls;
 	enum auth_mode auth;
 	int insecure_auth;
+	int proxy_protocol;             /* a PROXY header comes first from trusted peers */
+	struct cidr proxy_trusted[CONFIG_MAX_TRUSTED];
+	int nproxy_trusted;
 	struct limits limits;
 };
 
@@ -56,6 +62,7 @@ struct config {
 	char *path;
 	/* [server] */
 	char hostname[256];
+	char banner[256];               /* greeting text after the host name */
 	char user[64];
 	char group[64];
 	char pidfile[1024];

@@ -109,3 +109,74 @@ netaddr_format(const struct sockaddr *sa, char *host, size_t hostlen,
 		*port = 0;
 	}
 }
+
+int
+netaddr_parse_cidr(const char *spec, struct cidr *c, char *err, size_t errlen)
+{
+	char host[64];
+	const char *slash = strchr(spec, '/');
+	size_t hl = slash != NULL ? (size_t)(slash - spec) : strlen(spec);
+	int max;
+
+	memset(c, 0, sizeof(*c));
+	if (hl == 0 || hl >= sizeof(host)) {
+		snprintf(err, errlen, "'%s' is not an address or address/bits", spec);
+		return -1;
+	}
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	if (inet_pton(AF_INET, host, c->addr) == 1) {
+		c->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, host, c->addr) == 1) {
+		c->family = AF_INET6;
+		max = 128;
+	} else {
+		snprintf(err, errlen, "'%s' is not a numeric IPv4 or IPv6 address", host);
+		return -1;
+	}
+	c->bits = max;
+	if (slash != NULL) {
+		char *end;
+		long b = strtol(slash + 1, &end, 10);
+		if (slash[1] == '\0' || *end != '\0' || b < 0 || b > max) {
+			snprintf(err, errlen, "'%s': the prefix length must be 0 to %d", spec, max);
+			return -1;
+		}
+		c->bits = (int)b;
+	}
+	return 0;
+}
+
+int
+netaddr_in_cidr(const struct sockaddr *sa, const struct cidr *c)
+{
+	const unsigned char *a;
+	int full, rest;
+
+	if (sa->sa_family == AF_INET) {
+		if (c->family != AF_INET)
+			return 0;
+		a = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a6)) {
+			if (c->family != AF_INET)
+				return 0;
+			a = &a6->s6_addr[12];
+		} else {
+			if (c->family != AF_INET6)
+				return 0;
+			a = a6->s6_addr;
+		}
+	} else {
+		return 0;
+	}
+	full = c->bits / 8;
+	rest = c->bits % 8;
+	if (memcmp(a, c->addr, (size_t)full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	return ((a[full] ^ c->addr[full]) & (0xff << (8 - rest))) == 0;
+}

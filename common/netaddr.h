@@ -17,4 +17,15 @@ int netaddr_parse_listen(const char *spec, struct sockaddr_storage *ss,
 void netaddr_format(const struct sockaddr *sa, char *host, size_t hostlen,
     unsigned *port);
 
+/* An address block: 192.0.2.0/24, 2001:db8::/32, or one address. */
+struct cidr {
+	int family;             /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	int bits;
+};
+
+int netaddr_parse_cidr(const char *spec, struct cidr *c, char *err, size_t errlen);
+/* Is SA (IPv4-mapped IPv6 counts as IPv4) inside C? */
+int netaddr_in_cidr(const struct sockaddr *sa, const struct cidr *c);
+
 #endif

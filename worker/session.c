@@ -259,7 +259,7 @@ greet(struct session *s)
 		s->quit = 1;
 		return;
 	}
-	reply(s, "220 %s ESMTP Postern", s->cfg->hostname);
+	reply(s, "220 %s %s", s->cfg->hostname, s->cfg->banner);
 }
 
 static void
@@ -313,14 +313,12 @@ read_commands(struct session *s)
 }
 
 void
-session_run(const struct config *cfg, const struct endpoint *ep,
-    const struct tls_server *ts, int fd, const struct sockaddr *peer,
-    const sigset_t *waitmask, volatile int *abort_flag, int stress)
+session_run(const struct config *cfg, const struct tls_server *ts,
+    const struct connection *conn, const sigset_t *waitmask, volatile int *abort_flag)
 {
 	static struct netio io;         /* 32 KiB of buffers, reused */
+	const struct endpoint *ep = conn->ep;
 	struct session s;
-	struct sockaddr_storage local;
-	socklen_t locallen = sizeof(local);
 	struct timespec deadline;
 
 	memset(&s, 0, sizeof(s));
@@ -331,15 +329,16 @@ session_run(const struct config *cfg, const struct endpoint *ep,
 	s.declared_size = -1;
 	s.spool.fd = -1;
 	s.tls_server = ts;
-	netio_init(&io, fd, waitmask, abort_flag);
+	netio_init(&io, conn->fd, waitmask, abort_flag);
 	io.write_timeout = s.lim->command_timeout;
 	new_session_id(s.id, sizeof(s.id));
 	log_set_session(s.id);
-	netaddr_format(peer, s.client_addr, sizeof(s.client_addr), &s.client_port);
-	if (getsockname(fd, (struct sockaddr *)&local, &locallen) == 0)
-		netaddr_format((struct sockaddr *)&local, s.server_addr, sizeof(s.server_addr), &s.server_port);
+	netaddr_format((const struct sockaddr *)&conn->client, s.client_addr, sizeof(s.client_addr),
+	    &s.client_port);
+	netaddr_format((const struct sockaddr *)&conn->server, s.server_addr, sizeof(s.server_addr),
+	    &s.server_port);
 	log_info("connect from [%s]:%u to %s", s.client_addr, s.client_port, ep->name);
-	if (stress) {
+	if (conn->stress) {
 		/* As Postfix's stress mode: every worker is busy, so this client
 		 * gets short timeouts and no patience for errors. */
 		s.stress_limits = ep->limits;

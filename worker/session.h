@@ -71,10 +71,18 @@ struct session {
 };
 
 /* Run a whole session on the connected socket FD; returns when it is over. */
+/* An accepted connection, as the worker hands it to a session. */
+struct connection {
+	int fd;
+	const struct endpoint *ep;
+	struct sockaddr_storage client; /* from the PROXY header, when there is one */
+	struct sockaddr_storage server;
+	int stress;                     /* every worker is busy: short timeouts */
+};
+
 struct tls_server;
-void session_run(const struct config *, const struct endpoint *,
-    const struct tls_server *, int fd, const struct sockaddr *peer,
-    const sigset_t *waitmask, volatile int *abort_flag, int stress);
+void session_run(const struct config *, const struct tls_server *,
+    const struct connection *, const sigset_t *waitmask, volatile int *abort_flag);
 
 /* Queue one reply line "CODE TEXT" (formatted; the code is the first 3
  * characters of FMT's output). Counts protocol errors. */

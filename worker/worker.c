@@ -9,6 +9,7 @@
 #include "worker.h"
 #include "session.h"
 #include "policy.h"
+#include "proxy.h"
 #include "../common/config.h"
 #include "../common/listener.h"
 #include "../common/log.h"
@@ -22,6 +23,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -112,37 +114,68 @@ refuse(const struct worker_args *a, const struct endpoint *ep, int fd,
 	}
 }
 
+static int
+trusted_proxy(const struct endpoint *ep, const struct sockaddr *peer)
+{
+	int i;
+
+	for (i = 0; i < ep->nproxy_trusted; i++)
+		if (netaddr_in_cidr(peer, &ep->proxy_trusted[i]))
+			return 1;
+	return 0;
+}
+
 static void
 serve(const struct worker_args *a, const struct listener *l, const sigset_t *waitmask)
 {
-	struct sockaddr_storage peer;
-	socklen_t peerlen = sizeof(peer);
-	const struct endpoint *ep;
+	struct connection conn;
+	socklen_t len = sizeof(conn.client);
 	int fd, one = 1, max, n;
 
-	fd = accept4(l->fd, (struct sockaddr *)&peer, &peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	memset(&conn, 0, sizeof(conn));
+	fd = accept4(l->fd, (struct sockaddr *)&conn.client, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 		    errno != ECONNABORTED)
 			log_warn("accept on %s: %s", l->addr, strerror(errno));
 		return;
 	}
-	ep = &a->cfg->endpoints[l->endpoint];
-	scoreboard_client_key((struct sockaddr *)&peer, a->sb->slots[a->slot].client);
+	conn.fd = fd;
+	conn.ep = &a->cfg->endpoints[l->endpoint];
+	len = sizeof(conn.server);
+	getsockname(fd, (struct sockaddr *)&conn.server, &len);
 	scoreboard_set(a->sb, a->slot, SLOT_BUSY);
 	if (write(a->notify_fd, "b", 1) < 0) {
 		/* the pipe is full: the master is already awake */
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	max = ep->limits.max_connections_per_client;
+	/* Behind a load balancer: the client's address comes in the PROXY
+	 * header, before anything else, and only from a trusted proxy.  Others
+	 * are served as direct clients; a PROXY line from them is no command. */
+	if (conn.ep->proxy_protocol && trusted_proxy(conn.ep, (struct sockaddr *)&conn.client)) {
+		struct timespec deadline = { 0, 0 };
+		char why[256], host[64];
+		unsigned port;
+
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += conn.ep->limits.command_timeout < 30 ? conn.ep->limits.command_timeout : 30;
+		if (proxy_read_header(fd, &deadline, &conn.client, &conn.server, why, sizeof(why)) < 0) {
+			netaddr_format((struct sockaddr *)&conn.client, host, sizeof(host), &port);
+			log_warn("proxy [%s]:%u on %s: %s: connection closed", host, port, conn.ep->name, why);
+			goto done;
+		}
+	}
+	scoreboard_client_key((struct sockaddr *)&conn.client, a->sb->slots[a->slot].client);
+	max = conn.ep->limits.max_connections_per_client;
 	if (max > 0 && (n = scoreboard_count_client(a->sb, a->slot, a->sb->slots[a->slot].client)) >= max) {
-		refuse(a, ep, fd, (struct sockaddr *)&peer, n);
+		refuse(a, conn.ep, fd, (struct sockaddr *)&conn.client, n);
 	} else {
 		/* Stress: this session takes the last worker the pool may have. */
-		int stress = scoreboard_count_busy(a->sb) >= a->cfg->max_workers;
-		session_run(a->cfg, ep, a->tls, fd, (struct sockaddr *)&peer, waitmask,
-		    &abort_sessions, stress);
+		conn.stress = scoreboard_count_busy(a->sb) >= a->cfg->max_workers;
+		session_run(a->cfg, a->tls, &conn, waitmask, &abort_sessions);
 	}
+done:
+	memset(a->sb->slots[a->slot].client, 0, sizeof(a->sb->slots[a->slot].client));
 	close(fd);
 	a->sb->slots[a->slot].sessions++;
 }
