@@ -51,7 +51,8 @@ wipe_exit(int code, char *a, size_t alen, char *b, size_t blen)
 	exit(code);
 }
 
-/* Read one LF-terminated line of stdin into BUF (without the LF). */
+/* Read one LF-terminated line of stdin into BUF (without the LF).
+ * Returns 0, 1 at the end of input (nothing read), -1 if malformed. */
 static int
 read_field(char *buf, size_t len)
 {
@@ -64,7 +65,7 @@ read_field(char *buf, size_t len)
 		buf[n++] = (char)c;
 	}
 	buf[n] = '\0';
-	return c == EOF && n == 0 ? -1 : 0;
+	return c == EOF && n == 0 ? 1 : 0;
 }
 
 int
@@ -76,19 +77,19 @@ main(int argc, char **argv)
 	struct crypt_data cd;
 	FILE *f;
 	unsigned long lineno = 0;
-	int found = 0;
+	int found = 0, rc;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: postern-passwd FILE (a file of user:hash lines)\n");
 		return EX_TEMPFAIL;
 	}
-	if (read_field(user, sizeof(user)) < 0 || read_field(password, sizeof(password)) < 0) {
+	if (read_field(user, sizeof(user)) != 0 || read_field(password, sizeof(password)) != 0) {
 		fprintf(stderr, "postern-passwd: expected user and password lines on stdin\n");
 		wipe_exit(EX_REJECT, password, sizeof(password), line, sizeof(line));
 	}
 	authzid[0] = '\0';
-	if (read_field(authzid, sizeof(authzid)) == 0 && authzid[0] != '\0' &&
-	    strcmp(authzid, user) != 0) {
+	rc = read_field(authzid, sizeof(authzid));
+	if (rc < 0 || (rc == 0 && authzid[0] != '\0' && strcmp(authzid, user) != 0)) {
 		fprintf(stderr, "postern-passwd: %s may not act as %s\n", user, authzid);
 		wipe_exit(EX_REJECT, password, sizeof(password), line, sizeof(line));
 	}

@@ -84,6 +84,10 @@ challenge(struct session *s, const char *prompt64, char *out, size_t outmax, int
 	rc = netio_getline(s->io, line, SASL_LINE_MAX, &len, &deadline);
 	if (rc == NETIO_TOOLONG)
 		return SASL_TOOLONG;
+	if (rc == NETIO_TIMEOUT)
+		reply(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->hostname);
+	else if (rc == NETIO_ABORT)
+		reply(s, "421 4.3.2 %s Service shutting down, try again later", s->cfg->hostname);
 	if (rc != NETIO_OK)
 		return SASL_GONE;
 	if (memchr(line, '\0', len) != NULL) {

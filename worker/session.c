@@ -22,6 +22,9 @@
 #include <unistd.h>
 
 #define COMMAND_LINE_MAX 512    /* octets including CRLF (RFC 5321 4.5.3.1.4) */
+/* MAIL and RCPT may be longer: extensions add to the limit (RFC 1870 +26,
+ * RFC 3461 +100/+500, RFC 4954 +500 for AUTH=). */
+#define PATH_LINE_MAX    2048
 
 void
 reply(struct session *s, const char *fmt, ...)
@@ -210,7 +213,9 @@ dispatch(struct session *s, const struct smtp_command *cmd)
 		s->quit = 1;
 		break;
 	case CMD_VRFY:
-		if (*cmd->arg == '\0')
+		if (s->ep->auth == AUTH_REQUIRED && s->auth_user[0] == '\0')
+			reply(s, "530 5.7.0 Error: authentication required");
+		else if (*cmd->arg == '\0')
 			reply(s, "501 5.5.4 Syntax: VRFY address");
 		else
 			reply(s, "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery");
@@ -265,7 +270,7 @@ greet(struct session *s)
 static void
 read_commands(struct session *s)
 {
-	char line[COMMAND_LINE_MAX + 1];
+	char line[PATH_LINE_MAX + 1];
 	struct smtp_command cmd;
 
 	while (!s->quit) {
@@ -273,7 +278,7 @@ read_commands(struct session *s)
 		size_t len;
 		int rc;
 
-		rc = netio_getline(s->io, line, COMMAND_LINE_MAX, &len, &deadline);
+		rc = netio_getline(s->io, line, PATH_LINE_MAX, &len, &deadline);
 		if (rc == NETIO_TOOLONG) {
 			reply(s, "500 5.5.2 Error: line too long (the limit is 512 octets)");
 			continue;
@@ -293,6 +298,10 @@ read_commands(struct session *s)
 		}
 		s->bytes_in += (long long)len;
 		command_parse(line, len, &cmd);
+		if (len + 2 > COMMAND_LINE_MAX && cmd.verb != CMD_MAIL && cmd.verb != CMD_RCPT) {
+			reply(s, "500 5.5.2 Error: line too long (the limit is 512 octets)");
+			continue;
+		}
 		/* 8-bit bytes: only in MAIL and RCPT arguments (SMTPUTF8). */
 		if (cmd.bad_utf8 && (cmd.verb == CMD_MAIL || cmd.verb == CMD_RCPT)) {
 			reply(s, "501 5.5.2 Error: bad UTF-8 syntax");
@@ -302,10 +311,12 @@ read_commands(struct session *s)
 			cmd.verb = CMD_BAD_CHARS;
 		if (cmd.verb == CMD_AUTH) {
 			log_debug("< AUTH (credentials not logged)");
+		} else if (cmd.verb == CMD_UNKNOWN || cmd.verb == CMD_EMPTY) {
+			/* could be a client out of step sending credentials */
+			log_debug("< (unrecognized command of %zu octets)", len);
 		} else if (cmd.verb != CMD_BAD_CHARS) {
 			char clean[160];
-			log_sanitize(clean, sizeof(clean), line,
-			    cmd.verb == CMD_UNKNOWN && len > 40 ? 40 : len);
+			log_sanitize(clean, sizeof(clean), line, len);
 			log_debug("< %s", clean);
 		}
 		dispatch(s, &cmd);
