@@ -135,11 +135,10 @@ spawn_worker(struct pool *p)
 		return -1;
 	}
 	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
+		/* Signals stay blocked until the worker has its own handlers: a
+		 * SIGTERM sent now must reach them, not the master's. */
 		signal(SIGCHLD, SIG_DFL);
 		signal(SIGHUP, SIG_IGN);
-		sigprocmask(SIG_SETMASK, &none, NULL);
 		close(p->master_pipe[1]);
 		close(p->notify_pipe[0]);
 		memset(&a, 0, sizeof(a));

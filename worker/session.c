@@ -353,11 +353,13 @@ session_run(const struct config *cfg, const struct tls_server *ts,
 		/* As Postfix's stress mode: every worker is busy, so this client
 		 * gets short timeouts and no patience for errors. */
 		s.stress_limits = ep->limits;
-		s.stress_limits.command_timeout = 10;
-		s.stress_limits.data_timeout = 10;
+		if (s.stress_limits.command_timeout > 10)
+			s.stress_limits.command_timeout = 10;
+		if (s.stress_limits.data_timeout > 10)
+			s.stress_limits.data_timeout = 10;
 		s.stress_limits.max_errors = 1;
 		s.lim = &s.stress_limits;
-		io.write_timeout = 10;
+		io.write_timeout = s.stress_limits.command_timeout;
 		log_warn("stress mode: all %d workers are busy: timeouts 10 s, max_errors 1",
 		    cfg->max_workers);
 	}

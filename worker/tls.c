@@ -81,6 +81,8 @@ tls_accept(struct netio *io, const struct tls_server *ts,
 		if (!gnutls_error_is_fatal(rc))
 			continue;       /* e.g. a warning alert */
 		snprintf(why, whylen, "TLS handshake failed: %s", gnutls_strerror(rc));
+		/* tell the client why (RFC 8446 6.2), best effort: never waits */
+		gnutls_alert_send_appropriate(s, rc);
 		gnutls_deinit(s);
 		return -1;
 	}

@@ -81,15 +81,14 @@ setup_signals(sigset_t *waitmask)
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGCHLD, &sa, NULL);
 
+	/* Blocked all the time (they were blocked since fork, so none is
+	 * lost), let through only while waiting: waitmask. */
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &block, waitmask);
-	/* waitmask: what was blocked before, i.e. not these three. */
-	sigdelset(waitmask, SIGTERM);
-	sigdelset(waitmask, SIGINT);
-	sigdelset(waitmask, SIGUSR1);
+	sigprocmask(SIG_SETMASK, &block, NULL);
+	sigemptyset(waitmask);
 }
 
 /* Over max_connections_per_client: 421 and close, before any session. */
