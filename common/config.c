@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <iniparser.h>
 
@@ -394,9 +395,14 @@ load_hooks(struct loader *ld, struct config *c)
 			if ((h->line = strdup(v)) == NULL)
 				return fail(ld, "hooks", hook_names[k], "out of memory");
 			if (strncmp(v, "inet:", 5) == 0) {
-				const char *colon = strrchr(v + 5, ':');
-				if (colon == NULL || colon == v + 5 || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535)
-					return fail(ld, "hooks", hook_names[k], "'%s': expected inet:ADDRESS:PORT", v);
+				struct sockaddr_storage ss;
+				socklen_t sl;
+				char why[256], spec[300];
+				const char *hostport = v + 5;
+				/* the same syntax as listen: 127.0.0.1:10023 or [::1]:10023 */
+				snprintf(spec, sizeof(spec), "%s", hostport);
+				if (netaddr_parse_listen(spec, &ss, &sl, why, sizeof(why)) < 0)
+					return fail(ld, "hooks", hook_names[k], "inet: %s (a numeric address, no host names)", why);
 			} else if (v[5] != '/') {
 				return fail(ld, "hooks", hook_names[k], "'%s': expected unix:/absolute/path", v);
 			}
@@ -499,12 +505,14 @@ load_endpoint(struct loader *ld, const char *section, struct config *c)
 		return fail(ld, section, "proxy_trusted", "proxy_protocol = yes needs the addresses of the proxies (e.g. proxy_trusted = 127.0.0.1/32)");
 	if (!ep->proxy_protocol && ep->nproxy_trusted > 0)
 		return fail(ld, section, "proxy_trusted", "set proxy_protocol = yes as well, or remove proxy_trusted");
-	if (ep->tls != TLS_NONE && c->tls_certificate[0] == '\0')
-		return fail(ld, section, "tls", "%s needs a certificate: set [tls] certificate and key",
-		    ep->tls == TLS_STARTTLS ? "starttls" : "implicit");
 	if (ep->auth != AUTH_NONE && c->hooks[HOOK_AUTH].line == NULL)
 		return fail(ld, section, "auth", "auth = %s needs an auth hook: set [hooks] auth (e.g. postern-passwd FILE)",
 		    ep->auth == AUTH_REQUIRED ? "required" : "optional");
+	if (ep->auth == AUTH_REQUIRED && ep->tls == TLS_NONE && !ep->insecure_auth)
+		return fail(ld, section, "auth", "required, but AUTH is never offered here: it needs TLS (tls = starttls or implicit) or insecure_auth = yes");
+	if (ep->tls != TLS_NONE && c->tls_certificate[0] == '\0')
+		return fail(ld, section, "tls", "%s needs a certificate: set [tls] certificate and key",
+		    ep->tls == TLS_STARTTLS ? "starttls" : "implicit");
 	return 0;
 }
 
@@ -590,9 +598,13 @@ config_load(const char *file, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: cannot parse", file);
 		goto bad;
 	}
-	if (iniparser_getnsec(ld.ini) == 0 && iniparser_getsecnkeys(ld.ini, "") > 0) {
-		fail(&ld, NULL, NULL, "keys outside any section: put them under [server], [limits], [tls], [hooks] or an endpoint");
-		goto bad;
+	/* iniparser files keys that come before the first section as ":key". */
+	for (i = 0; i < ld.ini->size; i++) {
+		if (ld.ini->key[i] != NULL && ld.ini->key[i][0] == ':') {
+			fail(&ld, NULL, NULL, "'%s' is outside any section: put it under [server], [limits], [tls], [hooks] or an endpoint",
+			    ld.ini->key[i] + 1);
+			goto bad;
+		}
 	}
 	/* Reserved sections first: endpoints inherit [limits]. */
 	if (check_known_keys(&ld, "server", server_keys, NULL) < 0 ||
@@ -638,6 +650,13 @@ config_load(const char *file, char *err, size_t errlen)
 	if (c->hook_directory[0] != '/') {
 		fail(&ld, "hooks", "directory", "'%s' is not an absolute path", c->hook_directory);
 		goto bad;
+	}
+	{
+		struct stat st;
+		if (stat(c->hook_directory, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			fail(&ld, "hooks", "directory", "'%s' is not a directory", c->hook_directory);
+			goto bad;
+		}
 	}
 	if (c->spool_directory[0] != '/') {
 		fail(&ld, "server", "spool_directory", "'%s' is not an absolute path", c->spool_directory);

@@ -25,6 +25,7 @@ struct slot {
 	/* The client of the session in progress, for per-client limits: an
 	 * IPv4 address, or the /64 of an IPv6 address; written before BUSY. */
 	uint8_t client[9];      /* [0]: 4 or 6, then 4 or 8 bytes */
+	pid_t hook;             /* process group of the hook running now, or 0 */
 };
 
 struct scoreboard {

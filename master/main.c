@@ -61,7 +61,7 @@ main(int argc, char **argv)
 	struct tls_server tls;
 	struct config *cfg;
 	struct pidfh *pfh = NULL;
-	char err[2048];
+	char err[2048], *abs = NULL;
 	pid_t other;
 
 	setproctitle_init(argc, argv, environ);
@@ -81,6 +81,9 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
+	/* The daemon runs in /: keep an absolute path for reloads. */
+	if ((abs = realpath(file, NULL)) != NULL)
+		file = abs;
 	if ((cfg = config_load(file, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "posternd: %s\n", err);
 		return 1;

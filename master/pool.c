@@ -249,6 +249,10 @@ signal_all(struct pool *p, int sig, int old_only)
 		if (old_only && p->gen[slot] == p->generation)
 			continue;
 		kill(p->sb->slots[slot].pid, sig);
+		/* A worker killed outright leaves its hook behind: kill it too,
+		 * or a data hook could deliver a message nobody got 250 for. */
+		if (sig == SIGKILL && p->sb->slots[slot].hook > 0)
+			kill(-p->sb->slots[slot].hook, SIGKILL);
 	}
 }
 

@@ -630,14 +630,23 @@ is($srv->stop, 0, 'posternd exits 0 on SIGTERM');
 	    "[hooks]\ndata = $maildir $d/Maildir\n";
 	for my $mode ('required', 'optional') {
 		open my $f, '>', "$d/$mode.conf" or die $!;
-		print $f "$base\[submission]\nlisten = 127.0.0.1:$port\nauth = $mode\n";
+		print $f "$base\[submission]\nlisten = 127.0.0.1:$port\nauth = $mode\ninsecure_auth = yes\n";
 		close $f;
 		my ($st, $out) = run_bounded(10, '', "$BUILD/posternd", '-t', '-c', "$d/$mode.conf");
 		is(defined $st ? $st >> 8 : 'killed', 1, "posternd -t: auth = $mode without an auth hook exits 1");
 		like($out, qr/\[hooks\] auth/, "the message names [hooks] auth") or diag($out);
 	}
 	open my $f, '>', "$d/ok.conf" or die $!;
+	print $f "$base" . "auth = $passwd_bin $dir/passwd\n[submission]\nlisten = 127.0.0.1:$port\nauth = required\ninsecure_auth = yes\n";
+	close $f;
+	open $f, '>', "$d/never.conf" or die $!;
 	print $f "$base" . "auth = $passwd_bin $dir/passwd\n[submission]\nlisten = 127.0.0.1:$port\nauth = required\n";
+	close $f;
+	my ($st0, $out0) = run_bounded(10, '', "$BUILD/posternd", '-t', '-c', "$d/never.conf");
+	is(defined $st0 ? $st0 >> 8 : 'killed', 1, 'posternd -t: auth = required with neither TLS nor insecure_auth exits 1');
+	like($out0, qr/AUTH is never offered/, 'the message says AUTH could never be offered') or diag($out0);
+	open $f, '>', "$d/ok.conf" or die $!;
+	print $f "$base" . "auth = $passwd_bin $dir/passwd\n[submission]\nlisten = 127.0.0.1:$port\nauth = required\ninsecure_auth = yes\n";
 	close $f;
 	my ($st, $out) = run_bounded(10, '', "$BUILD/posternd", '-t', '-c', "$d/ok.conf");
 	is(defined $st ? $st >> 8 : 'killed', 0, 'posternd -t: the same with [hooks] auth exits 0') or diag($out);

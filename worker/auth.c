@@ -165,10 +165,7 @@ check_checkpassword(struct session *s, const struct credentials *cr, struct hook
 	    (long long)time(NULL), '\0');
 	session_hook(s, HOOK_AUTH, -1, buf, (size_t)n, res);
 	explicit_bzero(buf, sizeof(buf));
-	if (res->exit_status == 111) {
-		res->verdict = HOOK_TEMPFAIL;
-		res->reply[0] = '\0';
-	}
+
 }
 
 /* A persistent auth hook: request=postern_auth with user= and password=. */
@@ -331,9 +328,22 @@ smtp_auth(struct session *s, const char *arg)
 	}
 	{
 		char user[SASL_FIELD_MAX * 4 + 1];
+		/* spaces escaped too: a user name must not be able to forge the
+		 * "from [ADDRESS]" that fail2ban reads */
 		log_sanitize(user, sizeof(user), cr.user, strlen(cr.user));
+		for (char *blank = strchr(user, ' '); blank != NULL; blank = strchr(blank, ' ')) {
+			size_t rest = strlen(blank + 1);
+			if ((size_t)(blank - user) + 4 + rest + 1 > sizeof(user)) {
+				*blank = '\0';
+				break;
+			}
+			memmove(blank + 4, blank + 1, rest + 1);
+			memcpy(blank, "\\x20", 4);
+			blank += 4;
+		}
 		if (res.verdict == HOOK_ACCEPT) {
 			snprintf(s->auth_user, sizeof(s->auth_user), "%s", cr.user);
+			strlcpy(s->auth_method, mech, sizeof(s->auth_method));
 			log_info("auth: user=%s mechanism=%s result=ok", user, mech);
 			reply(s, "235 2.7.0 Authentication successful");
 		} else if (res.verdict == HOOK_REJECT) {

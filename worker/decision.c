@@ -104,7 +104,7 @@ policy_attrs(struct session *s, enum hook_kind kind, struct hook_env *a,
 	hook_env_add(a, "server_address", s->server_addr);
 	hook_env_addf(a, "server_port", "%u", s->server_port);
 	hook_env_addf(a, "instance", "%s.%d", s->id, s->nmessages + 1);
-	hook_env_add(a, "sasl_method", s->auth_user[0] ? "PLAIN" : "");
+	hook_env_add(a, "sasl_method", s->auth_method);
 	hook_env_add(a, "sasl_username", s->auth_user);
 	hook_env_add(a, "sasl_sender", "");
 	if (kind == HOOK_DATA)
@@ -201,6 +201,7 @@ session_hook(struct session *s, enum hook_kind kind, int stdin_fd,
 	call.fd3 = fd3;
 	call.fd3_len = fd3_len;
 	call.env = &env;
+	call.checkpassword = kind == HOOK_AUTH && s->cfg->auth_protocol == AUTH_PROTOCOL_CHECKPASSWORD;
 	hook_run(&call, res);
 	hook_env_free(&env);
 }

@@ -29,6 +29,8 @@
 #define STDOUT_MAX      4096
 #define KILL_GRACE_MS   2000
 
+volatile pid_t *hook_running;
+
 void
 hook_env_init(struct hook_env *e)
 {
@@ -234,6 +236,12 @@ classify(const struct hook_call *call, int status, struct hook_result *res)
 		case 0: res->verdict = HOOK_ACCEPT; break;
 		case 1: case 67: case 68: case 77: res->verdict = HOOK_REJECT; break;
 		case 75: res->verdict = HOOK_TEMPFAIL; break;
+		case 111:
+			if (call->checkpassword) {
+				res->verdict = HOOK_TEMPFAIL;
+				break;
+			}
+			/* FALLTHROUGH */
 		default:
 			res->verdict = HOOK_FAILED;
 			log_warn("hook %s: %s exited with status %d (not one of 0, 1, 67, 68, 75, 77): temporary failure",
@@ -314,6 +322,8 @@ hook_run(const struct hook_call *call, struct hook_result *res)
 		    sl.name, call->cmd->argv[0], strerror(rc));
 		goto fail;
 	}
+	if (hook_running != NULL)
+		*hook_running = pid;
 	close(outp[1]); outp[1] = -1;
 	close(errp[1]); errp[1] = -1;
 	if (fd3p[0] >= 0) {
@@ -407,6 +417,8 @@ hook_run(const struct hook_call *call, struct hook_result *res)
 		if (res->timed_out)
 			status = -1;
 	}
+	if (hook_running != NULL)
+		*hook_running = 0;
 	if (res->timed_out) {
 		res->verdict = HOOK_FAILED;
 		res->exit_status = -1;

@@ -38,7 +38,12 @@ struct hook_call {
 	const char *fd3;        /* data for fd 3, NULL: fd 3 is closed */
 	size_t fd3_len;
 	struct hook_env *env;
+	int checkpassword;      /* exit 111 is a temporary failure (qmail's convention) */
 };
+
+/* Where the worker publishes the process group of the hook it runs (0 when
+ * none), so that the master can kill it with the worker; NULL: nowhere. */
+extern volatile pid_t *hook_running;
 
 struct hook_result {
 	enum hook_verdict verdict;

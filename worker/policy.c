@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -75,23 +76,29 @@ drain_stderr(struct coproc *cp, enum hook_kind kind)
 		stderr_flush_line(&sl);
 }
 
+/* Close the hook's stdin: a policy server exits at EOF.  One that does not
+ * within a second gets SIGTERM, then SIGKILL, with its process group. */
 static void
 stop(struct coproc *cp, enum hook_kind kind, int failed)
 {
 	if (cp->fd >= 0)
 		close(cp->fd);
 	cp->fd = -1;
+	if (cp->pid > 0) {
+		int status, pidfd = (int)syscall(SYS_pidfd_open, cp->pid, 0);
+		struct pollfd pfd = { pidfd, POLLIN, 0 };
+		if (waitpid(cp->pid, &status, WNOHANG) == 0) {
+			if (pidfd < 0 || poll(&pfd, 1, 1000) <= 0)
+				hook_kill_group(cp->pid, pidfd);
+			waitpid(cp->pid, &status, 0);
+		}
+		if (pidfd >= 0)
+			close(pidfd);
+	}
 	drain_stderr(cp, kind);
 	if (cp->errfd >= 0)
 		close(cp->errfd);
 	cp->errfd = -1;
-	if (cp->pid > 0) {
-		int status;
-		if (waitpid(cp->pid, &status, WNOHANG) == 0) {
-			hook_kill_group(cp->pid, -1);
-			waitpid(cp->pid, &status, 0);
-		}
-	}
 	cp->pid = 0;
 	if (failed) {
 		cp->backoff = cp->backoff == 0 ? BACKOFF_MIN :

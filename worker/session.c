@@ -162,6 +162,7 @@ smtp_starttls(struct session *s, const char *arg)
 	s->helo[0] = '\0';
 	s->esmtp = 0;
 	s->auth_user[0] = '\0';
+	s->auth_method[0] = '\0';
 }
 
 static void
@@ -360,8 +361,8 @@ session_run(const struct config *cfg, const struct tls_server *ts,
 		s.stress_limits.max_errors = 1;
 		s.lim = &s.stress_limits;
 		io.write_timeout = s.stress_limits.command_timeout;
-		log_warn("stress mode: all %d workers are busy: timeouts 10 s, max_errors 1",
-		    cfg->max_workers);
+		log_warn("stress mode: all %d workers are busy: timeouts %d s, max_errors 1",
+		    cfg->max_workers, s.stress_limits.command_timeout);
 	}
 	setproctitle("worker %s", s.client_addr);
 

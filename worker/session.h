@@ -35,6 +35,7 @@ struct session {
 	/* AUTH (RFC 4954) */
 	char auth_user[256];            /* "" until AUTH succeeded */
 	char auth_mech[16];             /* during the auth hook only */
+	char auth_method[16];           /* the mechanism that succeeded */
 	int auth_failures;
 
 	/* after EHLO/HELO */

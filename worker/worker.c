@@ -10,6 +10,7 @@
 #include "session.h"
 #include "policy.h"
 #include "proxy.h"
+#include "hook.h"
 #include "../common/config.h"
 #include "../common/listener.h"
 #include "../common/log.h"
@@ -143,6 +144,7 @@ serve(const struct worker_args *a, const struct listener *l, const sigset_t *wai
 	conn.ep = &a->cfg->endpoints[l->endpoint];
 	len = sizeof(conn.server);
 	getsockname(fd, (struct sockaddr *)&conn.server, &len);
+	scoreboard_client_key((struct sockaddr *)&conn.client, a->sb->slots[a->slot].client);
 	scoreboard_set(a->sb, a->slot, SLOT_BUSY);
 	if (write(a->notify_fd, "b", 1) < 0) {
 		/* the pipe is full: the master is already awake */
@@ -189,6 +191,7 @@ worker_main(const struct worker_args *a)
 	setproctitle("worker starting");
 	drop_privileges(a);
 	setup_signals(&waitmask);
+	hook_running = &a->sb->slots[a->slot].hook;
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		log_err("worker: epoll_create1: %s", strerror(errno));
 		_exit(2);
