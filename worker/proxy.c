@@ -62,7 +62,7 @@ set_addr(struct sockaddr_storage *ss, int family, const char *addr, const char *
 	char *end;
 	long p;
 
-	if (*port == '\0' || (port[0] == '0' && port[1] != '\0'))
+	if (*port == '\0' || (port[0] == '0' && port[1] != '\0') || strspn(port, "0123456789") != strlen(port))
 		return -1;
 	p = strtol(port, &end, 10);
 	if (*end != '\0' || p < 0 || p > 65535)
@@ -88,7 +88,7 @@ static int
 parse_v1(int fd, const struct timespec *deadline, struct sockaddr_storage *client,
     struct sockaddr_storage *server, char *why, size_t whylen)
 {
-	char line[V1_MAX + 1], *w[7], *save = NULL;
+	char line[V1_MAX + 1], *w[7], *p;
 	size_t n = 1;
 	int nw = 0, family, rc;
 	struct sockaddr_storage c, s;
@@ -117,8 +117,18 @@ parse_v1(int fd, const struct timespec *deadline, struct sockaddr_storage *clien
 		return -1;
 	}
 	line[n - 2] = '\0';
-	for (char *t = strtok_r(line, " ", &save); t != NULL && nw < 7; t = strtok_r(NULL, " ", &save))
-		w[nw++] = t;
+	/* fields separated by exactly one space: an empty field is an error */
+	for (p = line; nw < 7; ) {
+		w[nw++] = p;
+		if ((p = strchr(p, ' ')) == NULL)
+			break;
+		*p++ = '\0';
+	}
+	for (int i = 0; i < nw; i++)
+		if (w[i][0] == '\0') {
+			snprintf(why, whylen, "malformed PROXY v1 line (empty field)");
+			return -1;
+		}
 	if (nw < 2 || strcmp(w[0], "PROXY") != 0) {
 		snprintf(why, whylen, "not a PROXY v1 line");
 		return -1;
