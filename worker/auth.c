@@ -10,6 +10,7 @@
 #include "autoconf.h"
 #include "session.h"
 #include "hook.h"
+#include "sasl.h"
 #include "../common/log.h"
 
 #include <errno.h>
@@ -23,51 +24,6 @@
 #include <gnutls/gnutls.h>
 
 #define SASL_LINE_MAX   2048    /* one base64 response line, with CRLF */
-#define SASL_FIELD_MAX  255     /* authzid, authcid, password (RFC 4616) */
-
-struct credentials {
-	char authzid[SASL_FIELD_MAX + 1];
-	char user[SASL_FIELD_MAX + 1];
-	char password[SASL_FIELD_MAX + 1];
-};
-
-/* Strict base64: only the alphabet and trailing padding, length a multiple
- * of 4; GnuTLS does the decoding.  Returns the length or -1. */
-static int
-decode64(const char *in, char *out, size_t outmax)
-{
-	gnutls_datum_t src, dst;
-	size_t len = strlen(in), i;
-	int n;
-
-	if (len % 4 != 0)
-		return -1;
-	for (i = 0; i < len; i++) {
-		char c = in[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '+' || c == '/' || (c == '=' && i >= len - 2)))
-			return -1;
-		if (c != '=' && i > 0 && in[i - 1] == '=')
-			return -1;
-	}
-	if (len == 0)
-		return 0;
-	src.data = (unsigned char *)in;
-	src.size = (unsigned)len;
-	if (gnutls_base64_decode2(&src, &dst) < 0)
-		return -1;
-	if (dst.size >= outmax) {
-		explicit_bzero(dst.data, dst.size);
-		gnutls_free(dst.data);
-		return -2;
-	}
-	memcpy(out, dst.data, dst.size);
-	out[dst.size] = '\0';
-	n = (int)dst.size;
-	explicit_bzero(dst.data, dst.size);
-	gnutls_free(dst.data);
-	return n;
-}
 
 enum sasl_read { SASL_OK, SASL_CANCEL, SASL_BAD, SASL_TOOLONG, SASL_GONE };
 
@@ -96,7 +52,7 @@ challenge(struct session *s, const char *prompt64, char *out, size_t outmax, int
 	}
 	if (strcmp(line, "*") == 0)
 		return SASL_CANCEL;
-	n = decode64(line, out, outmax);
+	n = sasl_decode64(line, out, outmax);
 	explicit_bzero(line, sizeof(line));
 	if (n < 0)
 		return n == -2 ? SASL_TOOLONG : SASL_BAD;
@@ -112,45 +68,7 @@ initial(const char *ir, char *out, size_t outmax)
 		out[0] = '\0';
 		return 0;
 	}
-	return decode64(ir, out, outmax);
-}
-
-static int
-has_ctl(const char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (p[i] == '\r' || p[i] == '\n' || p[i] == '\0')
-			return 1;
-	return 0;
-}
-
-/* [authzid] NUL authcid NUL passwd -- exactly two NULs. */
-static int
-split_plain(const char *msg, int len, struct credentials *cr)
-{
-	const char *nul1, *nul2, *end = msg + len;
-	size_t zlen, ulen, plen;
-
-	if ((nul1 = memchr(msg, '\0', (size_t)len)) == NULL)
-		return -1;
-	if ((nul2 = memchr(nul1 + 1, '\0', (size_t)(end - nul1 - 1))) == NULL)
-		return -1;
-	if (memchr(nul2 + 1, '\0', (size_t)(end - nul2 - 1)) != NULL)
-		return -1;
-	zlen = (size_t)(nul1 - msg);
-	ulen = (size_t)(nul2 - nul1 - 1);
-	plen = (size_t)(end - nul2 - 1);
-	if (ulen == 0 || zlen > SASL_FIELD_MAX || ulen > SASL_FIELD_MAX || plen > SASL_FIELD_MAX)
-		return -1;
-	memcpy(cr->authzid, msg, zlen);
-	cr->authzid[zlen] = '\0';
-	memcpy(cr->user, nul1 + 1, ulen);
-	cr->user[ulen] = '\0';
-	memcpy(cr->password, nul2 + 1, plen);
-	cr->password[plen] = '\0';
-	return 0;
+	return sasl_decode64(ir, out, outmax);
 }
 
 /* A checkpassword program (qmail's interface): "user\0password\0timestamp\0"
@@ -278,7 +196,7 @@ smtp_auth(struct session *s, const char *arg)
 		} else {
 			r = challenge(s, "", msg, sizeof(msg), &len);
 		}
-		if (r == SASL_OK && split_plain(msg, len, &cr) < 0)
+		if (r == SASL_OK && sasl_split_plain(msg, len, &cr) < 0)
 			r = SASL_BAD;
 		snprintf(mech, sizeof(mech), "PLAIN");
 	} else if (strcasecmp(mech, "LOGIN") == 0) {
@@ -289,11 +207,11 @@ smtp_auth(struct session *s, const char *arg)
 		} else {
 			r = challenge(s, "VXNlcm5hbWU6", cr.user, sizeof(cr.user), &len);   /* Username: */
 		}
-		if (r == SASL_OK && (len == 0 || has_ctl(cr.user, (size_t)len)))
+		if (r == SASL_OK && (len == 0 || sasl_has_ctl(cr.user, (size_t)len)))
 			r = SASL_BAD;
 		if (r == SASL_OK)
 			r = challenge(s, "UGFzc3dvcmQ6", cr.password, sizeof(cr.password), &len);  /* Password: */
-		if (r == SASL_OK && has_ctl(cr.password, (size_t)len))
+		if (r == SASL_OK && sasl_has_ctl(cr.password, (size_t)len))
 			r = SASL_BAD;
 		snprintf(mech, sizeof(mech), "LOGIN");
 	} else {
@@ -319,8 +237,8 @@ smtp_auth(struct session *s, const char *arg)
 		reply(s, "501 5.5.2 Error: cannot decode the authentication response");
 		goto out;
 	}
-	if (has_ctl(cr.user, strlen(cr.user)) || has_ctl(cr.password, strlen(cr.password)) ||
-	    has_ctl(cr.authzid, strlen(cr.authzid))) {
+	if (sasl_has_ctl(cr.user, strlen(cr.user)) || sasl_has_ctl(cr.password, strlen(cr.password)) ||
+	    sasl_has_ctl(cr.authzid, strlen(cr.authzid))) {
 		res.verdict = HOOK_REJECT;      /* refused before any hook runs */
 		res.reply[0] = '\0';
 	} else {

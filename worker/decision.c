@@ -212,7 +212,12 @@ session_refuse(struct session *s, enum hook_kind kind, const struct hook_result 
 	const char *text;
 
 	if (res->reply[0] != '\0') {
-		reply(s, "%s", res->reply);
+		/* a greeting can only be 554 or 421 (RFC 5321 3.1): keep the
+		 * hook's text, fix the code */
+		if (kind == HOOK_CONNECT)
+			reply(s, "%s%s", res->reply[0] == '5' ? "554" : "421", res->reply + 3);
+		else
+			reply(s, "%s", res->reply);
 		return;
 	}
 	switch (res->verdict) {
@@ -242,11 +247,16 @@ session_ask(struct session *s, enum hook_kind kind)
 {
 	struct hook_result res;
 
+	s->accept_text[0] = '\0';
 	if (!hook_is_set(s->cfg, kind))
 		return 1;
 	session_hook(s, kind, -1, NULL, 0, &res);
-	if (res.verdict == HOOK_ACCEPT)
+	if (res.verdict == HOOK_ACCEPT) {
+		/* "250 2.1.5 <bob>: welcome" -> the text after the code */
+		if (res.reply[0] == '2' && res.reply[3] == ' ')
+			strlcpy(s->accept_text, res.reply + 4, sizeof(s->accept_text));
 		return 1;
+	}
 	session_refuse(s, kind, &res);
 	return 0;
 }

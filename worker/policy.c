@@ -306,6 +306,21 @@ read_answer(struct coproc *cp, enum hook_kind kind, char *answer, size_t max,
 	}
 }
 
+/* The reply for a REJECT/DEFER text: the text's own enhanced status code if
+ * it starts with one of the right class ("5.1.1 no such user"), as Postfix
+ * does, else DFLT in front. */
+static void
+policy_reply(char *out, size_t outlen, const char *code, const char *dflt, const char *text)
+{
+	int has = text[0] == code[0] && text[1] == '.' && text[2] >= '0' && text[2] <= '9' &&
+	    strchr(text, ' ') != NULL && strspn(text + 2, "0123456789.") == (size_t)(strchr(text, ' ') - text - 2);
+
+	if (has)
+		snprintf(out, outlen, "%s %.480s", code, text);
+	else
+		snprintf(out, outlen, "%s %s %.470s", code, dflt, text);
+}
+
 /* "action=..." to a verdict and, when the action carries text, a reply. */
 static int
 parse_action(enum hook_kind kind, const char *answer, struct hook_result *res)
@@ -348,8 +363,8 @@ parse_action(enum hook_kind kind, const char *answer, struct hook_result *res)
 		res->verdict = HOOK_REJECT;
 		res->exit_status = 1;
 		if (*text != '\0')
-			snprintf(res->reply, sizeof(res->reply), "%s %s %.400s",
-			    kind == HOOK_AUTH ? "535" : "550", kind == HOOK_AUTH ? "5.7.8" : "5.7.1", text);
+			policy_reply(res->reply, sizeof(res->reply), kind == HOOK_AUTH ? "535" : "550",
+			    kind == HOOK_AUTH ? "5.7.8" : "5.7.1", text);
 		return 0;
 	}
 	if ((alen == 5 && strncasecmp(action, "DEFER", 5) == 0) ||
@@ -357,9 +372,8 @@ parse_action(enum hook_kind kind, const char *answer, struct hook_result *res)
 	    (alen == 15 && strncasecmp(action, "DEFER_IF_REJECT", 15) == 0)) {
 		res->verdict = HOOK_TEMPFAIL;
 		res->exit_status = 75;
-		snprintf(res->reply, sizeof(res->reply), "%s %s %.400s",
-		    kind == HOOK_AUTH ? "454" : "450", kind == HOOK_AUTH ? "4.7.0" : "4.7.1",
-		    *text != '\0' ? text : "Error: try again later");
+		policy_reply(res->reply, sizeof(res->reply), kind == HOOK_AUTH ? "454" : "450",
+		    kind == HOOK_AUTH ? "4.7.0" : "4.7.1", *text != '\0' ? text : "Error: try again later");
 		return 0;
 	}
 	if (alen == 3 && action[0] >= '4' && action[0] <= '5' && (code = hook_reply_code(action)) != 0) {

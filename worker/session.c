@@ -81,6 +81,7 @@ smtp_ehlo(struct session *s, const char *arg, int esmtp)
 		reply(s, "501 5.5.4 Error: %s argument too long", esmtp ? "EHLO" : "HELO");
 		return;
 	}
+	s->accept_text[0] = '\0';
 	if (hook_is_set(s->cfg, HOOK_HELO)) {
 		/* the hook sees the name being offered */
 		char saved[sizeof(s->helo)];
@@ -96,10 +97,10 @@ smtp_ehlo(struct session *s, const char *arg, int esmtp)
 	s->esmtp = esmtp;
 	log_info("%s %s", esmtp ? "ehlo" : "helo", s->helo);
 	if (!esmtp) {
-		reply(s, "250 %s", s->cfg->hostname);
+		reply(s, "250 %s", s->accept_text[0] ? s->accept_text : s->cfg->hostname);
 		return;
 	}
-	reply(s, "250-%s", s->cfg->hostname);
+	reply(s, "250-%s", s->accept_text[0] ? s->accept_text : s->cfg->hostname);
 	reply(s, "250-PIPELINING");
 	reply(s, "250-SIZE %lld", s->lim->max_message_size);
 	reply(s, "250-8BITMIME");
@@ -265,7 +266,10 @@ greet(struct session *s)
 		s->quit = 1;
 		return;
 	}
-	reply(s, "220 %s %s", s->cfg->hostname, s->cfg->banner);
+	if (s->accept_text[0] != '\0')
+		reply(s, "220 %s", s->accept_text);
+	else
+		reply(s, "220 %s %s", s->cfg->hostname, s->cfg->banner);
 }
 
 static void

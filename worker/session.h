@@ -64,6 +64,9 @@ struct session {
 	struct timespec data_started;
 	char queue_id[32];
 
+	/* the text of an accepting hook's reply line, for the positive reply */
+	char accept_text[512];
+
 	/* counters */
 	int errors;
 	int nmessages;                  /* accepted in this session */

@@ -122,7 +122,7 @@ smtp_mail(struct session *s, const char *arg)
 	log_info("mail from=<%s>%s%s", s->mail_from,
 	    s->body == BODY_8BITMIME ? " body=8BITMIME" : s->body == BODY_BINARYMIME ? " body=BINARYMIME" : "",
 	    s->smtputf8 ? " smtputf8" : "");
-	reply(s, "250 2.1.0 Ok");
+	reply(s, "250 2.1.0 %s", s->accept_text[0] ? s->accept_text : "Ok");
 }
 
 /* Append LINE and a newline to a growable buffer. */
@@ -195,7 +195,7 @@ smtp_rcpt(struct session *s, const char *arg)
 		return;
 	}
 	log_info("rcpt to=<%s>", s->last_rcpt);
-	reply(s, "250 2.1.5 Ok");
+	reply(s, "250 2.1.5 %s", s->accept_text[0] ? s->accept_text : "Ok");
 }
 
 /* Receive the message text into the spool.  Returns 0 when the end of data

@@ -34,13 +34,39 @@
 
 static volatile sig_atomic_t stop_requested;
 static volatile int abort_sessions;
+static const struct listener *my_listeners;
+static int my_nlisteners;
 
+/* SIGTERM/SIGINT: finish the session in progress, accept no more; the
+ * listening sockets are closed at once (close is async-signal-safe), so once
+ * every process has let go of them new clients are refused, not queued. */
 static void
 on_signal(int sig)
 {
+	int i;
+
+	if (!stop_requested)
+		for (i = 0; i < my_nlisteners; i++)
+			close(my_listeners[i].fd);
 	stop_requested = 1;
 	if (sig == SIGUSR1)
 		abort_sessions = 1;
+}
+
+/* A signal that came while epoll_pwait was already returning a connection
+ * stays pending (blocked again): let it in now, before accepting. */
+static void
+take_pending_signals(const sigset_t *waitmask)
+{
+	sigset_t pending, old;
+
+	if (sigpending(&pending) < 0)
+		return;
+	if (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT) ||
+	    sigismember(&pending, SIGUSR1)) {
+		sigprocmask(SIG_SETMASK, waitmask, &old);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+	}
 }
 
 static void
@@ -190,6 +216,8 @@ worker_main(const struct worker_args *a)
 
 	setproctitle("worker starting");
 	drop_privileges(a);
+	my_listeners = a->listeners;
+	my_nlisteners = a->nlisteners;
 	setup_signals(&waitmask);
 	hook_running = &a->sb->slots[a->slot].hook;
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
@@ -221,6 +249,7 @@ worker_main(const struct worker_args *a)
 			log_err("worker: epoll_wait: %s", strerror(errno));
 			break;
 		}
+		take_pending_signals(&waitmask);
 		for (i = 0; i < n && !stop_requested; i++) {
 			if (events[i].data.u32 == UINT32_MAX) {
 				master_gone = 1;

@@ -1,0 +1,27 @@
+/*
+ * sasl.h - SASL decoding for AUTH PLAIN and LOGIN.
+ */
+#ifndef POSTERN_SASL_H
+#define POSTERN_SASL_H
+
+#include <stddef.h>
+
+#define SASL_FIELD_MAX  255     /* authzid, authcid, password (RFC 4616) */
+
+struct credentials {
+	char authzid[SASL_FIELD_MAX + 1];
+	char user[SASL_FIELD_MAX + 1];
+	char password[SASL_FIELD_MAX + 1];
+};
+
+/* Strict base64 (the alphabet, padding only at the end, length a multiple
+ * of 4) into OUT, NUL-terminated.  Returns the length, -1 if malformed, -2 if
+ * it does not fit in OUTMAX. */
+int sasl_decode64(const char *in, char *out, size_t outmax);
+/* "[authzid] NUL authcid NUL passwd", exactly two NULs, fields of at most
+ * 255 octets, a non-empty authcid.  Returns 0 or -1. */
+int sasl_split_plain(const char *msg, int len, struct credentials *cr);
+/* Does P hold a CR, LF or NUL? */
+int sasl_has_ctl(const char *p, size_t n);
+
+#endif
