@@ -5,6 +5,7 @@ workers' user when run as root), a certificate made with certtool, a config
 with the endpoints asked for on free ports, and the server stopped by PID.
 """
 import os
+import ssl
 import shutil
 import signal
 import socket
@@ -23,9 +24,11 @@ def free_port():
 
 
 class Server:
-    def __init__(self, endpoints, workers=2, extra="", data_hook=None):
+    def __init__(self, endpoints, workers=2, extra="", data_hook=None, persistent=False,
+                 max_workers=256, debug=False):
         self.dir = tempfile.mkdtemp(prefix="postern-bench-")
         os.chmod(self.dir, 0o755)
+        self.maildir = os.path.join(self.dir, "Maildir")
         root = os.geteuid() == 0
         hook = os.path.join(self.dir, "postern-maildir")
         shutil.copy(os.path.join(BUILDDIR, "hooks", "postern-maildir"), hook)
@@ -40,23 +43,32 @@ class Server:
                         "--template", os.path.join(self.dir, "tmpl"), "--outfile", cert],
                        check=True, capture_output=True)
         self.ports = {name: free_port() for name in endpoints}
+        data_hook = data_hook.replace("@DIR@", self.dir) if data_hook else None
         conf = ["[server]", "hostname = bench.test", "pidfile =", f"workers = {workers}",
-                f"min_spare = 1", f"max_spare = {max(workers, 1)}", f"spool_directory = {self.dir}"]
+                "min_spare = 1", f"max_spare = {max(workers, 1)}", f"max_workers = {max_workers}",
+                f"spool_directory = {self.dir}"]
         if root:
             conf += ["user = nobody", "group = nogroup"]
+        conf += ["[limits]", "max_connections_per_client = 0"]
         conf += ["[tls]", f"certificate = {cert}", f"key = {key}", "[hooks]",
                  f"data = {data_hook or hook + ' ' + os.path.join(self.dir, 'Maildir')}"]
+        if persistent:
+            conf.append("persistent = data")
         for name, mode in endpoints.items():
             conf += [f"[{name}]", f"listen = 127.0.0.1:{self.ports[name]}", f"tls = {mode}"]
         conf.append(extra)
         self.conf = os.path.join(self.dir, "postern.conf")
         with open(self.conf, "w") as f:
             f.write("\n".join(conf) + "\n")
+        for name in ("noop-policy.py",):
+            shutil.copy(os.path.join(os.path.dirname(os.path.abspath(__file__)), name),
+                        os.path.join(self.dir, name))
         if root:
             subprocess.run(["chown", "-R", "nobody:nogroup", self.dir], check=True)
             os.chown(key, 0, 0)
         self.log = open(os.path.join(self.dir, "posternd.log"), "w")
-        self.proc = subprocess.Popen([os.path.join(BUILDDIR, "posternd"), "-f", "-c", self.conf],
+        self.proc = subprocess.Popen([os.path.join(BUILDDIR, "posternd"), "-f", "-c", self.conf] +
+                                     (["-d"] if debug else []),
                                      stdout=self.log, stderr=self.log)
         deadline = time.time() + 20
         for port in self.ports.values():
@@ -66,8 +78,10 @@ class Server:
                     break
                 except OSError:
                     if time.time() > deadline or self.proc.poll() is not None:
+                        with open(self.log.name) as f:
+                            why = f.read()[-2000:]
                         self.stop()
-                        raise RuntimeError("posternd did not start; see " + self.log.name)
+                        raise RuntimeError("posternd did not start:\n" + why)
                     time.sleep(0.02)
 
     def stop(self):
@@ -86,3 +100,51 @@ class Server:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+# TLS client loops shared by tls-handshakes and run
+def read_reply(f):
+    while True:
+        line = f.readline()
+        if not line or line[3:4] != b"-":
+            return line
+
+
+def implicit(port, ctx, session):
+    raw = socket.create_connection(("127.0.0.1", port))
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+    f = s.makefile("rb")
+    read_reply(f)
+    s.sendall(b"EHLO bench\r\n")
+    read_reply(f)           # by now a TLS 1.3 ticket has arrived
+    sess, reused = s.session, s.session_reused
+    s.sendall(b"QUIT\r\n")
+    read_reply(f)
+    f.close()
+    s.close()
+    return sess, reused
+
+
+def starttls(port, ctx, session):
+    raw = socket.create_connection(("127.0.0.1", port))
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    f = raw.makefile("rb")
+    read_reply(f)
+    raw.sendall(b"EHLO bench\r\n")
+    read_reply(f)
+    raw.sendall(b"STARTTLS\r\n")
+    read_reply(f)
+    f.close()
+    s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+    f = s.makefile("rb")
+    s.sendall(b"EHLO bench\r\n")
+    read_reply(f)
+    sess, reused = s.session, s.session_reused
+    s.sendall(b"QUIT\r\n")
+    read_reply(f)
+    f.close()
+    s.close()
+    return sess, reused
+
+

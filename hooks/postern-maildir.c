@@ -24,6 +24,13 @@
  *   4. link() it to DIR/new/NAME,S=size (rename() where hard links are not
  *      supported), unlink the tmp/ name, fsync() DIR/new.
  *   5. On any failure remove whatever was created in tmp/ and new/, exit 75.
+ *
+ * Persistent mode: when Postern runs it as a persistent hook (it then sets
+ * POSTERN_PERSISTENT=1), it stays and delivers one message per
+ * request=postern_data of the Postfix policy protocol: name=value lines, an
+ * empty line, exactly size=N bytes of message; it answers "action=OK" after
+ * step 4, or "action=DEFER_IF_PERMIT 4.3.0 <reason>" and exits on a failure
+ * (Postern starts it again).  No process per message, the same durability.
  */
 
 #define _GNU_SOURCE
@@ -37,6 +44,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +69,8 @@ static char new_path[PATH_MAX];		/* DIR/new/NAME,S=size */
 static volatile sig_atomic_t have_tmp;	/* tmp_path exists and is ours */
 static volatile sig_atomic_t have_new;	/* new_path exists, not yet durable */
 static sigset_t term_signals;		/* signals that abort a delivery */
+static int persistent;			/* speaking the policy protocol */
+static unsigned counter;		/* Q in the names: one more per delivery */
 
 /* hint - what the administrator can do about an errno value */
 static const char *hint(int err)
@@ -131,8 +141,12 @@ static void fail(int err, const char *fmt, ...)
 
 	cleanup();
 
-	printf(SMTP_PREFIX "Maildir delivery failed: %s\n",
-	    err ? strerror(err) : "local configuration error");
+	if (persistent)
+		printf("action=DEFER_IF_PERMIT 4.3.0 Maildir delivery failed: %s\n\n",
+		    err ? strerror(err) : "local configuration error");
+	else
+		printf(SMTP_PREFIX "Maildir delivery failed: %s\n",
+		    err ? strerror(err) : "local configuration error");
 	fflush(stdout);
 	exit(EX_TEMPFAIL);
 }
@@ -166,7 +180,8 @@ static void on_signal(int sig)
 	if (have_tmp)
 		(void)unlink(tmp_path);
 	ignored = write(STDERR_FILENO, log, sizeof(log) - 1);
-	ignored = write(STDOUT_FILENO, smtp, sizeof(smtp) - 1);
+	if (!persistent)
+		ignored = write(STDOUT_FILENO, smtp, sizeof(smtp) - 1);
 	(void)ignored;
 	_exit(EX_TEMPFAIL);
 }
@@ -310,11 +325,11 @@ static void get_host(char *out, size_t size)
 static int create_tmp(const char *dir, char *name, size_t size)
 {
 	char host[HOST_MAXESC + 1];
-	unsigned counter;
+	unsigned tries;
 	int fd, err;
 
 	get_host(host, sizeof(host));
-	for (counter = 0; ; counter++) {
+	for (tries = 0; ; tries++, counter++) {
 		struct timespec ts;
 
 		if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
@@ -334,7 +349,7 @@ static int create_tmp(const char *dir, char *name, size_t size)
 
 		if (fd >= 0)
 			return (fd);
-		if (err != EEXIST || counter + 1 >= MAX_TRIES)
+		if (err != EEXIST || tries + 1 >= MAX_TRIES)
 			fail(err, "cannot create %s", tmp_path);
 	}
 }
@@ -442,6 +457,67 @@ static void commit(const char *dir, const char *name, uintmax_t size)
 	}
 	sync_dir(new_dir);
 	have_new = 0;			/* delivered: keep it */
+	counter++;
+	block_signals(0);
+}
+
+/* copy_exact - copy exactly SIZE bytes of standard input (stdio) to fd */
+static void copy_exact(int fd, uintmax_t size)
+{
+	static char buf[COPY_BUFSIZE];
+
+	while (size > 0) {
+		size_t want = size < sizeof(buf) ? (size_t)size : sizeof(buf);
+		size_t n = fread(buf, 1, want, stdin);
+
+		if (n == 0)
+			fail(ferror(stdin) ? errno : EPIPE,
+			    "the message ended before its announced size");
+		write_all(fd, buf, n);
+		size -= n;
+	}
+}
+
+/*
+ * serve - persistent mode: one request=postern_data after another.  Returns
+ * at the end of input.  Attribute lines other than size= are ignored.
+ */
+static void serve(const char *dir)
+{
+	char line[8192], name[NAME_MAX + 1];
+	uintmax_t size = 0;
+	int fd, have_size = 0;
+
+	while (fgets(line, sizeof(line), stdin) != NULL) {
+		if (strchr(line, '\n') == NULL)
+			fail(EINVAL, "a request line longer than %zu bytes", sizeof(line));
+		if (line[0] != '\n') {
+			if (strncmp(line, "size=", 5) == 0) {
+				char *end;
+				errno = 0;
+				size = strtoumax(line + 5, &end, 10);
+				if (errno != 0 || end == line + 5 || *end != '\n')
+					fail(EINVAL, "bad size= in the request");
+				have_size = 1;
+			}
+			continue;
+		}
+		if (!have_size) {
+			/* not a postern_data request: nothing to deliver */
+			fputs("action=DUNNO\n\n", stdout);
+			fflush(stdout);
+			continue;
+		}
+		fd = create_tmp(dir, name, sizeof(name) - 24);
+		copy_exact(fd, size);
+		finish_tmp(fd, size);
+		commit(dir, name, size);
+		fputs("action=OK\n\n", stdout);
+		if (fflush(stdout) == EOF)
+			exit(EX_TEMPFAIL);
+		size = 0;
+		have_size = 0;
+	}
 }
 
 int main(int argc, char **argv)
@@ -449,6 +525,7 @@ int main(int argc, char **argv)
 	char name[NAME_MAX + 1];
 	uintmax_t size;
 	int fd;
+	const char *p = getenv("POSTERN_PERSISTENT");
 
 	setup_signals();
 	if (argc != 2 || argv[1][0] == '\0')
@@ -456,7 +533,12 @@ int main(int argc, char **argv)
 		    "fix the data hook command in the Postern configuration)",
 		    argc - 1);
 
+	persistent = p != NULL && strcmp(p, "1") == 0;
 	make_maildir(argv[1]);
+	if (persistent) {
+		serve(argv[1]);
+		return (EX_OK);
+	}
 	/* Leave room in NAME_MAX for the ",S=<size>" suffix. */
 	fd = create_tmp(argv[1], name, sizeof(name) - 24);
 	size = copy_stdin(fd);

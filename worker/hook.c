@@ -212,10 +212,12 @@ hook_spawn(char *const argv[], char *const envp[], const char *directory,
 #ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
 	posix_spawn_file_actions_addchdir_np(&fa, directory != NULL ? directory : "/");
 #endif
+	/* Caught signals are reset by execve itself; the ignored ones
+	 * (SIGPIPE, SIGHUP in a worker) must be given back their default. */
 	sigemptyset(&none);
-	sigfillset(&dfl);
-	sigdelset(&dfl, SIGKILL);
-	sigdelset(&dfl, SIGSTOP);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	sigaddset(&dfl, SIGHUP);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &dfl);
 	posix_spawnattr_setpgroup(&at, 0);

@@ -395,19 +395,40 @@ parse_action(enum hook_kind kind, const char *answer, struct hook_result *res)
 	return 0;
 }
 
+/* The request and the message (postern_data) go out together: the first
+ * part of the message rides in the same write as the request, so a small
+ * message costs the hook one wake-up, not two. */
 static int
-send_body(struct coproc *cp, enum hook_kind kind, int fd, long long len,
-    const struct timespec *deadline)
+send_request(struct coproc *cp, enum hook_kind kind, const char *req, size_t reqlen,
+    int fd, long long len, const struct timespec *deadline)
 {
-	char buf[65536];
+	static char buf[65536];
 	long long done = 0;
+	size_t first = 0;
+	int rc;
 
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		return -1;
+	if (fd >= 0 && len > 0) {
+		size_t want = (size_t)(len < (long long)sizeof(buf) - (long long)reqlen ?
+		    len : (long long)(sizeof(buf) - reqlen));
+		ssize_t n;
+		if (reqlen < sizeof(buf) / 2) {
+			memcpy(buf, req, reqlen);
+			n = pread(fd, buf + reqlen, want, 0);
+			if (n <= 0)
+				return -1;
+			first = (size_t)n;
+			if ((rc = send_all(cp, kind, buf, reqlen + first, deadline)) < 0)
+				return rc;
+			done = (long long)first;
+		} else if ((rc = send_all(cp, kind, req, reqlen, deadline)) < 0) {
+			return rc;
+		}
+	} else {
+		return send_all(cp, kind, req, reqlen, deadline);
+	}
 	while (done < len) {
 		size_t want = (size_t)(len - done < (long long)sizeof(buf) ? len - done : (long long)sizeof(buf));
-		ssize_t n = read(fd, buf, want);
-		int rc;
+		ssize_t n = pread(fd, buf, want, (off_t)done);
 		if (n <= 0)
 			return -1;
 		if ((rc = send_all(cp, kind, buf, (size_t)n, deadline)) < 0)
@@ -472,9 +493,7 @@ policy_ask(const struct config *cfg, enum hook_kind kind, char *const attrs[],
 		} else {
 			cp->fresh = 0;
 		}
-		rc = send_all(cp, kind, req, reqlen, &deadline);
-		if (rc == 0 && body_fd >= 0)
-			rc = send_body(cp, kind, body_fd, body_len, &deadline);
+		rc = send_request(cp, kind, req, reqlen, body_fd, body_len, &deadline);
 		if (rc == 0) {
 			rc = read_answer(cp, kind, answer, sizeof(answer), &deadline);
 			if (rc >= 0) {

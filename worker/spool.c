@@ -19,6 +19,7 @@ spool_open(struct spool *sp, const char *dir)
 {
 	sp->len = 0;
 	sp->written = 0;
+	sp->file_size = 0;
 	sp->error = 0;
 #ifdef O_TMPFILE
 	sp->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -41,13 +42,13 @@ spool_open(struct spool *sp, const char *dir)
 	return 0;
 }
 
+/* The next message overwrites the file from the start; spool_finish cuts
+ * off what is left of a longer one (one ftruncate only when it shrinks). */
 int
 spool_reset(struct spool *sp)
 {
 	sp->len = 0;
 	sp->error = 0;
-	if (sp->written > 0 && ftruncate(sp->fd, 0) < 0)
-		return -1;
 	sp->written = 0;
 	if (lseek(sp->fd, 0, SEEK_SET) < 0)
 		return -1;
@@ -109,6 +110,11 @@ spool_finish(struct spool *sp)
 		errno = sp->error;
 		return -1;
 	}
+	if (sp->file_size > sp->written) {
+		if (ftruncate(sp->fd, sp->written) < 0)
+			return -1;
+	}
+	sp->file_size = sp->written;
 	if (lseek(sp->fd, 0, SEEK_SET) < 0)
 		return -1;
 	return 0;

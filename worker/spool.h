@@ -11,7 +11,8 @@ struct spool {
 	int fd;
 	int error;              /* errno of the first failed write, or 0 */
 	size_t len;             /* bytes in buf */
-	long long written;      /* bytes in the file */
+	long long written;      /* bytes of this message in the file */
+	long long file_size;    /* the file's size: it may hold an older, longer message */
 	char buf[65536];
 };
 

@@ -119,7 +119,9 @@ smtp_mail(struct session *s, const char *arg)
 		transaction_reset(s);
 		return;
 	}
-	log_info("mail from=<%s>%s%s", s->mail_from,
+	/* accepted MAIL and RCPT are in the message's status line; the
+	 * refusals are logged at info where they happen */
+	log_debug("mail from=<%s>%s%s", s->mail_from,
 	    s->body == BODY_8BITMIME ? " body=8BITMIME" : s->body == BODY_BINARYMIME ? " body=BINARYMIME" : "",
 	    s->smtputf8 ? " smtputf8" : "");
 	reply(s, "250 2.1.0 %s", s->accept_text[0] ? s->accept_text : "Ok");
@@ -194,7 +196,7 @@ smtp_rcpt(struct session *s, const char *arg)
 		reply(s, "452 4.3.1 Error: insufficient system resources");
 		return;
 	}
-	log_info("rcpt to=<%s>", s->last_rcpt);
+	log_debug("rcpt to=<%s>", s->last_rcpt);
 	reply(s, "250 2.1.5 %s", s->accept_text[0] ? s->accept_text : "Ok");
 }
 
@@ -260,12 +262,15 @@ deliver(struct session *s, struct data_reader *dr)
 		log_err("%s: cannot write the spool file in %s: %s", qid, s->cfg->spool_directory, strerror(errno));
 		reply(s, "451 4.3.0 Error: local error writing the message, try again later");
 	} else {
-		/* The hook reads the spool through its own read-only descriptor:
-		 * it cannot write into it, nor move the worker's file offset. */
+		/* An exec hook reads the spool through its own read-only
+		 * descriptor: it cannot write into it, nor move the worker's file
+		 * offset.  A persistent hook gets the bytes from us. */
 		char self[64];
-		int ro;
-		snprintf(self, sizeof(self), "/proc/self/fd/%d", s->spool.fd);
-		ro = open(self, O_RDONLY | O_CLOEXEC);
+		int ro = -1;
+		if (!s->cfg->hooks[HOOK_DATA].persistent) {
+			snprintf(self, sizeof(self), "/proc/self/fd/%d", s->spool.fd);
+			ro = open(self, O_RDONLY | O_CLOEXEC);
+		}
 		session_hook(s, HOOK_DATA, ro >= 0 ? ro : s->spool.fd, s->rcpts, s->rcpts_len, &res);
 		if (ro >= 0)
 			close(ro);
