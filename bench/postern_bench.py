@@ -25,7 +25,7 @@ def free_port():
 
 class Server:
     def __init__(self, endpoints, workers=2, extra="", data_hook=None, persistent=False,
-                 max_workers=256, debug=False):
+                 max_workers=256, debug=False, files=None, hooks_extra=""):
         self.dir = tempfile.mkdtemp(prefix="postern-bench-")
         os.chmod(self.dir, 0o755)
         self.maildir = os.path.join(self.dir, "Maildir")
@@ -54,12 +54,19 @@ class Server:
                  f"data = {data_hook or hook + ' ' + os.path.join(self.dir, 'Maildir')}"]
         if persistent:
             conf.append("persistent = data")
+        if hooks_extra:
+            conf.append(hooks_extra.replace("@DIR@", self.dir))
         for name, mode in endpoints.items():
             conf += [f"[{name}]", f"listen = 127.0.0.1:{self.ports[name]}", f"tls = {mode}"]
         conf.append(extra)
         self.conf = os.path.join(self.dir, "postern.conf")
         with open(self.conf, "w") as f:
             f.write("\n".join(conf) + "\n")
+        for name, text in (files or {}).items():
+            path = os.path.join(self.dir, name)
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o755)
         for name in ("noop-policy.py",):
             shutil.copy(os.path.join(os.path.dirname(os.path.abspath(__file__)), name),
                         os.path.join(self.dir, name))
