@@ -113,12 +113,20 @@ sub make_in {
 my $tmp = tempdir('postern-install-XXXXXX', TMPDIR => 1, CLEANUP => 0);
 END { remove_tree($tmp) if $tmp && -d $tmp; }
 chmod 0755, $tmp;       # nobody runs the installed hook from here
+# Where this build installs (ask make: the directories differ under distcheck).
+my %D;
+{
+	my ($rc, $out) = run_bounded(60, {}, 'make', '-s', '--no-print-directory', '-C', $BUILDDIR, 'print-install-dirs');
+	%D = $out =~ /^(\w+)=(.*)$/mg;
+	for my $k (keys %D) { 1 while $D{$k} =~ s/\$\{(\w+)\}|\$\((\w+)\)/$D{$1 \/\/ $2} \/\/ ''/e; }
+}
+$PREFIX = $D{sbindir} =~ s{/sbin$}{}r if $D{sbindir};
 my $P = "$tmp$PREFIX";
-my $sbin = "$P/sbin/posternd";
-my $libexec = "$P/libexec/postern";
-my $etc = "$P/etc/postern";
-my $initd = "$P/etc/init.d/posternd";
-my $unit = "$P/lib/systemd/system/posternd.service";
+my $sbin = "$tmp$D{sbindir}/posternd";
+my $libexec = "$tmp$D{pkglibexecdir}";
+my $etc = "$tmp$D{sysconfdir}/postern";
+my $initd = "$tmp$D{sysconfdir}/init.d/posternd";
+my $unit = "$tmp$D{systemdsystemunitdir}/posternd.service";
 
 # ---- make install ----------------------------------------------------------
 {
@@ -132,7 +140,7 @@ my $unit = "$P/lib/systemd/system/posternd.service";
 	ok(-f $initd && -x _, "init script installed, executable, in $PREFIX/etc/init.d/posternd");
 	ok(-f $unit, "posternd.service installed in $PREFIX/lib/systemd/system");
 	my $conf = -f "$etc/postern.conf" ? Postern::Test::slurp("$etc/postern.conf") : '';
-	like($conf, qr{^\s*data\s*=\s*\Q$PREFIX\E/libexec/postern/postern-maildir\s}m,
+	like($conf, qr{^\s*data\s*=\s*\Q$D{pkglibexecdir}\E/postern-maildir\s}m,
 	    'the installed postern.conf names the installed postern-maildir');
 	unlike($conf, qr/\@/, "no '\@' left in the installed postern.conf (all paths substituted)");
 	my @left = grep { -f $_ && Postern::Test::slurp($_) =~ /\@(?:sbindir|sysconfdir|pkglibexecdir|localstatedir|runstatedir)\@/ }

@@ -379,6 +379,10 @@ session_run(const struct config *cfg, const struct tls_server *ts,
 		if (!s.quit)
 			read_commands(&s);
 	}
+	/* The session is over for the per-client count before the last reply
+	 * (221) goes out: a client that reconnects at once is not counted twice. */
+	if (conn->client_key != NULL)
+		memset(conn->client_key, 0, 9);
 	deadline = netio_deadline(10);
 	netio_flush(&io, &deadline);
 	tls_close(&io);

@@ -82,6 +82,7 @@ struct connection {
 	struct sockaddr_storage client; /* from the PROXY header, when there is one */
 	struct sockaddr_storage server;
 	int stress;                     /* every worker is busy: short timeouts */
+	unsigned char *client_key;      /* the scoreboard's per-client key, or NULL */
 };
 
 struct tls_server;

@@ -166,8 +166,12 @@ serve(const struct worker_args *a, const struct listener *l, const sigset_t *wai
 			log_warn("accept on %s: %s", l->addr, strerror(errno));
 		return;
 	}
+	/* Counted now, not after the session: a worker killed in its first
+	 * session has served, and is no start-up crash to the master. */
+	a->sb->slots[a->slot].sessions++;
 	conn.fd = fd;
 	conn.ep = &a->cfg->endpoints[l->endpoint];
+	conn.client_key = a->sb->slots[a->slot].client;
 	len = sizeof(conn.server);
 	getsockname(fd, (struct sockaddr *)&conn.server, &len);
 	scoreboard_client_key((struct sockaddr *)&conn.client, a->sb->slots[a->slot].client);
@@ -195,6 +199,8 @@ serve(const struct worker_args *a, const struct listener *l, const sigset_t *wai
 	scoreboard_client_key((struct sockaddr *)&conn.client, a->sb->slots[a->slot].client);
 	max = conn.ep->limits.max_connections_per_client;
 	if (max > 0 && (n = scoreboard_count_client(a->sb, a->slot, a->sb->slots[a->slot].client)) >= max) {
+		/* a refused connection does not count against the next one */
+		memset(a->sb->slots[a->slot].client, 0, sizeof(a->sb->slots[a->slot].client));
 		refuse(a, conn.ep, fd, (struct sockaddr *)&conn.client, n);
 	} else {
 		/* Stress: this session takes the last worker the pool may have. */
@@ -204,7 +210,6 @@ serve(const struct worker_args *a, const struct listener *l, const sigset_t *wai
 done:
 	memset(a->sb->slots[a->slot].client, 0, sizeof(a->sb->slots[a->slot].client));
 	close(fd);
-	a->sb->slots[a->slot].sessions++;
 }
 
 void
