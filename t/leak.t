@@ -197,7 +197,12 @@ is(scalar @m, $delivered, "every delivered message is in the Maildir ($delivered
 
 my ($r100, $r1k, $r10k) = @rss{100, 1000, 10000};
 ok(defined $r100 && defined $r1k, 'RSS read after 100 and 1,000 sessions');
-if (defined $r10k) {
+# AddressSanitizer keeps freed memory in quarantine (256 MB by default): RSS
+# says nothing about leaks in such a build.  Its own leak checker is the tool.
+my $asan = do { open my $b, '<:raw', "$Postern::Test::BUILDDIR/posternd"; local $/; my $x = <$b> // ''; $x =~ /__asan_init/ };
+if ($asan) {
+	SKIP: { skip 'a sanitizer build: RSS is not a leak measure under ASan', 2 }
+} elsif (defined $r10k) {
 	cmp_ok($r10k, '<=', $r1k + 256, sprintf('RSS after %d sessions (%d kB) <= RSS after 1,000 (%d kB) + 256 KiB',
 	    $total, $r10k, $r1k));
 	cmp_ok($r10k, '<=', $r100 + 512, sprintf('RSS after %d sessions (%d kB) <= RSS after 100 (%d kB) + 512 KiB',
