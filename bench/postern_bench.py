@@ -25,7 +25,7 @@ def free_port():
 
 class Server:
     def __init__(self, endpoints, workers=2, extra="", data_hook=None, persistent=False,
-                 max_workers=256, debug=False, files=None, hooks_extra=""):
+                 max_workers=256, debug=False, files=None, hooks_extra="", key_type="ecdsa"):
         self.dir = tempfile.mkdtemp(prefix="postern-bench-")
         os.chmod(self.dir, 0o755)
         self.maildir = os.path.join(self.dir, "Maildir")
@@ -37,7 +37,7 @@ class Server:
         with open(os.path.join(self.dir, "tmpl"), "w") as f:
             f.write("cn = localhost\nip_address = 127.0.0.1\nexpiration_days = 30\n"
                     "tls_www_server\nsigning_key\n")
-        subprocess.run(["certtool", "--generate-privkey", "--key-type=ecdsa", "--outfile", key],
+        subprocess.run(["certtool", "--generate-privkey", f"--key-type={key_type}", "--outfile", key],
                        check=True, capture_output=True)
         subprocess.run(["certtool", "--generate-self-signed", "--load-privkey", key,
                         "--template", os.path.join(self.dir, "tmpl"), "--outfile", cert],
