@@ -240,6 +240,27 @@ receive_text(struct session *s, struct data_reader *dr)
 	}
 }
 
+/* "to=<a>,<b>" for the status line: the first recipients, then a count. */
+static void
+rcpt_summary(const struct session *s, char *out, size_t outlen)
+{
+	const char *p = s->rcpts != NULL ? s->rcpts : "";
+	size_t o = 0;
+	int shown = 0;
+
+	out[0] = '\0';
+	while (*p != '\0') {
+		size_t l = strcspn(p, "\n");
+		if (o + l + 4 + 24 >= outlen) {
+			snprintf(out + o, outlen - o, " (+%d more)", s->nrcpts - shown);
+			return;
+		}
+		o += (size_t)snprintf(out + o, outlen - o, "%s<%.*s>", shown ? "," : "", (int)l, p);
+		shown++;
+		p += l + (p[l] == '\n');
+	}
+}
+
 /* The message is in the spool: check it, give it to the data hook, reply. */
 static void
 deliver(struct session *s, struct data_reader *dr)
@@ -248,6 +269,7 @@ deliver(struct session *s, struct data_reader *dr)
 	struct timespec t1;
 	double delay;
 	const char *qid = s->queue_id;
+	char to[600];
 
 	setproctitle("worker %s", s->client_addr);
 	if (dr->too_big) {
@@ -277,17 +299,18 @@ deliver(struct session *s, struct data_reader *dr)
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		delay = (double)(t1.tv_sec - s->data_started.tv_sec) +
 		    (double)(t1.tv_nsec - s->data_started.tv_nsec) / 1e9;
+		rcpt_summary(s, to, sizeof(to));
 		if (res.verdict == HOOK_ACCEPT) {
 			s->nmessages++;
-			log_info("%s: from=<%s> nrcpt=%d size=%lld delay=%.3f status=sent", qid,
-			    s->mail_from, s->nrcpts, dr->size, delay);
+			log_info("%s: from=<%s> to=%s nrcpt=%d size=%lld delay=%.3f status=sent", qid,
+			    s->mail_from, to, s->nrcpts, dr->size, delay);
 			if (res.reply[0] != '\0')
 				reply(s, "%s", res.reply);
 			else
 				reply(s, "250 2.0.0 Ok: queued as %s", qid);
 		} else {
-			log_info("%s: from=<%s> nrcpt=%d size=%lld delay=%.3f status=%s (data hook exit %d)",
-			    qid, s->mail_from, s->nrcpts, dr->size, delay,
+			log_info("%s: from=<%s> to=%s nrcpt=%d size=%lld delay=%.3f status=%s (data hook exit %d)",
+			    qid, s->mail_from, to, s->nrcpts, dr->size, delay,
 			    res.verdict == HOOK_REJECT ? "rejected" : "deferred", res.exit_status);
 			session_refuse(s, HOOK_DATA, &res);
 		}
