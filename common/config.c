@@ -480,8 +480,8 @@ load_endpoint(struct loader *ld, const char *section, struct config *c)
 			free(copy);
 			return fail(ld, section, "listen", "out of memory");
 		}
+		ep->nlisten = i + 1;    /* so that config_free frees what is there */
 	}
-	ep->nlisten = n;
 	free(copy);
 	if ((v = get(ld, section, "proxy_trusted")) != NULL && *v != '\0') {
 		char *w[CONFIG_MAX_TRUSTED + 1], why[256];

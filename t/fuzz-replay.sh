@@ -4,6 +4,10 @@
 # build's own compiler and sanitizers): a regression test per harness.
 src=${POSTERN_SRCDIR:-$(dirname "$0")/..}
 build=${POSTERN_BUILDDIR:-$(dirname "$0")/..}
+# In a sanitizer build, leaks count too (the fuzzer found one in the config
+# loader): LeakSanitizer runs when each replay exits.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1"
+export ASAN_OPTIONS
 set -- command address data auth config
 echo "1..$#"
 n=0
