@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +62,7 @@ main(int argc, char **argv)
 	struct tls_server tls;
 	struct config *cfg;
 	struct pidfh *pfh = NULL;
-	char err[2048], *abs = NULL;
+	char err[2048], abs[PATH_MAX];
 	pid_t other;
 
 	setproctitle_init(argc, argv, environ);
@@ -82,7 +83,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	/* The daemon runs in /: keep an absolute path for reloads. */
-	if ((abs = realpath(file, NULL)) != NULL)
+	if (realpath(file, abs) != NULL)
 		file = abs;
 	if ((cfg = config_load(file, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "posternd: %s\n", err);
