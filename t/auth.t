@@ -13,40 +13,19 @@ use strict;
 use warnings;
 use Test::More;
 use MIME::Base64 qw(encode_base64);
-use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
 use IO::Socket::SSL;
-use Postern::Test;
+use Postern::Test qw(run_bounded);
 
 my $BUILD = Postern::Test::builddir();
 my $T0 = time;
 $SIG{PIPE} = 'IGNORE';      # writing to a session the server closed
 
 # ---------------------------------------------------------------------------
-# A Postern::Test::Client that can switch to TLS in place: data IO::Socket::SSL
-# already decrypted is not visible to select(), so look at pending() first.
+# A Postern::Test::Client that can switch to TLS in place (its line() reads
+# what IO::Socket::SSL already decrypted).
 package AuthClient;
 our @ISA = ('Postern::Test::Client');
-use IO::Select;
-use Time::HiRes qw(time);
-
-sub line {
-	my ($self, $timeout) = @_;
-	my $end = time + ($timeout // $self->{timeout});
-	while ($self->{buf} !~ /\n/) {
-		my $sock = $self->{sock};
-		unless ($sock->can('pending') && $sock->pending) {
-			my $left = $end - time;
-			return undef if $left <= 0;
-			return undef unless IO::Select->new($sock)->can_read($left);
-		}
-		my $n = sysread($sock, my $chunk, 65536);
-		return undef unless $n;
-		$self->{buf} .= $chunk;
-	}
-	$self->{buf} =~ s/^(.*?\n)//s;
-	return $1;
-}
 
 # Start TLS on the connected socket (after 220 to STARTTLS, or at once for
 # implicit TLS); 1 on success.
@@ -63,39 +42,13 @@ package main;
 
 sub b64 { encode_base64($_[0], '') }
 sub plain { my ($user, $pw, $authzid) = @_; b64(($authzid // '') . "\0$user\0$pw") }
-sub file_text { my ($p) = @_; -e $p ? Postern::Test::slurp($p) : '' }
+sub file_text { Postern::Test::read_file($_[0]) // '' }
 
 # Run BODY; a die inside it is one failed test instead of the end of the file.
 sub block {
 	my ($name, $body) = @_;
 	my $ok = eval { $body->(); 1 };
 	fail("$name: $@") unless $ok;
-}
-
-# Run a command with a deadline: (exit status or undef if killed, output).
-sub run_bounded {
-	my ($timeout, $stdin, @cmd) = @_;
-	my $dir = Postern::Test::workdir();
-	open my $in, '>:raw', "$dir/in" or die $!;
-	print $in $stdin // '';
-	close $in;
-	my $pid = fork // die "fork: $!";
-	if ($pid == 0) {
-		open STDIN, '<', "$dir/in";
-		open STDOUT, '>', "$dir/out";
-		open STDERR, '>&', \*STDOUT;
-		exec @cmd or POSIX::_exit(127);
-	}
-	my $end = time + $timeout;
-	my $r;
-	while (($r = waitpid($pid, WNOHANG)) == 0 && time < $end) { sleep 0.02; }
-	my $status = $?;
-	if ($r == 0) {
-		kill 'KILL', $pid;
-		waitpid($pid, 0);
-		$status = undef;
-	}
-	return ($status, file_text("$dir/out"));
 }
 
 sub mkpasswd {
@@ -573,18 +526,18 @@ block('max_auth_attempts', sub {
 SKIP: {
 	skip 'swaks is not installed', 8 unless -x '/usr/bin/swaks';
 	my @common = ('swaks', '--server', '127.0.0.1', '--timeout', '10', '--from', 'bob@example.org', '--to', 'dest@example.org');
-	my ($st, $out) = run_bounded(20, '', @common, '--port', $srv->port('submission'), '--tls',
+	my ($st, $out) = run_bounded(20, @common, '--port', $srv->port('submission'), '--tls',
 	    '--auth', 'PLAIN', '--auth-user', 'bob', '--auth-password', $PW, '--h-Subject', 'swaks plain');
 	is($st, 0, 'swaks --tls --auth PLAIN exits 0') or diag($out);
 	like($out, qr/<~  235 2\.7\.0 /, 'swaks --auth PLAIN: 235 2.7.0');
-	($st, $out) = run_bounded(20, '', @common, '--port', $srv->port('submissions'), '--tlsc',
+	($st, $out) = run_bounded(20, @common, '--port', $srv->port('submissions'), '--tlsc',
 	    '--auth', 'LOGIN', '--auth-user', 'carol', '--auth-password', $PW_CAROL, '--h-Subject', 'swaks login');
 	is($st, 0, 'swaks --tlsc --auth LOGIN (password with spaces, UTF-8, colon) exits 0') or diag($out);
 	like($out, qr/<~  235 2\.7\.0 /, 'swaks --auth LOGIN: 235 2.7.0');
-	($st, $out) = run_bounded(20, '', @common, '--port', $srv->port('submission'), '--tls',
+	($st, $out) = run_bounded(20, @common, '--port', $srv->port('submission'), '--tls',
 	    '--auth', 'PLAIN', '--auth-user', 'carol', '--auth-password', $PW_CAROL, '--quit-after', 'AUTH');
 	like($out, qr/<~  235 2\.7\.0 /, 'swaks --auth PLAIN with the UTF-8/space/colon password: 235');
-	($st, $out) = run_bounded(20, '', @common, '--port', $srv->port('submission'), '--tls',
+	($st, $out) = run_bounded(20, @common, '--port', $srv->port('submission'), '--tls',
 	    '--auth', 'LOGIN', '--auth-user', 'bob', '--auth-password', $WRONG[0], '--quit-after', 'AUTH');
 	like($out, qr/<~\*? +535 5\.7\.8 /, 'swaks with a wrong password: 535 5.7.8');
 	like(message_with_subject('swaks plain'), qr/with ESMTPSA/, 'swaks PLAIN message stored');
@@ -632,7 +585,7 @@ is($srv->stop, 0, 'posternd exits 0 on SIGTERM');
 		open my $f, '>', "$d/$mode.conf" or die $!;
 		print $f "$base\[submission]\nlisten = 127.0.0.1:$port\nauth = $mode\ninsecure_auth = yes\n";
 		close $f;
-		my ($st, $out) = run_bounded(10, '', "$BUILD/posternd", '-t', '-c', "$d/$mode.conf");
+		my ($st, $out) = run_bounded(10, "$BUILD/posternd", '-t', '-c', "$d/$mode.conf");
 		is(defined $st ? $st >> 8 : 'killed', 1, "posternd -t: auth = $mode without an auth hook exits 1");
 		like($out, qr/\[hooks\] auth/, "the message names [hooks] auth") or diag($out);
 	}
@@ -642,13 +595,13 @@ is($srv->stop, 0, 'posternd exits 0 on SIGTERM');
 	open $f, '>', "$d/never.conf" or die $!;
 	print $f "$base" . "auth = $passwd_bin $dir/passwd\n[submission]\nlisten = 127.0.0.1:$port\nauth = required\n";
 	close $f;
-	my ($st0, $out0) = run_bounded(10, '', "$BUILD/posternd", '-t', '-c', "$d/never.conf");
+	my ($st0, $out0) = run_bounded(10, "$BUILD/posternd", '-t', '-c', "$d/never.conf");
 	is(defined $st0 ? $st0 >> 8 : 'killed', 1, 'posternd -t: auth = required with neither TLS nor insecure_auth exits 1');
 	like($out0, qr/AUTH is never offered/, 'the message says AUTH could never be offered') or diag($out0);
 	open $f, '>', "$d/ok.conf" or die $!;
 	print $f "$base" . "auth = $passwd_bin $dir/passwd\n[submission]\nlisten = 127.0.0.1:$port\nauth = required\ninsecure_auth = yes\n";
 	close $f;
-	my ($st, $out) = run_bounded(10, '', "$BUILD/posternd", '-t', '-c', "$d/ok.conf");
+	my ($st, $out) = run_bounded(10, "$BUILD/posternd", '-t', '-c', "$d/ok.conf");
 	is(defined $st ? $st >> 8 : 'killed', 0, 'posternd -t: the same with [hooks] auth exits 0') or diag($out);
 }
 
@@ -662,7 +615,7 @@ is($srv->stop, 0, 'posternd exits 0 on SIGTERM');
 	print $f "# comment\n\nalice:" . mkpasswd('yescrypt', 'alice pw') . "\nbob:" . mkpasswd('sha-512', $PW_CAROL) .
 	    "\ndave:" . mkpasswd('yescrypt', 'dave-pw') . ":extra:fields\n";
 	close $f;
-	my $run = sub { my ($file, $in) = @_; my ($st) = run_bounded(10, $in, $passwd_bin, $file); defined $st ? $st >> 8 : -1 };
+	my $run = sub { my ($file, $in) = @_; my ($st) = run_bounded(10, { stdin => $in }, $passwd_bin, $file); defined $st ? $st >> 8 : -1 };
 	is($run->($pw, "alice\nalice pw\n"), 0, 'postern-passwd: yescrypt, right password: 0');
 	is($run->($pw, "bob\n$PW_CAROL\n"), 0, 'postern-passwd: sha-512, right password (spaces, UTF-8, colon): 0');
 	is($run->($pw, "alice\nalice pX\n"), 1, 'postern-passwd: wrong password: 1');

@@ -6,41 +6,7 @@ use strict;
 use warnings;
 use Test::More;
 use Net::SMTP;
-use POSIX qw(:sys_wait_h);
-use Time::HiRes qw(time sleep);
-use Postern::Test;
-
-# Run a command with a deadline; returns (exit status or undef if it had to
-# be killed, combined stdout+stderr).
-sub run_bounded {
-	my ($timeout, @cmd) = @_;
-	my $out = Postern::Test::workdir() . '/out';
-	my $pid = fork // die "fork: $!";
-	if ($pid == 0) {
-		open STDIN, '<', '/dev/null';
-		open STDOUT, '>', $out;
-		open STDERR, '>&', \*STDOUT;
-		exec @cmd or POSIX::_exit(127);
-	}
-	my $end = time + $timeout;
-	my $r;
-	while (($r = waitpid($pid, WNOHANG)) == 0 && time < $end) { sleep 0.02; }
-	my $status = $?;
-	if ($r == 0) {
-		kill 'KILL', $pid;
-		waitpid($pid, 0);
-		$status = undef;
-	}
-	my $text = -e $out ? Postern::Test::slurp($out) : '';
-	return ($status, $text);
-}
-
-sub write_file {
-	my ($path, $bytes) = @_;
-	open my $f, '>:raw', $path or die "$path: $!";
-	print $f $bytes;
-	close $f or die "$path: $!";
-}
+use Postern::Test qw(run_bounded write_file);
 
 sub which {
 	my ($prog) = @_;

@@ -12,41 +12,14 @@ use warnings;
 use Test::More;
 use Socket qw(SOL_SOCKET SO_LINGER);
 use Time::HiRes qw(time sleep);
-use Postern::Test;
+use Postern::Test qw(read_file esc sleepers wait_until);
 
-sub slurp { my ($p) = @_; return -e $p ? Postern::Test::slurp($p) : undef }
-sub esc { my ($t) = @_; return 'undef' unless defined $t; $t =~ s/([^\x20-\x7e])/sprintf('\\x%02x', ord $1)/ge; return $t }
-sub log_since { my ($srv, $off) = @_; return substr($srv->log_text, $off) }
-# Wait (bounded) until the log written after offset OFF matches RE.
-sub wait_log_since {
-	my ($srv, $off, $re, $timeout) = @_;
-	my $end = time + ($timeout // 10);
-	while (1) {
-		return 1 if log_since($srv, $off) =~ $re;
-		return 0 if time > $end;
-		sleep 0.05;
-	}
-}
 
 my $dir = Postern::Test::workdir();
 my $hook = "$dir/hook";
 Postern::Test::write_script($dir, 'hook', "#!/bin/sh\ncat >/dev/null\nexit 0\n");
 my $srv = Postern::Test->start(dir => $dir,
     config => { hooks => { data => $hook, data_timeout => 20 }, limits => { max_recipients => 1000 } });
-
-# Zombie children of the server's processes (master and workers).
-sub zombies {
-	my ($srv) = @_;
-	my %parents = map { $_ => 1 } $srv->worker_pids, $srv->pid;
-	my @z;
-	for my $stat (glob '/proc/[0-9]*/stat') {
-		open my $f, '<', $stat or next;
-		my $l = <$f> // next;
-		my ($pid, $state, $ppid) = $l =~ /^(\d+) \(.*\) (\S) (\d+)/s or next;
-		push @z, $pid if $state eq 'Z' && $parents{$ppid};
-	}
-	return @z;
-}
 
 # Replace the hook script (run afresh for each message).
 sub set_hook { Postern::Test::write_script($dir, 'hook', "#!/bin/sh\n$_[0]") }
@@ -105,8 +78,8 @@ sub deliver {
 	my $off = length $srv->log_text;
 	set_hook("echo '250 ok'\nexit 1\n");
 	like(deliver(), qr/^550 5\.7\.1 (?!ok)/, 'exit 1 + stdout "250 ok" (class mismatch): default 550 5.7.1');
-	ok(wait_log_since($srv, $off, qr/250 ok.*(?:match|class)/), 'the log mentions the mismatched reply')
-	    or diag(log_since($srv, $off));
+	ok($srv->wait_log_since($off, qr/250 ok.*(?:match|class)/), 'the log mentions the mismatched reply')
+	    or diag($srv->log_since($off));
 
 	set_hook("printf '\\001\\377\\376250 2.0.0 garbage\\n'\nexit 0\n");
 	my $r = deliver();
@@ -129,7 +102,7 @@ sub deliver {
 	like($r // 'EOF', qr/^250 2\.0\.0 /, '10 MB stdout + 10 MB stderr, exit 0: 250');
 	cmp_ok($took, '<', 15, 'without hanging') or diag(sprintf 'took %.1f s', $took);
 	$c->quit;
-	my $log = log_since($srv, $off);
+	my $log = $srv->log_since($off);
 	my $n = () = $log =~ /^.*\Q$mark\E.*$/mg;
 	ok($n >= 1 && $n <= 55, 'the log has at most ~50 stderr lines from that hook')
 	    or diag("$n stderr lines logged");
@@ -160,7 +133,7 @@ EOS
 	$c->quit;
 
 	my %env;
-	my $raw = slurp("$dir/env.out") // '';
+	my $raw = read_file("$dir/env.out") // '';
 	for my $kv (split /\0/, $raw) {
 		my ($k, $v) = $kv =~ /\A([^=]*)=(.*)\z/s or next;
 		$env{$k} = $v;
@@ -187,20 +160,20 @@ EOS
 	like($env{PATH} // '', qr/\A\S+\z/, 'PATH set');
 	my @other = grep { !/\A(?:POSTERN_\w+|TCP\w+|PROTO|PATH|PWD|SHLVL|_)\z/ } sort keys %env;
 	is("@other", '', 'no other environment variables');
-	is(slurp("$dir/fd3.out"), join('', map { "$_\n" } @rcpts), 'fd 3: the recipients, each followed by a newline');
-	my $in = slurp("$dir/stdin.out") // '';
+	is(read_file("$dir/fd3.out"), join('', map { "$_\n" } @rcpts), 'fd 3: the recipients, each followed by a newline');
+	my $in = read_file("$dir/stdin.out") // '';
 	(my $want = $msg) =~ s/\r\n/\n/g;
 	$want =~ s/^\.\././mg;
 	like($in, qr/\AReceived: from env-client\.test \(\[127\.0\.0\.1\]\)\n\t[^\n]*\n\t[^\n]*\n\Q$want\E\z/,
 	    'stdin: the Received header, then the message unstuffed with LF line ends');
-	is(slurp("$dir/pwd.out"), "/\n", 'the data hook runs in /');
-	is(slurp("$dir/argc.out"), "0\n", 'no arguments added to the configured command');
+	is(read_file("$dir/pwd.out"), "/\n", 'the data hook runs in /');
+	is(read_file("$dir/argc.out"), "0\n", 'no arguments added to the configured command');
 
 	# descriptors: 0-3 only (ls adds one for the directory it reads)
 	unlink "$dir/fds.out";
 	set_hook("exec /bin/ls -l /proc/self/fd > $dir/fds.out\n");
 	like(deliver(), qr/^250 /, 'descriptor-listing hook ran');
-	my %fd = (slurp("$dir/fds.out") // '') =~ /^\S+.*? (\d+) -> (.*)$/mg;
+	my %fd = (read_file("$dir/fds.out") // '') =~ /^\S+.*? (\d+) -> (.*)$/mg;
 	is(join(',', sort { $a <=> $b } grep { $_ <= 3 } keys %fd), '0,1,2,3', 'the hook has descriptors 0-3');
 	my @extra = grep { $_ > 3 && $fd{$_} !~ m{\A/proc/\d+/fd\z} } sort { $a <=> $b } keys %fd;
 	is(join(' ', map { "$_ -> $fd{$_}" } @extra), '', 'and no other descriptor of the worker');
@@ -229,7 +202,7 @@ EOS
 	set_hook("cat <&3 > $dir/fd3big.out\ncat >/dev/null\nexit 0\n");
 	my ($r) = $send->();
 	like($r, qr/^250 2\.0\.0 /, 'a hook reading 80 KB of recipients on fd 3: 250');
-	my $got = slurp("$dir/fd3big.out") // '';
+	my $got = read_file("$dir/fd3big.out") // '';
 	ok($got eq join('', map { "$_\n" } @rcpts), 'fd 3 carries all 400 recipients, complete')
 	    or diag(sprintf '%d of %d octets', length $got, length join('', map { "$_\n" } @rcpts));
 
@@ -270,9 +243,9 @@ EOS
 		$c->send("Subject: inject\r\n\r\nx\r\n.\r\n");
 		like($c->reply // 'EOF', qr/^250 /, 'message accepted');
 		$c->quit;
-		is(slurp("$dir/from.out"), $from, 'the hook got the sender verbatim in POSTERN_MAIL_FROM');
-		is(slurp("$dir/fd3.out"), join('', map { "$_\n" } @rcpts), 'and the recipients verbatim on fd 3');
-		is(slurp("$dir/argc.out"), "0\n", 'and nothing in argv');
+		is(read_file("$dir/from.out"), $from, 'the hook got the sender verbatim in POSTERN_MAIL_FROM');
+		is(read_file("$dir/fd3.out"), join('', map { "$_\n" } @rcpts), 'and the recipients verbatim on fd 3');
+		is(read_file("$dir/argc.out"), "0\n", 'and nothing in argv');
 	}
 	my @pwned = glob("/tmp/$tag-*");
 	is("@pwned", '', 'no command in an address was run');
@@ -284,7 +257,7 @@ EOS
 	my $count = "$dir/count";
 	unlink $count;
 	set_hook("cat >/dev/null\necho run >> $count\nexit 0\n");
-	my $runs = sub { my $t = slurp($count) // ''; my $n = () = $t =~ /^run$/mg; $n };
+	my $runs = sub { my $t = read_file($count) // ''; my $n = () = $t =~ /^run$/mg; $n };
 	like(deliver(), qr/^250 /, 'counting hook: a complete message');
 	is($runs->(), 1, 'the hook ran once');
 
@@ -322,7 +295,7 @@ EOS
 	is($runs->(), 2, 'the hook ran for it');
 }
 
-is(join(' ', zombies($srv)), '', 'no zombie children after all those hooks');
+is(join(' ', $srv->zombies), '', 'no zombie children after all those hooks');
 is($srv->stop, 0, 'posternd exits 0 on SIGTERM');
 
 # ---------------------------------------------------------------- a hook that vanished
@@ -335,30 +308,12 @@ is($srv->stop, 0, 'posternd exits 0 on SIGTERM');
 	my $c = $s2->connect;
 	like($c->send_message // 'EOF', qr/^451 4\.\d\.\d+ /, 'a data hook that does not exist: 451');
 	$c->quit;
-	ok(wait_log_since($s2, $off, qr/\Q$path\E/), 'the log names the missing hook\'s path')
-	    or diag(log_since($s2, $off));
+	ok($s2->wait_log_since($off, qr/\Q$path\E/), 'the log names the missing hook\'s path')
+	    or diag($s2->log_since($off));
 	is($s2->stop, 0, 'posternd exits 0');
 }
 
 # ---------------------------------------------------------------- timeout
-# Processes whose command line is "sleep ARG".
-sub sleepers {
-	my ($arg) = @_;
-	my @p;
-	opendir my $d, '/proc' or return ();
-	for my $pid (grep { /^\d+$/ } readdir $d) {
-		open my $f, '<', "/proc/$pid/cmdline" or next;
-		my @a = split /\0/, (<$f> // '');
-		push @p, $pid if @a >= 2 && $a[0] =~ m{(?:^|/)sleep$} && $a[1] eq $arg;
-	}
-	return @p;
-}
-sub wait_until {
-	my ($cond, $timeout) = @_;
-	my $end = time + $timeout;
-	while (time < $end) { return 1 if $cond->(); sleep 0.05 }
-	return $cond->();
-}
 {
 	my $d3 = Postern::Test::workdir();
 	my ($fg, $bg) = (sprintf('31.%d5', $$), sprintf('32.%d5', $$));
@@ -379,7 +334,7 @@ sub wait_until {
 	ok(wait_until(sub { !sleepers($fg) }, 5), 'the hook process is gone') or diag("left: " . join ' ', sleepers($fg));
 	ok(wait_until(sub { !sleepers($bg) }, 5), 'its background child is gone too (the whole process group)')
 	    or diag("left: " . join ' ', sleepers($bg));
-	is(join(' ', zombies($s3)), '', 'no zombie children of the server');
+	is(join(' ', $s3->zombies), '', 'no zombie children of the server');
 	like($c->cmd('NOOP') // 'EOF', qr/^250 /, 'the session goes on after the timeout');
 	$c->quit;
 	kill 'KILL', sleepers($fg), sleepers($bg);     # leave nothing behind if the test failed

@@ -11,188 +11,43 @@
 #     the header and the ClientHello in one write, and a ClientHello
 #     without the header (closed).
 #
-# Python 3 standard library only.  Prints TAP itself.  Starts its own
-# posternd the way t/lib/Postern/Test.pm does.
-import grp
+# Python 3 standard library only.  Prints TAP.  Starts its posternd with
+# t/lib/postern_test.py.
 import os
-import pwd
 import re
-import shutil
-import signal
 import smtplib
 import socket
 import ssl
 import struct
-import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from email.message import EmailMessage
 
-BUILDDIR = os.environ.get('POSTERN_BUILDDIR') or os.path.abspath(
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-IS_ROOT = os.geteuid() == 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
+import postern_test  # noqa: E402
+from postern_test import BUILDDIR, TAP, run_main, serve_tests, Lines, client_context, install_program, write_script  # noqa: E402
 
-# ---------------------------------------------------------------------------
-# TAP
-
-_count = 0
-_failed = 0
+ok, note = TAP.ok, TAP.diag
 
 
-def ok(cond, name, diag=None):
-    global _count, _failed
-    _count += 1
-    name = name.replace('#', '\\#')
-    if cond:
-        print('ok %d - %s' % (_count, name))
-    else:
-        _failed += 1
-        print('not ok %d - %s' % (_count, name))
-        if diag:
-            note(diag)
-    sys.stdout.flush()
-    return bool(cond)
-
-
-def note(text):
-    for line in str(text).splitlines():
-        print('# ' + line)
-    sys.stdout.flush()
-
-
-# ---------------------------------------------------------------------------
-# The server
-
-def free_port():
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def workdir():
-    d = tempfile.mkdtemp(prefix='postern-test-py-')
-    os.chmod(d, 0o755)
-    if IS_ROOT:
-        try:
-            os.chown(d, pwd.getpwnam('nobody').pw_uid, grp.getgrnam('nogroup').gr_gid)
-        except KeyError:
-            pass
-    return d
-
-
-def make_cert(d, name='server', cn='localhost'):
-    cert, key, tmpl = ('%s/%s-cert.pem' % (d, name), '%s/%s-key.pem' % (d, name),
-                       '%s/%s.tmpl' % (d, name))
-    with open(tmpl, 'w') as f:
-        f.write('cn = %s\ndns_name = localhost\nip_address = 127.0.0.1\n'
-                'expiration_days = 365\ntls_www_server\nsigning_key\nencryption_key\n' % cn)
-    for cmd in (['certtool', '--generate-privkey', '--key-type=ecdsa', '--outfile', key],
-                ['certtool', '--generate-self-signed', '--load-privkey', key,
-                 '--template', tmpl, '--outfile', cert]):
-        r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError('%s failed (is gnutls-bin installed?)' % ' '.join(cmd[:2]))
-    os.chmod(key, 0o600)
-    return cert, key
-
-
-def ini(conf):
-    order = {'server': 0, 'limits': 1, 'tls': 2, 'hooks': 3}
-    out = ''
-    for sec in sorted(conf, key=lambda s: (order.get(s, 9), s)):
-        out += '[%s]\n' % sec
-        for k in sorted(conf[sec]):
-            out += '%s = %s\n' % (k, conf[sec][k])
-    return out
-
-
-def write_script(path, text):
-    with open(path, 'w') as f:
-        f.write(text)
-    os.chmod(path, 0o755)
-
-
-class Server:
+class Server(postern_test.Server):
     """posternd with endpoints smtp (plain) and pxtls (implicit TLS behind
     a PROXY protocol header from 127.0.0.1); a data hook that records its
     environment (env -0 into DIR/denv.NS.PID) and stores into DIR/Maildir."""
 
     def __init__(self):
-        self.dir = workdir()
-        cert, key = make_cert(self.dir)
-        maildir_hook = shutil.copy(BUILDDIR + '/hooks/postern-maildir', self.dir)
-        os.chmod(maildir_hook, 0o755)
-        d = self.dir
+        d = postern_test.workdir()
+        maildir_hook = install_program(d, BUILDDIR + '/hooks/postern-maildir')
         write_script(d + '/datahook',
                      '#!/bin/sh\nenv -0 > %s/.denv.$$\nmv %s/.denv.$$ %s/denv.$(date +%%s%%N).$$\n'
                      'exec %s %s/Maildir\n' % (d, d, d, maildir_hook, d))
-        self.ports = {'smtp': free_port(), 'pxtls': free_port()}
-        srv = {'hostname': 'mx.test', 'pidfile': d + '/posternd.pid',
-               'workers': 2, 'min_spare': 1, 'max_spare': 4, 'spool_directory': d}
-        if IS_ROOT:
-            srv.update(user='nobody', group='nogroup')
-        self.conf = {
-            'server': srv,
-            'limits': {'command_timeout': 3},
-            'tls': {'certificate': cert, 'key': key},
-            'hooks': {'data': d + '/datahook'},
-            'smtp': {'listen': '127.0.0.1:%d' % self.ports['smtp']},
-            'pxtls': {'listen': '127.0.0.1:%d' % self.ports['pxtls'], 'tls': 'implicit',
-                      'proxy_protocol': 'yes', 'proxy_trusted': '127.0.0.1/32'},
-        }
-        self.conffile = d + '/postern.conf'
-        with open(self.conffile, 'w') as f:
-            f.write(ini(self.conf))
-        self.logfile = d + '/posternd.log'
-        self.log = open(self.logfile, 'ab')
-        self.proc = subprocess.Popen([BUILDDIR + '/posternd', '-f', '-d', '-c', self.conffile],
-                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        self.pid = self.proc.pid
-        if not self.wait_ready():
-            self.stop(check=False)
-            raise RuntimeError('posternd did not start; log:\n' + self.log_text())
-
-    def wait_ready(self, timeout=20):
-        end = time.monotonic() + timeout
-        for port in self.ports.values():
-            while True:
-                if self.proc.poll() is not None:
-                    return False
-                try:
-                    socket.create_connection(('127.0.0.1', port), timeout=2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > end:
-                        return False
-                    time.sleep(0.02)
-        return True
-
-    def log_text(self):
-        try:
-            with open(self.logfile, 'rb') as f:
-                return f.read().decode('utf-8', 'replace')
-        except OSError:
-            return ''
-
-    def wait_log(self, regex, timeout=10):
-        end = time.monotonic() + timeout
-        while True:
-            m = re.search(regex, self.log_text(), re.M)
-            if m or time.monotonic() > end:
-                return m
-            time.sleep(0.05)
-
-    def messages(self):
-        d = self.dir + '/Maildir/new'
-        try:
-            return sorted(os.path.join(d, f) for f in os.listdir(d) if not f.startswith('.'))
-        except OSError:
-            return []
+        postern_test.Server.__init__(
+            self, dir=d, tls=True, endpoints=('smtp', 'pxtls'),
+            config={'limits': {'command_timeout': 3},
+                    'hooks': {'data': d + '/datahook'},
+                    'pxtls': {'tls': 'implicit', 'proxy_protocol': 'yes',
+                              'proxy_trusted': '127.0.0.1/32'}})
 
     def envs(self):
         names = [f for f in os.listdir(self.dir) if f.startswith('denv.')]
@@ -218,68 +73,10 @@ class Server:
                 envs.append(e)
         return msgs, envs
 
-    def stop(self, check=True):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                note('posternd %d did not stop: killing it' % self.pid)
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        if check:
-            bad = [l for l in self.log_text().splitlines()
-                   if re.search(r'ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer', l)]
-            ok(not bad, 'no sanitizer report in the server log', '\n'.join(bad[:6]))
-        return self.proc.returncode
-
 
 def read_file(p):
     with open(p, 'rb') as f:
         return f.read()
-
-
-def client_context():
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-class Lines:
-    """CRLF lines and SMTP replies over a socket (plain or TLS)."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = b''
-
-    def line(self, timeout=10):
-        self.sock.settimeout(timeout)
-        while b'\n' not in self.buf:
-            try:
-                chunk = self.sock.recv(65536)
-            except (socket.timeout, ssl.SSLError, OSError):
-                return None
-            if not chunk:
-                return None
-            self.buf += chunk
-        line, self.buf = self.buf.split(b'\n', 1)
-        return (line + b'\n').decode('latin-1')
-
-    def reply(self, timeout=10):
-        text = ''
-        while True:
-            l = self.line(timeout)
-            if l is None:
-                return text or None
-            text += l
-            if not re.match(r'^\d{3}-', l):
-                return text
-
-    def cmd(self, line, timeout=10):
-        self.sock.sendall(line.encode() + b'\r\n')
-        return self.reply(timeout)
 
 
 class BioConn:
@@ -485,41 +282,20 @@ def test_tls_without_header(srv):
 
 
 def main():
-    srv = None
-    try:
-        srv = Server()
-        tests = (
-            (test_smtputf8, (srv,)),
-            (test_proxy_tls, (srv, b'PROXY TCP4 192.0.2.44 198.51.100.4 41000 465\r\n',
-                              'v1 header + implicit TLS', '192.0.2.44', 41000)),
-            (test_proxy_tls, (srv, v2_tcp4('192.0.2.45', '198.51.100.5', 41001, 465),
-                              'v2 header + implicit TLS', '192.0.2.45', 41001)),
-            (test_proxy_tls, (srv, b'PROXY TCP4 192.0.2.46 198.51.100.6 41002 465\r\n',
-                              'v1 header and ClientHello in one write', '192.0.2.46', 41002, True)),
-            (test_proxy_tls, (srv, v2_tcp4('192.0.2.47', '198.51.100.7', 41003, 465),
-                              'v2 header and ClientHello in one write', '192.0.2.47', 41003, True)),
-            (test_tls_without_header, (srv,)),
-        )
-        for fn, args in tests:
-            try:
-                fn(*args)
-            except Exception:
-                ok(False, '%s did not crash' % fn.__name__, traceback.format_exc())
-    except Exception:
-        ok(False, 'start posternd', traceback.format_exc())
-    finally:
-        if srv is not None:
-            ok(srv.stop() == 0, 'posternd exits 0 on SIGTERM')
-            shutil.rmtree(srv.dir, ignore_errors=True)
-    print('1..%d' % _count)
-    return 0
+    serve_tests(Server, (
+        (test_smtputf8,),
+        (test_proxy_tls, b'PROXY TCP4 192.0.2.44 198.51.100.4 41000 465\r\n',
+         'v1 header + implicit TLS', '192.0.2.44', 41000),
+        (test_proxy_tls, v2_tcp4('192.0.2.45', '198.51.100.5', 41001, 465),
+         'v2 header + implicit TLS', '192.0.2.45', 41001),
+        (test_proxy_tls, b'PROXY TCP4 192.0.2.46 198.51.100.6 41002 465\r\n',
+         'v1 header and ClientHello in one write', '192.0.2.46', 41002, True),
+        (test_proxy_tls, v2_tcp4('192.0.2.47', '198.51.100.7', 41003, 465),
+         'v2 header and ClientHello in one write', '192.0.2.47', 41003, True),
+        (test_tls_without_header,),
+    ))
+    return TAP.done()
 
 
 if __name__ == '__main__':
-    if not os.access(BUILDDIR + '/posternd', os.X_OK):
-        print('1..0 # SKIP no posternd in %s' % BUILDDIR)
-        sys.exit(0)
-    if shutil.which('certtool') is None:
-        print('1..0 # SKIP certtool (gnutls-bin) is not installed')
-        sys.exit(0)
-    sys.exit(main())
+    run_main(main, 'certtool')

@@ -21,13 +21,11 @@
 #
 #   POSTERN_BUILDDIR=/work/main PYTHONPATH=t/lib python3 t/faults.py
 #
-# Python 3 standard library only.  Prints TAP.  Each server is started the
-# way t/load.py does it (temporary directory 0755 owned by nobody:nogroup
+# Python 3 standard library only.  Prints TAP.  Each server is started with
+# t/lib/postern_test.py (temporary directory 0755 owned by nobody:nogroup
 # when root, postern-maildir copied into it, posternd -f -d -c CONF) and
 # stopped by PID in a finally.
-import grp
 import os
-import pwd
 import random
 import re
 import shutil
@@ -35,125 +33,31 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from postern_load import run_load, format_report, scan_maildir  # noqa: E402
+import postern_test  # noqa: E402
+from postern_test import (BUILDDIR, TAP, alive, install_program, nobody_ids,  # noqa: E402
+                          remove_workdirs, write_script)
 
-BUILDDIR = os.environ.get("POSTERN_BUILDDIR") or os.path.abspath(
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-IS_ROOT = os.geteuid() == 0
 T_START = time.monotonic()
-
-# ---------------------------------------------------------------------------
-# TAP
-
-_n = 0
-_failed = 0
-
-
-def ok(cond, name, diag=None):
-    global _n, _failed
-    _n += 1
-    name = name.replace("#", "\\#")
-    if cond:
-        print("ok %d - %s" % (_n, name))
-    else:
-        _failed += 1
-        print("not ok %d - %s" % (_n, name))
-        if diag:
-            note(diag)
-    sys.stdout.flush()
-    return bool(cond)
-
-
-def skip(name, why):
-    global _n
-    _n += 1
-    print("ok %d - %s # SKIP %s" % (_n, name, why))
-    sys.stdout.flush()
-
-
-def note(text):
-    for line in str(text).splitlines():
-        print("# " + line)
-    sys.stdout.flush()
-
-
-# ---------------------------------------------------------------------------
-# The server
-
-def free_port():
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def nobody_ids():
-    if not IS_ROOT:
-        return os.getuid(), os.getgid()
-    return pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid
-
-
-_workdirs = []
-
-
-def remove_workdirs():
-    """Remove the temporary directories (kept with FAULTS_KEEP=1)."""
-    if os.environ.get("FAULTS_KEEP"):
-        note("kept: %s" % " ".join(_workdirs))
-        return
-    for d in _workdirs:
-        shutil.rmtree(d, ignore_errors=True)
+ok, skip, note = TAP.ok, TAP.skip, TAP.diag
 
 
 def workdir():
-    d = tempfile.mkdtemp(prefix="postern-faults-")
-    _workdirs.append(d)
-    os.chmod(d, 0o755)
-    if IS_ROOT:
-        os.chown(d, *nobody_ids())
-    return d
+    return postern_test.workdir(prefix="postern-faults-")
 
 
-def ini(conf):
-    order = {"server": 0, "limits": 1, "tls": 2, "hooks": 3}
-    out = ""
-    for sec in sorted(conf, key=lambda s: (order.get(s, 9), s)):
-        out += "[%s]\n" % sec
-        for k in sorted(conf[sec]):
-            out += "%s = %s\n" % (k, conf[sec][k])
-    return out
-
-
-def write_script(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o755)
-    return path
-
-
-def proc_children(ppid):
-    """Pids whose parent is PPID (from /proc)."""
-    kids = []
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % p) as f:
-                st = f.read()
-        except OSError:
-            continue
-        rest = st[st.rfind(")") + 2:].split()
-        if len(rest) > 1 and int(rest[1]) == ppid and rest[0] not in ("Z", "X"):
-            kids.append(int(p))
-    return sorted(kids)
+def Server(server=None, limits=None, hooks=None, dir=None):
+    """posternd on a free loopback port (postern_test.Server); data hook
+    postern-maildir into DIR/Maildir unless hooks={'data': ...} says
+    otherwise.  Its stop() runs no test: the tests check
+    srv.sanitizer_reports() where they want to."""
+    return postern_test.Server(config={"server": server or {}, "limits": limits or {},
+                                       "hooks": hooks or {}}, dir=dir, check=False)
 
 
 def status_kb(pid, field):
@@ -165,106 +69,6 @@ def status_kb(pid, field):
     except (OSError, ValueError, IndexError):
         pass
     return None
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            st = f.read()
-    except OSError:
-        return False
-    return st[st.rfind(")") + 2:][:1] not in ("Z", "X")
-
-
-class Server:
-    """posternd on a free loopback port; data hook postern-maildir into
-    DIR/Maildir unless hooks={'data': ...} says otherwise."""
-
-    def __init__(self, server=None, limits=None, hooks=None, dir=None):
-        self.dir = dir or workdir()
-        self.hook = os.path.join(self.dir, "postern-maildir")
-        if not os.path.exists(self.hook):
-            shutil.copy(os.path.join(BUILDDIR, "hooks", "postern-maildir"), self.hook)
-            os.chmod(self.hook, 0o755)
-        self.maildir = os.path.join(self.dir, "Maildir")
-        self.port = free_port()
-        srv = {"hostname": "mx.test", "pidfile": self.dir + "/posternd.pid",
-               "workers": 2, "min_spare": 1, "max_spare": 4, "spool_directory": self.dir}
-        if IS_ROOT:
-            srv.update(user="nobody", group="nogroup")
-        srv.update(server or {})
-        self.conf = {"server": srv,
-                     "hooks": {"data": "%s %s" % (self.hook, self.maildir)},
-                     "smtp": {"listen": "127.0.0.1:%d" % self.port}}
-        if limits:
-            self.conf["limits"] = dict(limits)
-        self.conf["hooks"].update(hooks or {})
-        self.conffile = self.dir + "/postern.conf"
-        with open(self.conffile, "w") as f:
-            f.write(ini(self.conf))
-        self.logfile = self.dir + "/posternd.log"
-        self.log = open(self.logfile, "ab")
-        self.status = None
-        self.proc = subprocess.Popen([BUILDDIR + "/posternd", "-f", "-d", "-c", self.conffile],
-                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        self.pid = self.proc.pid
-        if not self.wait_ready():
-            self.stop()
-            raise RuntimeError("posternd did not start; log:\n" + self.log_text()[-3000:])
-
-    def wait_ready(self, timeout=20):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
-                return True
-            except OSError:
-                time.sleep(0.02)
-        return False
-
-    def log_text(self):
-        try:
-            with open(self.logfile, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def workers(self):
-        return proc_children(self.pid)
-
-    def wait_exit(self, timeout):
-        """The exit status (as Popen.returncode) or None after TIMEOUT s."""
-        try:
-            self.status = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        return self.status
-
-    def stop(self, timeout=30):
-        if self.proc.poll() is None:
-            try:
-                self.proc.send_signal(signal.SIGTERM)
-            except OSError:
-                pass
-            if self.wait_exit(timeout) is None:
-                note("posternd %d did not stop: SIGKILL" % self.pid)
-                for w in self.workers():
-                    try:
-                        os.kill(w, signal.SIGKILL)
-                    except OSError:
-                        pass
-                self.proc.kill()
-                self.proc.wait()
-        self.status = self.proc.returncode
-        if not self.log.closed:
-            self.log.close()
-        return self.status
-
-    def sanitizer_reports(self):
-        return [l for l in self.log_text().splitlines()
-                if re.search(r"ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer", l)]
 
 
 def smtp_deliver(port, mail_from="probe@client.test", body=b"Subject: probe\r\n\r\nprobe\r\n",
@@ -361,7 +165,7 @@ def test_sigkill():
         kills = []
 
         def kill_one():
-            pids = srv.workers()
+            pids = srv.worker_pids()
             if pids:
                 v = random.choice(pids)
                 try:
@@ -519,8 +323,7 @@ def sleepers():
 def test_hanging_hook():
     note("--- 3. a data hook that hangs (hooks.data_timeout = 2) during a 5-client load")
     d = workdir()
-    shutil.copy(os.path.join(BUILDDIR, "hooks", "postern-maildir"), os.path.join(d, "postern-maildir"))
-    os.chmod(os.path.join(d, "postern-maildir"), 0o755)
+    install_program(d, os.path.join(BUILDDIR, "hooks", "postern-maildir"))
     hook = write_script(os.path.join(d, "data-hook"),
                         "#!/bin/sh\ncase \"$POSTERN_MAIL_FROM\" in\nhang@*) exec sleep %s ;;\nesac\n"
                         "exec %s/postern-maildir %s/Maildir\n" % (SLEEP_MARK, d, d))
@@ -581,8 +384,7 @@ def test_hanging_hook():
 def test_chatty_hook():
     note("--- 4. a data hook writing 5 MB to stdout and 5 MB to stderr, 10 messages")
     d = workdir()
-    shutil.copy(os.path.join(BUILDDIR, "hooks", "postern-maildir"), os.path.join(d, "postern-maildir"))
-    os.chmod(os.path.join(d, "postern-maildir"), 0o755)
+    install_program(d, os.path.join(BUILDDIR, "hooks", "postern-maildir"))
     hook = write_script(os.path.join(d, "data-hook"),
                         "#!/bin/sh\nyes stdout-flood | head -c 5242880 || exit 75\n"
                         "yes stderr-flood | head -c 5242880 >&2 || exit 75\n"
@@ -593,7 +395,7 @@ def test_chatty_hook():
         peak = {}
 
         def sample():
-            for w in srv.workers():
+            for w in srv.worker_pids():
                 v = status_kb(w, "VmRSS")
                 if v is not None and v > peak.get(w, 0):
                     peak[w] = v
@@ -603,7 +405,7 @@ def test_chatty_hook():
         finally:
             stop.set()
             sampler.join(5)
-        hwm = {w: status_kb(w, "VmHWM") for w in srv.workers()}
+        hwm = {w: status_kb(w, "VmHWM") for w in srv.worker_pids()}
         report(r)
         ok(r["accepted"] == 10, "10 messages in a row: 250 each (%d)" % r["accepted"], str(r["reasons"]))
         ok(r["max_reply_latency"] < 15, "each within a bound (slowest %.2f s)" % r["max_reply_latency"])
@@ -672,7 +474,7 @@ def test_sigterm():
 
         def terminator():
             time.sleep(2.0)
-            box["workers"] = srv.workers()
+            box["workers"] = srv.worker_pids()
             t0 = time.monotonic()
             os.kill(srv.pid, signal.SIGTERM)
             box["status"] = srv.wait_exit(grace + 10)
@@ -756,7 +558,7 @@ def test_pool_exhausted():
             c.cmd("EHLO slow%d.test" % i)
         ok(True, "4 slow clients each hold a worker (after EHLO)")
         time.sleep(0.5)
-        nworkers = len(srv.workers())
+        nworkers = len(srv.worker_pids())
         ok(nworkers <= 4, "no more than max_workers (4) workers exist (%d)" % nworkers)
         try:
             fifth = RawClient(srv.port)
@@ -856,5 +658,4 @@ def main():
 
 if __name__ == "__main__":
     main()
-    print("1..%d" % _n)
-    sys.exit(1 if _failed else 0)
+    sys.exit(TAP.done())

@@ -20,7 +20,7 @@ use IO::Socket::INET;
 use MIME::Base64 qw(encode_base64);
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
-use Postern::Test;
+use Postern::Test qw(read_file esc wait_until alive sleepers);
 
 $SIG{PIPE} = 'IGNORE';          # a server that hangs up must fail a test, not end the run
 
@@ -32,16 +32,6 @@ my @KINDS = qw(connect helo mail rcpt);
 
 # ================================================================== helpers
 
-# A file's contents, undef if it cannot be read (never dies: /proc races).
-sub slurp {
-	my ($p) = @_;
-	open my $f, '<:raw', $p or return undef;
-	local $/;
-	my $t = <$f>;
-	return $t // '';
-}
-sub esc { my ($t) = @_; return 'undef' unless defined $t; $t =~ s/([^\x20-\x7e])/sprintf('\\x%02x', ord $1)/ge; return $t }
-
 # Write a file atomically (a hook reading it never sees half of it).
 sub put {
 	my ($path, $text, $mode) = @_;
@@ -52,60 +42,6 @@ sub put {
 	chmod $mode // 0644, $tmp;
 	rename $tmp, $path or die "rename $tmp: $!";
 	return $path;
-}
-
-sub wait_until {
-	my ($cond, $timeout) = @_;
-	my $end = time + $timeout;
-	while (time < $end) {
-		return 1 if $cond->();
-		sleep 0.05;
-	}
-	return $cond->() ? 1 : 0;
-}
-
-sub log_mark { return length $_[0]->log_text }
-sub log_since { my ($srv, $off) = @_; return substr($srv->log_text, $off) }
-sub wait_log_since {
-	my ($srv, $off, $re, $timeout) = @_;
-	return wait_until(sub { log_since($srv, $off) =~ $re }, $timeout // 5);
-}
-
-# State letter of a process (R, S, Z ...), undef if there is none.
-sub proc_state {
-	my ($pid) = @_;
-	return undef unless defined $pid && $pid =~ /^\d+$/;
-	open my $f, '<', "/proc/$pid/stat" or return undef;
-	my $l = <$f> // return undef;
-	return $l =~ /^\d+ \(.*\) (\S)/s ? $1 : undef;
-}
-sub alive { my $s = proc_state($_[0]); return defined $s && $s ne 'Z' }
-
-# Processes whose command line is "sleep ARG".
-sub sleepers {
-	my ($arg) = @_;
-	my @p;
-	opendir my $d, '/proc' or return ();
-	for my $pid (grep { /^\d+$/ } readdir $d) {
-		open my $f, '<', "/proc/$pid/cmdline" or next;
-		my @a = split /\0/, (<$f> // '');
-		push @p, $pid if @a >= 2 && $a[0] =~ m{(?:^|/)sleep$} && $a[1] eq $arg;
-	}
-	return @p;
-}
-
-# Zombie children of the server's processes (master and workers).
-sub zombies {
-	my ($srv) = @_;
-	my %parents = map { $_ => 1 } $srv->worker_pids, $srv->pid;
-	my @z;
-	for my $stat (glob '/proc/[0-9]*/stat') {
-		open my $f, '<', $stat or next;
-		my $l = <$f> // next;
-		my ($pid, $state, $ppid) = $l =~ /^(\d+) \(.*\) (\S) (\d+)/s or next;
-		push @z, $pid if $state eq 'Z' && $parents{$ppid};
-	}
-	return @z;
 }
 
 # NUL-separated NAME=VALUE (an environ file) to a hash.
@@ -343,16 +279,16 @@ for my $kind (@KINDS) {
 	like($r->{reply}, $tmp, "$n: a hook sleeping past ${kind}_timeout -> $T");
 	ok($r->{took} >= 1.5 && $r->{took} <= 6, "$n: ... after about the timeout (2 s)") or diag(sprintf 'took %.2f s', $r->{took});
 	ok(wait_until(sub { !sleepers($arg) }, 5), "$n: ... and the hook's process is gone") or diag('left: ' . join ' ', sleepers($arg));
-	is(join(' ', zombies($A)), '', "$n: ... no zombie");
+	is(join(' ', $A->zombies), '', "$n: ... no zombie");
 	after_refusal($kind, $r, "$n: timeout");
 	kill 'KILL', sleepers($arg);
 
 	# the program vanished after start-up
 	unlink $hookA{$kind} or die "unlink: $!";
-	my $off = log_mark($A);
+	my $off = $A->log_mark;
 	$r = step($A, $kind);
 	like($r->{reply}, $tmp, "$n: hook program missing -> $T");
-	ok(wait_log_since($A, $off, qr/\Q$hookA{$kind}\E/), "$n: ... the log names the missing path") or diag(log_since($A, $off));
+	ok($A->wait_log_since($off, qr/\Q$hookA{$kind}\E/), "$n: ... the log names the missing path") or diag($A->log_since($off));
 
 	set_hookA($kind, "exit 0\n");
 	like(step($A, $kind)->{reply}, $ACCEPT{$kind}, "$n: back to exit 0 -> accepted");
@@ -389,7 +325,7 @@ EOS
 	$c->quit;
 	my @new = new_messages($A, $before);
 	is(scalar @new, 1, 'one message stored');
-	like(slurp($new[0] // '/dev/null') // '', qr/\AReceived: from good\.example /, 'its Received header names the accepted EHLO name');
+	like(read_file($new[0] // '/dev/null') // '', qr/\AReceived: from good\.example /, 'its Received header names the accepted EHLO name');
 	set_hookA('helo', "exit 0\n");
 
 	# mail: the sender and the declared SIZE
@@ -397,7 +333,7 @@ EOS
 	unlink "$dA/mail.env";
 	$r = step($A, 'mail', mail_params => ' SIZE=4321 BODY=8BITMIME');
 	like($r->{reply}, $ACCEPT{mail}, 'mail hook dumping its environment: 250');
-	my $e = environ_hash(slurp("$dA/mail.env"));
+	my $e = environ_hash(read_file("$dA/mail.env"));
 	is($e->{POSTERN_HOOK}, 'mail', 'mail hook: POSTERN_HOOK=mail');
 	is($e->{POSTERN_MAIL_FROM}, 'alice@example.org', 'mail hook: POSTERN_MAIL_FROM is the sender');
 	is($e->{POSTERN_SIZE}, '4321', 'mail hook: POSTERN_SIZE is the declared SIZE');
@@ -406,7 +342,7 @@ EOS
 	unlink "$dA/mail.env";
 	$r = step($A, 'mail', from => '');
 	like($r->{reply}, $ACCEPT{mail}, 'MAIL FROM:<> (null sender): 250');
-	$e = environ_hash(slurp("$dA/mail.env"));
+	$e = environ_hash(read_file("$dA/mail.env"));
 	ok(exists $e->{POSTERN_MAIL_FROM} && $e->{POSTERN_MAIL_FROM} eq '', 'mail hook: POSTERN_MAIL_FROM is set and empty for the null sender')
 	    or diag('POSTERN_MAIL_FROM=' . esc($e->{POSTERN_MAIL_FROM}));
 	set_hookA('mail', "exit 0\n");
@@ -420,8 +356,8 @@ EOS
 	like($c->cmd('RCPT TO:<bob@example.org>'), qr/^250 /, 'rcpt hook dumping its environment: RCPT bob 250');
 	like($c->cmd('RCPT TO:<carol@example.org>'), qr/^250 /, 'RCPT carol 250');
 	$c->quit;
-	my $eb = environ_hash(slurp("$dA/rcpt-bob\@example.org.env"));
-	my $ec = environ_hash(slurp("$dA/rcpt-carol\@example.org.env"));
+	my $eb = environ_hash(read_file("$dA/rcpt-bob\@example.org.env"));
+	my $ec = environ_hash(read_file("$dA/rcpt-carol\@example.org.env"));
 	is($eb->{POSTERN_HOOK}, 'rcpt', 'rcpt hook: POSTERN_HOOK=rcpt');
 	is($eb->{POSTERN_RCPT}, 'bob@example.org', 'rcpt hook: POSTERN_RCPT is the recipient asked about');
 	is($eb->{POSTERN_MAIL_FROM}, 'alice@example.org', 'rcpt hook: POSTERN_MAIL_FROM is the sender');
@@ -450,7 +386,7 @@ EOS
 	$c->quit;
 	@new = new_messages($A, $before);
 	is(scalar @new, 1, 'one message delivered');
-	my $m = slurp($new[0] // '/dev/null') // '';
+	my $m = read_file($new[0] // '/dev/null') // '';
 	ok($m =~ /\Q$tok\E/ && $m =~ /for <bob\@example\.org>/ && $m !~ /nosuch/, 'to bob only');
 
 	# no recipient accepted: DATA is refused
@@ -489,25 +425,25 @@ EOS
 	for my $kind (@KINDS) {
 		SKIP: {
 			skip 'not root: hooks run as the invoking user', 2 unless $ROOT;
-			is(slurp("$dA/ctx-$kind.uid"), "$NOBODY_UID\n", "exec $kind hook runs as nobody");
-			is(slurp("$dA/ctx-$kind.gid"), "$NOGROUP_GID\n", "exec $kind hook runs with group nogroup");
+			is(read_file("$dA/ctx-$kind.uid"), "$NOBODY_UID\n", "exec $kind hook runs as nobody");
+			is(read_file("$dA/ctx-$kind.gid"), "$NOGROUP_GID\n", "exec $kind hook runs with group nogroup");
 		}
-		is(slurp("$dA/ctx-$kind.cwd"), "/\n", "exec $kind hook runs in /");
-		my %fd = (slurp("$dA/ctx-$kind.fds") // '') =~ /^\S+.*? (\d+) -> (.*)$/mg;
+		is(read_file("$dA/ctx-$kind.cwd"), "/\n", "exec $kind hook runs in /");
+		my %fd = (read_file("$dA/ctx-$kind.fds") // '') =~ /^\S+.*? (\d+) -> (.*)$/mg;
 		is(join(',', sort { $a <=> $b } grep { $_ <= 2 } keys %fd), '0,1,2', "exec $kind hook has descriptors 0-2");
 		my @extra = grep { $_ > 2 && $fd{$_} !~ m{\A/proc/\d+/fd\z} } sort { $a <=> $b } keys %fd;
 		is(join(' ', map { "$_ -> $fd{$_}" } @extra), '', "exec $kind hook has no other descriptor");
-		my $env = environ_hash(slurp("$dA/ctx-$kind.env"));
+		my $env = environ_hash(read_file("$dA/ctx-$kind.env"));
 		my @other = grep { !/\A(?:POSTERN_\w+|TCP\w+|PROTO|PATH)\z/ } sort keys %$env;
 		ok(%$env && !@other, "exec $kind hook's environment: only POSTERN_*, TCP*, PROTO, PATH")
 		    or diag("other: @other");
 		is($env->{POSTERN_HOOK}, $kind, "exec $kind hook: POSTERN_HOOK=$kind");
-		is(slurp("$dA/ctx-$kind.cmdline"), "/bin/sh\0$hookA{$kind}\0", "exec $kind hook: argv is the configured command, nothing added");
+		is(read_file("$dA/ctx-$kind.cmdline"), "/bin/sh\0$hookA{$kind}\0", "exec $kind hook: argv is the configured command, nothing added");
 	}
 	set_hookA($_, "exit 0\n") for @KINDS;
 }
 
-is(join(' ', zombies($A)), '', 'exec mode: no zombie children after all those hooks');
+is(join(' ', $A->zombies), '', 'exec mode: no zombie children after all those hooks');
 is($A->stop, 0, 'exec-mode server exits 0');
 
 # ================================================================== persistent mode
@@ -583,7 +519,7 @@ my $dB = Postern::Test::workdir();
 sub install_pol { my ($kind) = @_; return put("$dB/pol-$kind", $CTL_POLICY, 0755) }
 install_pol($_) for @KINDS;
 sub ctl { my ($kind, $text) = @_; put("$dB/ctl-$kind", "$text\n") }
-sub pids { my ($kind) = @_; return grep { /^\d+$/ } split /\n/, (slurp("$dB/pids-$kind") // '') }
+sub pids { my ($kind) = @_; return grep { /^\d+$/ } split /\n/, (read_file("$dB/pids-$kind") // '') }
 sub current_pid { my @p = pids($_[0]); return $p[-1] }
 my $B = Postern::Test->start(dir => $dB, config => {
 	server => { workers => 1, max_workers => 1, min_spare => 0, max_spare => 1 },
@@ -691,7 +627,7 @@ for my $kind (@KINDS) {
 	ok(wait_until(sub { !alive($old) }, 5), "$n: the hung process is gone");
 	ok(wait_until(sub { !sleepers($arg) }, 5), "$n: ... and its child too (the process group)")
 	    or diag('left: ' . join ' ', sleepers($arg));
-	is(join(' ', zombies($B)), '', "$n: ... no zombie");
+	is(join(' ', $B->zombies), '', "$n: ... no zombie");
 	kill 'KILL', sleepers($arg);
 	ok(recover($B, $kind), "$n: restarted after hanging");
 	isnt(current_pid($kind), $old, "$n: ... as a new process");
@@ -712,11 +648,11 @@ for my $kind (@KINDS) {
 	like(step($B, $kind)->{reply}, $ACCEPT{$kind}, "$n: (answers once more, then exits)");
 	unlink "$dB/pol-$kind" or die "unlink: $!";
 	ctl($kind, 'action=DUNNO');
-	my $off = log_mark($B);
+	my $off = $B->log_mark;
 	$r = step($B, $kind);
 	like($r->{reply}, $tmp, "$n: program missing when it must be restarted -> $T");
-	ok(wait_log_since($B, $off, qr/\Q$dB\/pol-$kind\E/), "$n: ... the log names the missing path")
-	    or diag(log_since($B, $off));
+	ok($B->wait_log_since($off, qr/\Q$dB\/pol-$kind\E/), "$n: ... the log names the missing path")
+	    or diag($B->log_since($off));
 	install_pol($kind);
 	ok(recover($B, $kind), "$n: started again once the program is back");
 }
@@ -737,7 +673,7 @@ for my $kind (@KINDS) {
 
 	# the request attributes
 	step($B, 'rcpt', helo => 'attrs.example', mail_params => ' SIZE=2345');
-	my $raw = slurp("$dB/req-rcpt") // '';
+	my $raw = read_file("$dB/req-rcpt") // '';
 	my $ra = attrs_hash($raw);
 	my @lines = split /\n/, $raw;
 	is(scalar(grep { !/\A[a-z][a-z0-9_]*=/ } @lines), 0, 'rcpt request: every line is name=value with a lower-case name')
@@ -757,19 +693,19 @@ for my $kind (@KINDS) {
 	ok($sid ne '' && $B->log_text =~ /\Q$sid\E/, 'rcpt request: postern_session is the session id in the log');
 
 	step($B, 'rcpt', mail_params => ' SIZE=77');
-	my $am = attrs_hash(slurp("$dB/req-mail"));
+	my $am = attrs_hash(read_file("$dB/req-mail"));
 	is("@{ $am->{protocol_state} // [] }", 'MAIL', 'mail request: protocol_state=MAIL');
 	is("@{ $am->{sender} // [] }", 'alice@example.org', 'mail request: sender');
 	is("@{ $am->{size} // [] }", '77', 'mail request: size is the declared SIZE');
-	my $ah = attrs_hash(slurp("$dB/req-helo"));
+	my $ah = attrs_hash(read_file("$dB/req-helo"));
 	is("@{ $ah->{protocol_state} // [] }", 'EHLO', 'helo request: protocol_state=EHLO');
 	is("@{ $ah->{helo_name} // [] }", 'client.test', 'helo request: helo_name is the name offered');
-	my $ac = attrs_hash(slurp("$dB/req-connect"));
+	my $ac = attrs_hash(read_file("$dB/req-connect"));
 	is("@{ $ac->{protocol_state} // [] }", 'CONNECT', 'connect request: protocol_state=CONNECT');
 	is("@{ $ac->{client_address} // [] }", '127.0.0.1', 'connect request: client_address');
 
 	# the persistent process's context
-	my $start = slurp("$dB/start-rcpt") // '';
+	my $start = read_file("$dB/start-rcpt") // '';
 	SKIP: {
 		skip 'not root: hooks run as the invoking user', 2 unless $ROOT;
 		like($start, qr/^uid=$NOBODY_UID$/m, 'persistent hook runs as nobody');
@@ -785,7 +721,7 @@ for my $kind (@KINDS) {
 	my @other = grep { !/\A(?:POSTERN_\w+|PATH)\z/ } @env;
 	ok(@env && !@other, 'persistent hook environment: PATH and POSTERN_* only') or diag("other: @other");
 }
-is(join(' ', zombies($B)), '', 'persistent mode: no zombie children');
+is(join(' ', $B->zombies), '', 'persistent mode: no zombie children');
 is($B->stop, 0, 'persistent-mode server exits 0');
 ok(wait_until(sub { !grep { alive($_) } map { pids($_) } @KINDS }, 5), 'no persistent hook outlives the server')
     or diag('alive: ' . join ' ', grep { alive($_) } map { pids($_) } @KINDS);
@@ -813,7 +749,7 @@ ok(wait_until(sub { !grep { alive($_) } map { pids($_) } @KINDS }, 5), 'no persi
 	}
 	is($tmpf, $n, "a persistent hook that exits at once: each of $n RCPTs gets 451");
 	is($fast, $n, '... quickly, each one');
-	my $starts = () = (slurp("$dC/starts") // '') =~ /^start$/mg;
+	my $starts = () = (read_file("$dC/starts") // '') =~ /^start$/mg;
 	ok($starts >= 1 && $starts < $n, "... and it is started again with back-off ($starts starts for $n requests)");
 	like($C->log_text, qr/failing repeatedly|failed on its first request/, 'the log says the hook keeps failing');
 	like($c->cmd('NOOP') // 'EOF', qr/^250 /, 'the session goes on');
@@ -822,7 +758,7 @@ ok(wait_until(sub { !grep { alive($_) } map { pids($_) } @KINDS }, 5), 'no persi
 	like($r->{reply}, qr/^451 /, 'a new session: the worker keeps serving (RCPT 451)');
 	is("@{[ $C->worker_pids ]}", "@workers", 'the same worker')
 	    or diag(join "\n", grep { /worker|pool|died|exited|stress/ } split /\n/, $C->log_text);
-	is(join(' ', zombies($C)), '', 'no zombie children');
+	is(join(' ', $C->zombies), '', 'no zombie children');
 	is($C->stop, 0, 'server exits 0');
 }
 
@@ -895,11 +831,11 @@ EOS
 	my $pport = Postern::Test::free_port();
 	my $sock = "$dD/policy.sock";
 	my ($ilog, $ulog) = ("$dD/inet.log", "$dD/unix.log");
-	my $ready = sub { my ($log, $n) = @_; my $k = () = (slurp($log) // '') =~ /^ready /mg; $k >= ($n // 1) };
+	my $ready = sub { my ($log, $n) = @_; my $k = () = (read_file($log) // '') =~ /^ready /mg; $k >= ($n // 1) };
 	my $inet = spawn_helper($ilog, $^X, $script, "inet:127.0.0.1:$pport", $ilog);
 	my $unix = spawn_helper($ulog, $^X, $script, "unix:$sock", $ulog);
 	ok(wait_until(sub { $ready->($ilog) && $ready->($ulog) }, 10), 'policy servers (inet and unix) are up')
-	    or diag(slurp($ilog), slurp($ulog));
+	    or diag(read_file($ilog), read_file($ulog));
 	my $D = Postern::Test->start(dir => $dD, config => {
 		hooks => { rcpt => "inet:127.0.0.1:$pport", mail => "unix:$sock", rcpt_timeout => 2, mail_timeout => 2 } });
 	my $c = $D->connect;
@@ -908,8 +844,8 @@ EOS
 	like($c->cmd('MAIL FROM:<alice@example.org>') // 'EOF', qr/^250 /, 'unix: policy server: DUNNO -> 250');
 	like($c->cmd('RCPT TO:<blocked@example.org>') // 'EOF', qr/^550 5\.7\.1 .*blocked by server\r\n\z/, 'inet: policy server: REJECT text -> 550 5.7.1 with the text');
 	like($c->cmd('RCPT TO:<bob@example.org>') // 'EOF', qr/^250 2\.1\.5 /, 'inet: policy server: DUNNO -> 250');
-	like(slurp($ilog) // '', qr/^request RCPT sender=alice\@example\.org recipient=bob\@example\.org -> DUNNO$/m, 'inet: the server got the request');
-	like(slurp($ulog) // '', qr/^request MAIL sender=alice\@example\.org recipient= -> DUNNO$/m, 'unix: the server got the request');
+	like(read_file($ilog) // '', qr/^request RCPT sender=alice\@example\.org recipient=bob\@example\.org -> DUNNO$/m, 'inet: the server got the request');
+	like(read_file($ulog) // '', qr/^request MAIL sender=alice\@example\.org recipient= -> DUNNO$/m, 'unix: the server got the request');
 
 	stop_helper($inet);
 	my $t0 = time;
@@ -948,7 +884,7 @@ SKIP: {
 	my $pgpid = spawn_helper("$dE/postgrey.log", $pg, "--inet=127.0.0.1:$port", '--delay=2',
 	    "--dbdir=$dE/pgdb", "--pidfile=$dE/pg.pid", '--user=nobody', '--group=nogroup');
 	if (!wait_until(sub { port_open($port) || !alive($pgpid) }, 20) || !alive($pgpid)) {
-		diag(slurp("$dE/postgrey.log") // '');
+		diag(read_file("$dE/postgrey.log") // '');
 		stop_helper($pgpid);
 		fail('postgrey started');
 		last SKIP;
@@ -1023,12 +959,12 @@ EOS
 	};
 	my $t = time;
 	like($auth->('bob', 'secret'), qr/^235 2\.7\.0 /, 'checkpassword: bob/secret -> 235');
-	my $fd3 = slurp("$dF/cp.fd3") // '';
+	my $fd3 = read_file("$dF/cp.fd3") // '';
 	like($fd3, qr/\Abob\0secret\0\d+\0\z/, 'checkpassword: fd 3 holds user NUL password NUL timestamp NUL');
 	my ($ts) = $fd3 =~ /\0(\d+)\0\z/;
 	ok(defined $ts && abs($ts - $t) < 60, 'checkpassword: the timestamp is now');
-	is(slurp("$dF/cp.cmdline"), "/usr/bin/perl\0$checkpw\0/bin/true\0", 'checkpassword: argv is the configured command line');
-	unlike(slurp("$dF/cp.env") // '', qr/secret/, 'checkpassword: the password is not in its environment');
+	is(read_file("$dF/cp.cmdline"), "/usr/bin/perl\0$checkpw\0/bin/true\0", 'checkpassword: argv is the configured command line');
+	unlike(read_file("$dF/cp.env") // '', qr/secret/, 'checkpassword: the password is not in its environment');
 	like($auth->('bob', 'wrong'), qr/^535 5\.7\.8 /, 'checkpassword: wrong password (exit 1) -> 535');
 	like($auth->('tempfail', 'x'), qr/^454 4\.7\.0 /, 'checkpassword: exit 111 -> 454');
 	my $c = $F->connect;
@@ -1132,18 +1068,18 @@ EOS
 		return $r;
 	};
 	like($auth->('bob', $pw), qr/^235 2\.7\.0 /, 'persistent auth: right password -> 235');
-	my $pa = attrs_hash(slurp("$dG/pauth.req"));
+	my $pa = attrs_hash(read_file("$dG/pauth.req"));
 	is("@{ $pa->{request} // [] }", 'postern_auth', 'persistent auth: request=postern_auth');
 	is("@{ $pa->{user} // [] }", 'bob', 'persistent auth: user=');
 	is("@{ $pa->{password} // [] }", $pw, 'persistent auth: password=');
 	like($auth->('bob', 'wrong'), qr/^535 5\.7\.8 /, 'persistent auth: wrong password -> 535');
 	like($auth->('tempfail', 'x'), qr/^454 4\.7\.0 /, 'persistent auth: DEFER -> 454');
-	my ($apid) = (slurp("$dG/pauth.pid") // '') =~ /(\d+)/;
+	my ($apid) = (read_file("$dG/pauth.pid") // '') =~ /(\d+)/;
 	ok($apid && alive($apid), 'persistent auth hook runs');
 	# read as root from /proc: the persistent process never had the password
 	# but on its stdin
-	my $environ = slurp("/proc/$apid/environ") // '';
-	my $cmdline = slurp("/proc/$apid/cmdline") // '';
+	my $environ = read_file("/proc/$apid/environ") // '';
+	my $cmdline = read_file("/proc/$apid/cmdline") // '';
 	ok(length $environ, 'its environment is readable');
 	unlike($environ, qr/\Q$pw\E/, 'the password is not in its environment');
 	ok(length $cmdline, 'its command line is readable');
@@ -1151,7 +1087,7 @@ EOS
 	my @seen;
 	for my $p (glob '/proc/[0-9]*') {
 		for my $what ('cmdline', 'environ') {
-			my $t = slurp("$p/$what") // next;
+			my $t = read_file("$p/$what") // next;
 			push @seen, "$p/$what" if index($t, $pw) >= 0;
 		}
 	}
@@ -1166,10 +1102,10 @@ EOS
 	$c->cmd('EHLO client.test');
 	like($c->send_message(no_ehlo => 1, data => $msg, to => ['bob@example.org', 'carol@example.org']) // 'EOF',
 	    qr/^250 2\.0\.0 /, 'persistent data hook: action=OK -> 250');
-	my $got = slurp("$dG/pdata-1.eml") // '';
+	my $got = read_file("$dG/pdata-1.eml") // '';
 	like($got, qr/\AReceived: from client\.test \(\[127\.0\.0\.1\]\)\n(?:\t[^\n]*\n)+\Q$want\E\z/,
 	    'persistent data hook got exactly the message postern-maildir would: Received header, then the text unstuffed with LF ends');
-	my $ad = attrs_hash(slurp("$dG/pdata-1.req"));
+	my $ad = attrs_hash(read_file("$dG/pdata-1.req"));
 	is("@{ $ad->{request} // [] }", 'postern_data', 'data request: request=postern_data');
 	is("@{ $ad->{size} // [] }", length($got), 'data request: size= is the number of bytes that follow');
 	is("@{ $ad->{sender} // [] }", 'alice@example.org', 'data request: sender');
@@ -1179,8 +1115,8 @@ EOS
 	put("$dG/pdata.ctl", "action=OK\n");
 	like($c->send_message(no_ehlo => 1, data => "Subject: third\r\n\r\nthird\r\n") // 'EOF', qr/^250 2\.0\.0 /,
 	    'a third message in the same session: 250');
-	like(slurp("$dG/pdata-3.eml") // '', qr/\nSubject: third\n\nthird\n\z/, '... stored whole: the framing stays in step');
-	my ($dpid) = (slurp("$dG/pdata.pid") // '') =~ /(\d+)/;
+	like(read_file("$dG/pdata-3.eml") // '', qr/\nSubject: third\n\nthird\n\z/, '... stored whole: the framing stays in step');
+	my ($dpid) = (read_file("$dG/pdata.pid") // '') =~ /(\d+)/;
 	ok($dpid && alive($dpid), '... by the same process');
 	$c->quit;
 	is($G->stop, 0, 'server exits 0');
@@ -1196,7 +1132,7 @@ EOS
 	ok(-x "$EXAMPLES/policy.py" && system('/usr/bin/python3', '-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read())', "$EXAMPLES/policy.py") == 0,
 	    'example policy.py: executable, parses');
 	for my $ex (qw(rcpt-allowlist.sh webhook.sh sendmail-relay.sh data-filter.pl policy.py)) {
-		my $first = (split /\n/, slurp("$EXAMPLES/$ex") // '')[0] // '';
+		my $first = (split /\n/, read_file("$EXAMPLES/$ex") // '')[0] // '';
 		ok($first =~ m{\A#!(/bin/sh|/usr/bin/perl|/usr/bin/python3)\z}, "example $ex: interpreter " . ($1 // '?'))
 		    or diag("first line: $first");
 	}
@@ -1254,7 +1190,7 @@ EOS
 	like($deliver->("Subject: $tok\r\nX-Note: viagra in another header\r\n\r\nbody $tok\r\n"), qr/^250 2\.0\.0 /, 'data-filter.pl: clean message -> 250');
 	my @new = new_messages($I, $before);
 	is(scalar @new, 1, 'data-filter.pl: delivered through postern-maildir: a file appears in Maildir/new');
-	my $m = slurp($new[0] // '/dev/null') // '';
+	my $m = read_file($new[0] // '/dev/null') // '';
 	like($m, qr/\AReceived: from client\.test .*^Subject: \Q$tok\E\n.*^body \Q$tok\E\n\z/ms, 'data-filter.pl: the message is delivered whole');
 	like($I->log_text, qr/not a valid regex/, 'data-filter.pl: the invalid rule is reported on stderr (in the log)');
 	SKIP: {
@@ -1363,7 +1299,7 @@ srv.serve_forever()
 EOS
 	my $port = Postern::Test::free_port();
 	my $hpid = spawn_helper("$dK/http.log", '/usr/bin/python3', $http, $port, $dK);
-	ok(wait_until(sub { (slurp("$dK/http.log") // '') =~ /^ready/m }, 10), 'HTTP server is up') or diag(slurp("$dK/http.log"));
+	ok(wait_until(sub { (read_file("$dK/http.log") // '') =~ /^ready/m }, 10), 'HTTP server is up') or diag(read_file("$dK/http.log"));
 	my $K = Postern::Test->start(dir => $dK, config => { hooks => { data => "$hook http://127.0.0.1:$port/inbound" } });
 	my $tok = "hook-$$-" . int(rand 1e9);
 	my $msg = "Subject: $tok\r\n\r\nbody $tok\r\n..dot\r\n";
@@ -1375,8 +1311,8 @@ EOS
 	};
 	put("$dK/http-status", "200\n");
 	like($deliver->(), qr/^250 2\.0\.0 /, 'webhook.sh: HTTP 200 -> 250');
-	my $body = slurp("$dK/post-1.body") // '';
-	my $head = slurp("$dK/post-1.head") // '';
+	my $body = read_file("$dK/post-1.body") // '';
+	my $head = read_file("$dK/post-1.head") // '';
 	like($body, qr/\AReceived: from client\.test \(\[127\.0\.0\.1\]\)\n(?:\t[^\n]*\n)+Subject: \Q$tok\E\n\nbody \Q$tok\E\n\.dot\n\z/, 'webhook.sh: the POST body is the message');
 	like($head, qr/^PATH \/inbound$/m, 'webhook.sh: POST to the configured URL');
 	like($head, qr/^Content-Type: message\/rfc822$/mi, 'webhook.sh: Content-Type: message/rfc822');
@@ -1413,12 +1349,12 @@ EOS
 	};
 	put("$dL/sm.exit", "0\n");
 	like($deliver->(to => ['bob@example.org', '-carol@example.org']), qr/^250 2\.0\.0 /, 'sendmail-relay.sh: sendmail exits 0 -> 250');
-	is(slurp("$dL/sm.argv"), "-i\n-f\nalice\@example.org\n--\nbob\@example.org\n-carol\@example.org\n",
+	is(read_file("$dL/sm.argv"), "-i\n-f\nalice\@example.org\n--\nbob\@example.org\n-carol\@example.org\n",
 	    'sendmail-relay.sh: sendmail -i -f sender -- rcpt1 rcpt2');
-	like(slurp("$dL/sm.stdin") // '', qr/\AReceived: from client\.test \(\[127\.0\.0\.1\]\)\n(?:\t[^\n]*\n)+Subject: \Q$tok\E\n\nbody \Q$tok\E\n\z/,
+	like(read_file("$dL/sm.stdin") // '', qr/\AReceived: from client\.test \(\[127\.0\.0\.1\]\)\n(?:\t[^\n]*\n)+Subject: \Q$tok\E\n\nbody \Q$tok\E\n\z/,
 	    'sendmail-relay.sh: sendmail gets the message as is');
 	like($deliver->(from => ''), qr/^250 /, 'sendmail-relay.sh: null sender -> 250');
-	is(slurp("$dL/sm.argv"), "-i\n-f\n\n--\nbob\@example.org\n", 'sendmail-relay.sh: ... with -f ""');
+	is(read_file("$dL/sm.argv"), "-i\n-f\n\n--\nbob\@example.org\n", 'sendmail-relay.sh: ... with -f ""');
 	put("$dL/sm.exit", "75\n");
 	like($deliver->(), qr/^451 4\.\d\.\d+ /, 'sendmail-relay.sh: sendmail exits 75 -> 451');
 	put("$dL/sm.exit", "1\n");

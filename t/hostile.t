@@ -19,12 +19,10 @@ use IO::Select;
 use POSIX qw(:sys_wait_h);
 use Socket qw(SHUT_WR);
 use Time::HiRes qw(time sleep);
-use Postern::Test;
+use Postern::Test qw(read_file esc status_field);
 
 $SIG{PIPE} = 'IGNORE';
 
-sub slurp { my ($p) = @_; return -e $p ? Postern::Test::slurp($p) : undef }
-sub esc { my ($t) = @_; return 'undef' unless defined $t; $t =~ s/([^\x20-\x7e])/sprintf('\\x%02x', ord $1)/ge; return $t }
 sub codes { [map { defined $_ && /^(\d{3}(?: [245]\.\d{1,3}\.\d{1,3})?)/ ? $1 : ($_ // 'EOF') } @_] }
 sub at_eof { my ($c) = @_; my $l = $c->line(5); return !defined $l && $c->closed(1) }
 
@@ -35,36 +33,6 @@ sub files_like {
 	return sort map { "$dir/$_" } grep { $_ =~ $re } readdir $d;
 }
 
-# The worker that holds client C's connection on server SRV (by socket inode).
-sub worker_of {
-	my ($srv, $c) = @_;
-	my ($sport, $cport) = ($srv->port, $c->sock->sockport);
-	my $inode;
-	open my $f, '<', '/proc/net/tcp' or return undef;
-	while (<$f>) {
-		my @x = split ' ';
-		next unless @x > 9 && $x[1] =~ /:([0-9A-F]{4})$/ && hex($1) == $sport;
-		next unless $x[2] =~ /:([0-9A-F]{4})$/ && hex($1) == $cport;
-		$inode = $x[9];
-		last;
-	}
-	return undef unless $inode;
-	for my $pid ($srv->worker_pids) {
-		opendir my $d, "/proc/$pid/fd" or next;
-		for my $fd (readdir $d) {
-			my $l = readlink("/proc/$pid/fd/$fd") // next;
-			return $pid if $l eq "socket:[$inode]";
-		}
-	}
-	return undef;
-}
-
-sub status_field {
-	my ($pid, $field) = @_;
-	open my $f, '<', "/proc/$pid/status" or return undef;
-	while (my $l = <$f>) { return $1 if $l =~ /^\Q$field\E:\s*(.*?)\s*$/ }
-	return undef;
-}
 sub kb { my ($v) = @_; return defined $v && $v =~ /^(\d+)/ ? $1 : undef }
 
 # A server whose data hook records fd 3 (the recipients) and the environment
@@ -83,7 +51,7 @@ sub new_messages { return grep { !$seen{$_}++ } $srv->messages }
 my %seen_rcpts;
 sub new_hook_files {
 	my @r = grep { !$seen_rcpts{$_}++ } files_like($dir, qr/^rcpts\.\d+$/);
-	return map { my ($pid) = /(\d+)$/; { rcpts => slurp($_), env => slurp("$dir/env.$pid") } } @r;
+	return map { my ($pid) = /(\d+)$/; { rcpts => read_file($_), env => read_file("$dir/env.$pid") } } @r;
 }
 
 # ---------------------------------------------------------------------------
@@ -93,7 +61,7 @@ sub new_hook_files {
 	my $c = $srv->connect;
 	$c->cmd('EHLO client.test');
 	like($c->cmd('MAIL FROM:<alice@example.org>'), qr/^250 /, 'MAIL before the 1000 RCPTs');
-	my $pid = worker_of($srv, $c);
+	my $pid = $srv->worker_of($c);
 	my $hwm0 = $pid ? kb(status_field($pid, 'VmHWM')) : undef;
 	ok($c->send(join '', map { "RCPT TO:<user$_\@example.org>\r\n" } 1 .. 1000), '1000 RCPT commands sent in one write');
 	my @r = map { scalar $c->reply(10) } 1 .. 1000;
@@ -170,7 +138,7 @@ sub new_hook_files {
 	my @h = new_hook_files();
 	is(scalar @h, 2, 'the data hook ran twice');
 	for my $path (@m) {
-		my $text = slurp($path) // '';
+		my $text = read_file($path) // '';
 		my ($head) = $text =~ /\A(.*?\n)\n/s;
 		$head //= $text;
 		ok($head !~ /\r/, 'no CR in the stored header block of ' . (split m{/}, $path)[-1]) or diag(esc($head));
@@ -237,7 +205,7 @@ sub new_hook_files {
 	ok(at_eof($c), 'then EOF');
 	my @m = new_messages();
 	is(scalar @m, 1, 'the message is stored once');
-	like(slurp($m[0] // '/dev/null') // '', qr/\n\nhello\n\z|\nhello\n\z/, 'with its text');
+	like(read_file($m[0] // '/dev/null') // '', qr/\n\nhello\n\z|\nhello\n\z/, 'with its text');
 	new_hook_files();
 
 	my $d = $srv->connect;

@@ -12,7 +12,7 @@ use File::Path qw(remove_tree);
 use File::Find;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
-use Postern::Test;
+use Postern::Test qw(run_bounded exit_code wait_for alive children);
 
 $SIG{PIPE} = q(IGNORE);   # a write to a closed connection must not kill the test
 
@@ -31,71 +31,15 @@ my $SUBREAPER = 0;
 	diag('cannot become a child subreaper: a stopped daemon may stay a zombie') unless $SUBREAPER;
 }
 
-my %REAPED;     # pid => status of children reaped while polling
-sub reap_all {
-	while ((my $p = waitpid(-1, WNOHANG)) > 0) { $REAPED{$p} = $?; }
-}
+# Reap every child while polling (run_bounded, wait_for, alive).
+$Postern::Test::REAP_ALL = 1;
 
-# Run a command with a deadline (reaping every child meanwhile); returns
-# (exit code or undef when it had to be killed, combined stdout+stderr).
-sub run_bounded {
+# Run a command with a deadline; returns (exit code or undef when it had to
+# be killed, combined stdout+stderr).
+sub run_code {
 	my ($timeout, $env, @cmd) = @_;
-	my $out = Postern::Test::workdir() . '/out';
-	my $pid = fork // die "fork: $!";
-	if ($pid == 0) {
-		$ENV{$_} = $env->{$_} for keys %$env;
-		open STDIN, '<', '/dev/null';
-		open STDOUT, '>', $out;
-		open STDERR, '>&', \*STDOUT;
-		exec @cmd or POSIX::_exit(127);
-	}
-	my $end = time + $timeout;
-	while (!exists $REAPED{$pid} && time < $end) { reap_all(); sleep 0.02 unless exists $REAPED{$pid}; }
-	my $code;
-	if (exists $REAPED{$pid}) {
-		my $st = delete $REAPED{$pid};
-		$code = $st & 127 ? 128 + ($st & 127) : $st >> 8;
-	} else {
-		kill 'KILL', $pid;
-		waitpid($pid, 0);
-	}
-	my $text = -e $out ? Postern::Test::slurp($out) : '';
-	return ($code, $text);
-}
-
-sub wait_for {
-	my ($timeout, $code) = @_;
-	my $end = time + $timeout;
-	while (1) {
-		reap_all();
-		my $v = $code->();
-		return $v if $v;
-		return undef if time > $end;
-		sleep 0.05;
-	}
-}
-
-# Is PID a live process (not gone, not a zombie)?
-sub alive {
-	my ($pid) = @_;
-	reap_all();
-	open my $f, '<', "/proc/$pid/stat" or return 0;
-	my $s = <$f> // return 0;
-	my ($state) = $s =~ /^\d+ \(.*\) (\S)/s;
-	return defined $state && $state ne 'Z' && $state ne 'X';
-}
-
-# Pids of the children of PID.
-sub children {
-	my ($ppid) = @_;
-	my @c;
-	opendir my $d, '/proc' or return ();
-	for my $p (grep { /^\d+$/ } readdir $d) {
-		open my $f, '<', "/proc/$p/stat" or next;
-		my $s = <$f> // next;
-		push @c, $p if $s =~ /^\d+ \(.*\) \S+ (\d+)/s && $1 == $ppid;
-	}
-	return sort { $a <=> $b } @c;
+	my ($st, $out) = run_bounded($timeout, { env => $env }, @cmd);
+	return (exit_code($st), $out);
 }
 
 sub files_under {
@@ -107,7 +51,7 @@ sub files_under {
 
 sub make_in {
 	my ($dest, @targets) = @_;
-	return run_bounded(60, {}, 'make', '-s', '-C', $BUILDDIR, @targets, "DESTDIR=$dest");
+	return run_code(60, {}, 'make', '-s', '-C', $BUILDDIR, @targets, "DESTDIR=$dest");
 }
 
 my $tmp = tempdir('postern-install-XXXXXX', TMPDIR => 1, CLEANUP => 0);
@@ -116,7 +60,7 @@ chmod 0755, $tmp;       # nobody runs the installed hook from here
 # Where this build installs (ask make: the directories differ under distcheck).
 my %D;
 {
-	my ($rc, $out) = run_bounded(60, {}, 'make', '-s', '--no-print-directory', '-C', $BUILDDIR, 'print-install-dirs');
+	my ($rc, $out) = run_code(60, {}, 'make', '-s', '--no-print-directory', '-C', $BUILDDIR, 'print-install-dirs');
 	%D = $out =~ /^(\w+)=(.*)$/mg;
 	for my $k (keys %D) { 1 while $D{$k} =~ s/\$\{(\w+)\}|\$\((\w+)\)/$D{$1 \/\/ $2} \/\/ ''/e; }
 }
@@ -152,7 +96,7 @@ my $unit = "$tmp$D{systemdsystemunitdir}/posternd.service";
 
 # ---- sh -n ------------------------------------------------------------------
 {
-	my ($rc, $out) = run_bounded(10, {}, 'sh', '-n', $initd);
+	my ($rc, $out) = run_code(10, {}, 'sh', '-n', $initd);
 	is($rc, 0, 'sh -n passes on the installed init script') or diag($out);
 }
 
@@ -198,7 +142,7 @@ listen = 127.0.0.1:$port
 EOF
 	close $f;
 	my %env = (DAEMON => $sbin, CONFIG => $conf);
-	my $init = sub { run_bounded($_[1] // 20, \%env, $initd, $_[0]) };
+	my $init = sub { run_code($_[1] // 20, \%env, $initd, $_[0]) };
 
 	my ($rc, $out) = $init->('status');
 	is($rc, 3, 'status before start: exit 3') or diag($out);
@@ -292,7 +236,7 @@ SKIP: {
 	open my $f, '>', "$udir/posternd.service" or die $!;
 	print $f $copy;
 	close $f;
-	my ($rc, $out) = run_bounded(30, {}, "$sa/systemd-analyze", 'verify', '--man=no', "$udir/posternd.service");
+	my ($rc, $out) = run_code(30, {}, "$sa/systemd-analyze", 'verify', '--man=no', "$udir/posternd.service");
 	is($rc, 0, 'systemd-analyze verify --man=no: exit 0') or diag($out);
 	is($out, '', 'systemd-analyze verify: no output') or diag($out);
 	unlink "$udir/posternd.service";

@@ -8,72 +8,20 @@
 import email.parser
 import email.policy
 import os
-import pwd
-import grp
-import shutil
-import signal
 import smtplib
-import socket
 import sys
-import tempfile
 import threading
 import time
 
-BUILDDIR = os.environ.get("POSTERN_BUILDDIR") or os.path.abspath(
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from postern_test import TAP, Server  # noqa: E402
+
 THREADS = 20
 PER_THREAD = 50
 TOTAL = THREADS * PER_THREAD
 DEADLINE = time.monotonic() + 150       # bounded, and roomy enough for a sanitizer build
 
-_n = 0
-_failed = 0
-
-
-def ok(cond, name, diag=None):
-    global _n, _failed
-    _n += 1
-    if cond:
-        print("ok %d - %s" % (_n, name))
-    else:
-        _failed += 1
-        print("not ok %d - %s" % (_n, name))
-        if diag:
-            for line in str(diag).splitlines():
-                print("# " + line)
-    sys.stdout.flush()
-    return cond
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def workdir():
-    d = tempfile.mkdtemp(prefix="postern-load-")
-    os.chmod(d, 0o755)
-    if os.geteuid() == 0:
-        os.chown(d, pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid)
-    return d
-
-
-def wait_ready(proc_pid, port, timeout=20):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        pid, _ = os.waitpid(proc_pid, os.WNOHANG)
-        if pid == proc_pid:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2):
-                return True
-        except OSError:
-            time.sleep(0.02)
-    return False
+ok = TAP.ok
 
 
 def body_for(t, i):
@@ -91,38 +39,11 @@ def body_for(t, i):
 
 
 def main():
-    dirpath = workdir()
-    port = free_port()
-    hook = os.path.join(dirpath, "postern-maildir")
-    shutil.copy(os.path.join(BUILDDIR, "hooks", "postern-maildir"), hook)
-    os.chmod(hook, 0o755)
-    maildir = os.path.join(dirpath, "Maildir")
-    user = "user = nobody\ngroup = nogroup\n" if os.geteuid() == 0 else ""
-    conf = os.path.join(dirpath, "postern.conf")
-    with open(conf, "w") as f:
-        f.write("[server]\nhostname = mx.test\n%spidfile = %s/posternd.pid\n"
-                "spool_directory = %s\nworkers = 4\nmax_workers = 32\n"
-                "min_spare = 2\nmax_spare = 8\n\n"
-                "[hooks]\ndata = %s %s\n\n[smtp]\nlisten = 127.0.0.1:%d\n"
-                % (user, dirpath, dirpath, hook, maildir, port))
-    logpath = os.path.join(dirpath, "posternd.log")
-    logf = open(logpath, "ab")
-    pid = os.fork()
-    if pid == 0:
-        try:
-            fd = os.open("/dev/null", os.O_RDONLY)
-            os.dup2(fd, 0)
-            os.dup2(logf.fileno(), 1)
-            os.dup2(logf.fileno(), 2)
-            os.execv(os.path.join(BUILDDIR, "posternd"),
-                     ["posternd", "-f", "-d", "-c", conf])
-        finally:
-            os._exit(127)
-    logf.close()
-    status = None
+    srv = Server(config={"server": {"workers": 4, "max_workers": 32, "min_spare": 2,
+                                    "max_spare": 8}}, wait=False)
+    port, maildir = srv.port, srv.maildir
     try:
-        if not ok(wait_ready(pid, port), "posternd starts and listens",
-                  open(logpath, errors="replace").read()):
+        if not ok(srv.wait_ready(), "posternd starts and listens", srv.log_text()):
             return
 
         results = {}     # thread -> list of (mid, code) ; code 250 or error text
@@ -198,31 +119,14 @@ def main():
         ok(not bodies_bad, "every stored message ends with its 8-bit text byte for byte",
            "\n".join(bodies_bad[:5]))
 
-        # Stop: SIGTERM, exit 0 within a bounded time.
-        os.kill(pid, signal.SIGTERM)
-        end = time.monotonic() + 15
-        while time.monotonic() < end:
-            r, st = os.waitpid(pid, os.WNOHANG)
-            if r == pid:
-                status = st
-                break
-            time.sleep(0.02)
-        ok(status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0,
-           "posternd exits 0 on SIGTERM", "status %r" % (status,))
-        log = open(logpath, errors="replace").read()
-        bad = [l for l in log.splitlines()
-               if "AddressSanitizer" in l or "runtime error" in l or "LeakSanitizer" in l]
-        ok(not bad, "no sanitizer report in the server log", "\n".join(bad[:5]))
+        # Stop: SIGTERM, exit 0 within a bounded time; no sanitizer report.
+        status = srv.stop(timeout=15)
+        ok(status == 0, "posternd exits 0 on SIGTERM", "status %r" % (status,))
+        log = srv.log_text()
         crashes = [l for l in log.splitlines() if "died of signal" in l or "exited with status" in l]
         ok(not crashes, "no worker died during the load", "\n".join(crashes[:5]))
     finally:
-        if status is None:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except OSError:
-                pass
-        shutil.rmtree(dirpath, ignore_errors=True)
+        srv.stop(check=False)
 
 
 if __name__ == "__main__":
@@ -230,5 +134,4 @@ if __name__ == "__main__":
         main()
     except Exception as e:      # noqa: BLE001
         ok(False, "load test ran to the end", repr(e))
-    print("1..%d" % _n)
-    sys.exit(1 if _failed else 0)
+    sys.exit(TAP.done())

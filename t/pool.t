@@ -10,7 +10,7 @@ use Test::More;
 use IO::Select;
 use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
-use Postern::Test;
+use Postern::Test qw(wait_for);
 
 # A write to a connection the server closed must fail, not kill the test
 # (which would leave its posternd running).
@@ -24,18 +24,6 @@ sub settle {
 	my $ok = $srv->wait_log(qr/disconnect from \[127\.0\.0\.1\]/, 5);
 	sleep 0.3;
 	return $ok;
-}
-
-# Poll CODE until it returns true or TIMEOUT seconds pass.
-sub wait_for {
-	my ($timeout, $code) = @_;
-	my $end = time + $timeout;
-	while (1) {
-		my $v = $code->();
-		return $v if $v;
-		return undef if time > $end;
-		sleep 0.05;
-	}
 }
 
 # The session id the server logged for the client whose local port is PORT.

@@ -10,74 +10,9 @@ use warnings;
 use Test::More;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
-use Postern::Test;
+use Postern::Test qw(run_bounded wait_for alive cmdline status_field read_file write_file);
 
 my $BIN = Postern::Test::builddir() . '/posternd';
-
-# Run a command with a deadline; returns (exit status or undef if it had to
-# be killed, combined stdout+stderr).
-sub run_bounded {
-	my ($timeout, @cmd) = @_;
-	my $out = Postern::Test::workdir() . '/out';
-	my $pid = fork // die "fork: $!";
-	if ($pid == 0) {
-		open STDIN, '<', '/dev/null';
-		open STDOUT, '>', $out;
-		open STDERR, '>&', \*STDOUT;
-		exec @cmd or POSIX::_exit(127);
-	}
-	my $end = time + $timeout;
-	my $r;
-	while (($r = waitpid($pid, WNOHANG)) == 0 && time < $end) { sleep 0.02; }
-	my $status = $?;
-	if ($r == 0) {
-		kill 'KILL', $pid;
-		waitpid($pid, 0);
-		$status = undef;
-	}
-	my $text = -e $out ? Postern::Test::slurp($out) : '';
-	return ($status, $text);
-}
-
-# Poll CODE until it returns true or TIMEOUT seconds pass.
-sub wait_for {
-	my ($timeout, $code) = @_;
-	my $end = time + $timeout;
-	while (1) {
-		my $v = $code->();
-		return $v if $v;
-		return undef if time > $end;
-		sleep 0.05;
-	}
-}
-
-# Is PID a live (not zombie) process?
-sub alive {
-	my ($pid) = @_;
-	open my $f, '<', "/proc/$pid/stat" or return 0;
-	my $stat = <$f> // return 0;
-	my ($state) = $stat =~ /^\d+ \(.*\) (\S)/s or return 0;
-	return $state ne 'Z' && $state ne 'X';
-}
-
-sub cmdline {
-	my ($pid) = @_;
-	open my $f, '<', "/proc/$pid/cmdline" or return '';
-	local $/;
-	my $c = <$f> // '';
-	$c =~ s/\0+$//;
-	$c =~ s/\0/ /g;
-	return $c;
-}
-
-sub status_field {
-	my ($pid, $field) = @_;
-	open my $f, '<', "/proc/$pid/status" or return undef;
-	while (my $l = <$f>) {
-		return $1 if $l =~ /^\Q$field\E:\s*(.*?)\s*$/;
-	}
-	return undef;
-}
 
 # Wait (bounded) until the pool has at least MIN workers and every one of
 # them has finished starting (title "worker idle" or busy with a client).
@@ -87,15 +22,6 @@ sub pool_ready {
 		my @p = grep { alive($_) } $srv->worker_pids;
 		return @p >= ($min // 1) && !grep { cmdline($_) !~ /posternd: worker (?:idle|\d|\[)/ } @p;
 	});
-}
-
-sub read_file { Postern::Test::slurp($_[0]) }
-
-sub write_file {
-	my ($path, $text) = @_;
-	open my $f, '>', $path or die "$path: $!";
-	print $f $text;
-	close $f or die "$path: $!";
 }
 
 # A stand-alone config file (for -t): a data hook that exists.

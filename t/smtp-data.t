@@ -9,7 +9,7 @@ use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(time);
-use Postern::Test;
+use Postern::Test qw(slurp esc);
 
 my $LIMIT = 10000;
 my $srv = Postern::Test->start(config => { limits => { max_message_size => $LIMIT } });
@@ -18,7 +18,6 @@ my $dir = $srv->dir;
 my %seen;
 # Messages stored since the last call.
 sub new_messages { return grep { !$seen{$_}++ } $srv->messages }
-sub slurp { Postern::Test::slurp(@_) }
 # (received header, rest) of a stored message; the header is the first one
 # and spans three lines, the 2nd and 3rd starting with a tab.
 sub split_received {
@@ -26,7 +25,6 @@ sub split_received {
 	return $text =~ /\A(Received: [^\n]*\n\t[^\n]*\n\t[^\n]*\n)(.*)\z/s ? ($1, $2) : (undef, $text);
 }
 sub lf { my ($t) = @_; $t =~ s/\r\n/\n/g; return $t }
-sub esc { my ($t) = @_; $t =~ s/([^\x20-\x7e])/sprintf('\\x%02x', ord $1)/ge; return $t }
 
 # Open a transaction: EHLO (or HELO), MAIL, RCPTs, DATA; returns the client
 # after the 354 (or undef after a failed test).
@@ -162,29 +160,6 @@ sub sized {
 	return $s;
 }
 
-# The worker that holds client C's connection (matched by socket inode).
-sub worker_of {
-	my ($c) = @_;
-	my ($sport, $cport) = ($srv->port, $c->sock->sockport);
-	my $inode;
-	open my $f, '<', '/proc/net/tcp' or return undef;
-	while (<$f>) {
-		my @x = split ' ';
-		next unless @x > 9 && $x[1] =~ /:([0-9A-F]{4})$/ && hex($1) == $sport;
-		next unless $x[2] =~ /:([0-9A-F]{4})$/ && hex($1) == $cport;
-		$inode = $x[9];
-		last;
-	}
-	return undef unless $inode;
-	for my $pid ($srv->worker_pids) {
-		opendir my $d, "/proc/$pid/fd" or next;
-		for my $fd (readdir $d) {
-			my $l = readlink("/proc/$pid/fd/$fd") // next;
-			return $pid if $l eq "socket:[$inode]";
-		}
-	}
-	return undef;
-}
 sub hwm_kb {
 	my ($pid) = @_;
 	open my $f, '<', "/proc/$pid/status" or return undef;
@@ -230,7 +205,7 @@ sub spool_size {
 	is(scalar(new_messages()), 1, 'and stored');
 
 	# 100 times the limit: rejected, and neither memory nor the spool grows with it.
-	my $pid = worker_of($c);
+	my $pid = $srv->worker_of($c);
 	ok($pid, 'found the worker serving the connection');
 	my $hwm0 = $pid ? hwm_kb($pid) : undef;
 	$c->cmd('MAIL FROM:<alice@example.org>');

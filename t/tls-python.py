@@ -10,254 +10,37 @@
 #   - SIGHUP reload with a new certificate, and a failed reload that keeps
 #     the old one.
 #
-# Python 3 standard library only.  Prints TAP itself.  Starts its own
-# posternd the way t/lib/Postern/Test.pm does: a temporary directory (0755,
-# owned by nobody:nogroup when root), postern-maildir copied into it,
-# certtool certificates with the key 0600, $POSTERN_BUILDDIR/posternd -f -d.
-import grp
+# Python 3 standard library only.  Prints TAP.  Starts its posternd with
+# t/lib/postern_test.py.
 import os
-import pwd
 import re
-import shutil
 import signal
 import smtplib
 import socket
 import ssl
-import subprocess
 import sys
-import tempfile
 import time
 import traceback
 
-BUILDDIR = os.environ.get('POSTERN_BUILDDIR') or os.path.abspath(
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-IS_ROOT = os.geteuid() == 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
+import postern_test  # noqa: E402
+from postern_test import TAP, run_main, serve_tests, Lines, alive, client_context  # noqa: E402
 
-# ---------------------------------------------------------------------------
-# TAP
-
-_count = 0
-_failed = 0
+ok, note = TAP.ok, TAP.diag
 
 
-def ok(cond, name, diag=None):
-    global _count, _failed
-    _count += 1
-    name = name.replace('#', '\\#')
-    if cond:
-        print('ok %d - %s' % (_count, name))
-    else:
-        _failed += 1
-        print('not ok %d - %s' % (_count, name))
-        if diag:
-            note(diag)
-    sys.stdout.flush()
-    return bool(cond)
-
-
-def note(text):
-    for line in str(text).splitlines():
-        print('# ' + line)
-    sys.stdout.flush()
-
-
-# ---------------------------------------------------------------------------
-# The server
-
-def free_port():
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def workdir():
-    d = tempfile.mkdtemp(prefix='postern-test-py-')
-    os.chmod(d, 0o755)
-    if IS_ROOT:
-        try:
-            os.chown(d, pwd.getpwnam('nobody').pw_uid, grp.getgrnam('nogroup').gr_gid)
-        except KeyError:
-            pass
-    return d
-
-
-def make_cert(d, name='server', cn='localhost'):
-    """A self-signed ECDSA certificate made with certtool: (cert, key)."""
-    cert, key, tmpl = ('%s/%s-cert.pem' % (d, name), '%s/%s-key.pem' % (d, name),
-                       '%s/%s.tmpl' % (d, name))
-    with open(tmpl, 'w') as f:
-        f.write('cn = %s\ndns_name = localhost\nip_address = 127.0.0.1\n'
-                'expiration_days = 365\ntls_www_server\nsigning_key\nencryption_key\n' % cn)
-    for cmd in (['certtool', '--generate-privkey', '--key-type=ecdsa', '--outfile', key],
-                ['certtool', '--generate-self-signed', '--load-privkey', key,
-                 '--template', tmpl, '--outfile', cert]):
-        r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError('%s failed (is gnutls-bin installed?)' % ' '.join(cmd[:2]))
-    os.chmod(key, 0o600)
-    return cert, key
-
-
-def ini(conf):
-    order = {'server': 0, 'limits': 1, 'tls': 2, 'hooks': 3}
-    out = ''
-    for sec in sorted(conf, key=lambda s: (order.get(s, 9), s)):
-        out += '[%s]\n' % sec
-        for k in sorted(conf[sec]):
-            out += '%s = %s\n' % (k, conf[sec][k])
-    return out
-
-
-class Server:
+class Server(postern_test.Server):
     """posternd with endpoints smtp (starttls) and smtps (implicit)."""
 
     def __init__(self, server=None, certs=(('server', 'localhost'),)):
-        self.dir = workdir()
-        self.certs = {}
-        for name, cn in certs:
-            self.certs[name] = make_cert(self.dir, name, cn)
-        maildir_hook = shutil.copy(BUILDDIR + '/hooks/postern-maildir', self.dir)
-        os.chmod(maildir_hook, 0o755)
-        self.ports = {'smtp': free_port(), 'smtps': free_port()}
-        srv = {'hostname': 'mx.test', 'pidfile': self.dir + '/posternd.pid',
-               'workers': 2, 'min_spare': 1, 'max_spare': 4,
-               'spool_directory': self.dir}
-        if IS_ROOT:
-            srv.update(user='nobody', group='nogroup')
-        srv.update(server or {})
-        cert, key = self.certs[certs[0][0]]
-        self.conf = {
-            'server': srv,
-            'tls': {'certificate': cert, 'key': key},
-            'hooks': {'data': '%s %s/Maildir' % (maildir_hook, self.dir)},
-            'smtp': {'listen': '127.0.0.1:%d' % self.ports['smtp'], 'tls': 'starttls'},
-            'smtps': {'listen': '127.0.0.1:%d' % self.ports['smtps'], 'tls': 'implicit'},
-        }
-        self.conffile = self.dir + '/postern.conf'
-        self.write_conf()
-        self.logfile = self.dir + '/posternd.log'
-        self.log = open(self.logfile, 'ab')
-        self.proc = subprocess.Popen([BUILDDIR + '/posternd', '-f', '-d', '-c', self.conffile],
-                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        self.pid = self.proc.pid
-        if not self.wait_ready():
-            self.stop(check=False)
-            raise RuntimeError('posternd did not start; log:\n' + self.log_text())
-
-    def write_conf(self):
-        tmp = self.conffile + '.tmp'
-        with open(tmp, 'w') as f:
-            f.write(ini(self.conf))
-        os.rename(tmp, self.conffile)
-
-    def wait_ready(self, timeout=20):
-        end = time.monotonic() + timeout
-        for port in self.ports.values():
-            while True:
-                if self.proc.poll() is not None:
-                    return False
-                try:
-                    socket.create_connection(('127.0.0.1', port), timeout=2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > end:
-                        return False
-                    time.sleep(0.02)
-        return True
-
-    def log_text(self):
-        try:
-            with open(self.logfile, 'rb') as f:
-                return f.read().decode('utf-8', 'replace')
-        except OSError:
-            return ''
-
-    def wait_log(self, regex, timeout=10, count=1):
-        """Wait until REGEX matches COUNT times in the log; the last match."""
-        end = time.monotonic() + timeout
-        while True:
-            found = list(re.finditer(regex, self.log_text(), re.M))
-            if len(found) >= count:
-                return found[count - 1]
-            if time.monotonic() > end:
-                return None
-            time.sleep(0.05)
-
-    def messages(self):
-        d = self.dir + '/Maildir/new'
-        try:
-            return sorted(os.path.join(d, f) for f in os.listdir(d) if not f.startswith('.'))
-        except OSError:
-            return []
-
-    def stop(self, check=True):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                note('posternd %d did not stop: killing it' % self.pid)
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        if check:
-            bad = [l for l in self.log_text().splitlines()
-                   if re.search(r'ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer', l)]
-            ok(not bad, 'no sanitizer report in the server log', '\n'.join(bad[:6]))
-        return self.proc.returncode
+        postern_test.Server.__init__(
+            self, endpoints=('smtp', 'smtps'), certs=certs,
+            config={'server': server or {}, 'smtp': {'tls': 'starttls'},
+                    'smtps': {'tls': 'implicit'}})
 
 
 # ---------------------------------------------------------------------------
 # Clients
-
-def client_context(maximum=None):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    if maximum is not None:
-        ctx.maximum_version = maximum
-    return ctx
-
-
-class Lines:
-    """Read CRLF lines from a socket (plain or TLS) without reading past the
-    line asked for when unbuffered (one byte at a time)."""
-
-    def __init__(self, sock, unbuffered=False):
-        self.sock = sock
-        self.buf = b''
-        self.unbuffered = unbuffered
-
-    def line(self, timeout=10):
-        self.sock.settimeout(timeout)
-        while b'\n' not in self.buf:
-            try:
-                chunk = self.sock.recv(1 if self.unbuffered else 65536)
-            except (socket.timeout, ssl.SSLError, OSError):
-                return None
-            if not chunk:
-                return None
-            self.buf += chunk
-        line, self.buf = self.buf.split(b'\n', 1)
-        return (line + b'\n').decode('latin-1')
-
-    def reply(self, timeout=10):
-        text = ''
-        while True:
-            l = self.line(timeout)
-            if l is None:
-                return text or None
-            text += l
-            if not re.match(r'^\d{3}-', l):
-                return text
-
-    def cmd(self, line, timeout=10):
-        self.sock.sendall(line.encode() + b'\r\n')
-        return self.reply(timeout)
-
 
 def tls_connect(port, ctx=None, session=None):
     raw = socket.create_connection(('127.0.0.1', port), timeout=10)
@@ -426,28 +209,11 @@ def test_resumption(srv, maximum, label):
        % (label, len(workers)), repr(workers))
 
 
-def children(pid):
-    """Pids of the processes whose parent is PID."""
-    kids = []
-    for d in os.listdir('/proc'):
-        if not d.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        m = re.match(r'^\d+ \(.*\) \S+ (\d+)', stat, re.S)
-        if m and int(m.group(1)) == pid:
-            kids.append(int(d))
-    return set(kids)
-
-
 def settle(srv, n=2, timeout=10):
     """Wait until the master has at least N workers, all idle."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        kids = children(srv.pid)
+        kids = set(srv.worker_pids(zombies=True))
         titles = []
         for k in kids:
             try:
@@ -464,8 +230,7 @@ def settle(srv, n=2, timeout=10):
 def wait_gone(pids, timeout=5):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        left = {p for p in pids if os.path.exists('/proc/%d' % p)
-                and not open('/proc/%d/stat' % p).read().split(') ')[-1].startswith('Z')}
+        left = {p for p in pids if alive(p)}
         if not left:
             return set()
         time.sleep(0.02)
@@ -478,7 +243,7 @@ def stale_workers(srv):
     log = srv.log_text()
     last = log.rfind('configuration reloaded')
     before = set(int(x) for x in re.findall(r'pool: started worker (\d+)', log[:last]))
-    return children(srv.pid) & before
+    return set(srv.worker_pids(zombies=True)) & before
 
 
 def set_cert(srv, name):
@@ -493,7 +258,7 @@ def test_reload():
         der, g = peer_der(srv.ports['smtps'])
         ok(b'alpha' in der and b'beta' not in der and g and g.startswith('220 '),
            'reload: first the server presents certificate A (CN alpha)')
-        old = children(srv.pid)
+        old = set(srv.worker_pids(zombies=True))
         set_cert(srv, 'b')
         os.kill(srv.pid, signal.SIGHUP)
         ok(srv.wait_log(r'configuration reloaded') is not None, 'reload: SIGHUP reloads the configuration',
@@ -569,36 +334,14 @@ def test_reload():
 
 
 def main():
-    srv = None
-    try:
-        srv = Server()
-        for fn, args in ((test_implicit, (srv,)),
-                         (test_injection, (srv, b'RSET\r\n', 'injected RSET')),
-                         (test_injection, (srv, b'MAIL FROM:<x@y>\r\n', 'injected MAIL')),
-                         (test_resumption, (srv, None, 'TLS 1.3 resumption')),
-                         (test_resumption, (srv, ssl.TLSVersion.TLSv1_2, 'TLS 1.2 resumption'))):
-            try:
-                fn(*args)
-            except Exception:
-                ok(False, '%s did not crash' % fn.__name__, traceback.format_exc())
-    except Exception:
-        ok(False, 'start posternd', traceback.format_exc())
-    finally:
-        if srv is not None:
-            ok(srv.stop() == 0, 'posternd exits 0 on SIGTERM')
-    try:
-        test_reload()
-    except Exception:
-        ok(False, 'test_reload did not crash', traceback.format_exc())
-    print('1..%d' % _count)
-    return 0
+    serve_tests(Server, ((test_implicit,),
+                         (test_injection, b'RSET\r\n', 'injected RSET'),
+                         (test_injection, b'MAIL FROM:<x@y>\r\n', 'injected MAIL'),
+                         (test_resumption, None, 'TLS 1.3 resumption'),
+                         (test_resumption, ssl.TLSVersion.TLSv1_2, 'TLS 1.2 resumption')))
+    TAP.run(test_reload)
+    return TAP.done()
 
 
 if __name__ == '__main__':
-    if not os.access(BUILDDIR + '/posternd', os.X_OK):
-        print('1..0 # SKIP no posternd in %s' % BUILDDIR)
-        sys.exit(0)
-    if shutil.which('certtool') is None:
-        print('1..0 # SKIP certtool (gnutls-bin) is not installed')
-        sys.exit(0)
-    sys.exit(main())
+    run_main(main, 'certtool')

@@ -39,29 +39,10 @@ BEGIN {
 }
 
 # ---------------------------------------------------------------------------
-# A Postern::Test::Client whose socket has become a TLS socket: its reads
-# must look at what OpenSSL already holds before waiting on the fd.
+# A Postern::Test::Client whose socket has become a TLS socket (its line()
+# looks at what OpenSSL already holds before waiting on the fd).
 package TLSClient;
 our @ISA = ('Postern::Test::Client');
-use Time::HiRes qw(time);
-
-sub line {
-	my ($self, $timeout) = @_;
-	my $end = time + ($timeout // $self->{timeout});
-	while ($self->{buf} !~ /\n/) {
-		my $s = $self->{sock};
-		unless ($s->pending) {
-			my $left = $end - time;
-			return undef if $left <= 0;
-			return undef unless IO::Select->new($s)->can_read($left);
-		}
-		my $n = sysread($s, my $chunk, 65536);
-		return undef unless $n;
-		$self->{buf} .= $chunk;
-	}
-	$self->{buf} =~ s/^(.*?\n)//s;
-	return $1;
-}
 
 # Upgrade a plaintext client after "220 Ready to start TLS".
 sub upgrade {

@@ -9,12 +9,25 @@
 # Every server listens on a free loopback port, runs from its own temporary
 # directory, and is stopped (by PID) when the object goes away.  When the
 # test runs as root, workers run as "nobody" and the directory is theirs.
+#
+# Helpers the tests share (by name on request, or as Postern::Test::NAME):
+#
+#   use Postern::Test qw(run_bounded wait_for alive esc);
+#   my ($status, $out) = run_bounded(10, $prog, @args);   # bounded, output captured
+#   wait_for(5, sub { ... })          # poll until true (bounded)
+#   alive($pid), children($ppid), cmdline($pid), status_field($pid, 'VmRSS'),
+#   sleepers($arg), read_file($path), write_file($path, $bytes), esc($text),
+#   wait_until(sub { ... }, 5), exit_code($status)
+#
+# and on a server: $srv->worker_of($client), $srv->zombies, $srv->log_mark,
+# $srv->log_since($offset), $srv->wait_log_since($offset, qr/.../).
 package Postern::Test;
 
 use strict;
 use warnings;
 use Carp;
 use Cwd qw(abs_path);
+use Exporter qw(import);
 use File::Basename qw(dirname);
 use File::Copy qw(copy);
 use File::Temp qw(tempdir);
@@ -23,6 +36,15 @@ use POSIX qw(:sys_wait_h);
 use Socket;
 use Test::More;
 use Time::HiRes qw(time sleep);
+
+our @EXPORT_OK = qw(run_bounded wait_for wait_until alive children cmdline status_field
+    sleepers slurp read_file write_file esc exit_code reap_all);
+
+# Set by a test that is a child subreaper (t/install.t): run_bounded,
+# wait_for and alive then reap every child as they go (reap_all), keeping
+# the statuses in %REAPED by pid.
+our $REAP_ALL = 0;
+our %REAPED;
 
 our $BUILDDIR = $ENV{POSTERN_BUILDDIR} || abs_path(dirname(__FILE__) . '/../../..');
 our $SRCDIR = $ENV{POSTERN_SRCDIR} || $BUILDDIR;
@@ -214,6 +236,7 @@ sub messages {
 	return @f;
 }
 
+# A file's bytes; dies if it cannot be read.
 sub slurp {
 	my ($path) = @_;
 	open my $f, '<:raw', $path or die "$path: $!";
@@ -224,15 +247,56 @@ sub slurp {
 # Pids of the workers (children of the master).
 sub worker_pids {
 	my ($self) = @_;
-	my @pids;
-	opendir my $d, '/proc' or return ();
-	for my $p (grep { /^\d+$/ } readdir $d) {
-		open my $f, '<', "/proc/$p/stat" or next;
-		my $stat = <$f> // next;
-		my ($ppid) = $stat =~ /^\d+ \(.*\) \S+ (\d+)/s or next;
-		push @pids, $p if $ppid == $self->{pid};
+	return children($self->{pid});
+}
+
+# The worker that holds client C's connection (a Postern::Test::Client) to
+# ENDPOINT (default smtp): the process with the server side's socket inode.
+sub worker_of {
+	my ($self, $c, $ep) = @_;
+	my ($sport, $cport) = ($self->port($ep), $c->sock->sockport);
+	my $inode;
+	open my $f, '<', '/proc/net/tcp' or return undef;
+	while (<$f>) {
+		my @x = split ' ';
+		next unless @x > 9 && $x[1] =~ /:([0-9A-F]{4})$/ && hex($1) == $sport;
+		next unless $x[2] =~ /:([0-9A-F]{4})$/ && hex($1) == $cport;
+		$inode = $x[9];
+		last;
 	}
-	return sort { $a <=> $b } @pids;
+	return undef unless $inode;
+	for my $pid ($self->worker_pids) {
+		opendir my $d, "/proc/$pid/fd" or next;
+		for my $fd (readdir $d) {
+			my $l = readlink("/proc/$pid/fd/$fd") // next;
+			return $pid if $l eq "socket:[$inode]";
+		}
+	}
+	return undef;
+}
+
+# Zombie children of the server's processes (master and workers).
+sub zombies {
+	my ($self) = @_;
+	my %parents = map { $_ => 1 } $self->worker_pids, $self->{pid};
+	my @z;
+	for my $stat (glob '/proc/[0-9]*/stat') {
+		open my $f, '<', $stat or next;
+		my $l = <$f> // next;
+		my ($pid, $state, $ppid) = $l =~ /^(\d+) \(.*\) (\S) (\d+)/s or next;
+		push @z, $pid if $state eq 'Z' && $parents{$ppid};
+	}
+	return @z;
+}
+
+# The log's length now (an offset for log_since), the log written after
+# OFFSET, and a bounded wait (TIMEOUT seconds, default 10) until that
+# matches RE; true if it did.
+sub log_mark { return length $_[0]->log_text }
+sub log_since { my ($self, $off) = @_; return substr($self->log_text, $off) }
+sub wait_log_since {
+	my ($self, $off, $re, $timeout) = @_;
+	return wait_for($timeout // 10, sub { $self->log_since($off) =~ $re }) ? 1 : 0;
 }
 
 sub connect {
@@ -255,7 +319,7 @@ sub stop {
 		kill 'KILL', $pid;
 		waitpid($pid, 0);
 	}
-	$self->{status} = $?;
+	$self->{status} = $r == -1 && exists $REAPED{$pid} ? delete $REAPED{$pid} : $?;
 	my $log = $self->log_text;
 	my @bad = $log =~ /^(.*(?:ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer).*)$/mg;
 	ok(!@bad, 'no sanitizer report in the server log') or diag(join "\n", @bad[0 .. ($#bad < 5 ? $#bad : 5)]);
@@ -267,6 +331,169 @@ sub DESTROY {
 	return if exists $self->{status} || !$self->{pid};
 	kill 'KILL', $self->{pid};
 	waitpid($self->{pid}, 0);
+}
+
+# ---------------------------------------------------------------------------
+# Helpers (exported on request)
+
+# Reap every child that has exited (statuses into %REAPED).
+sub reap_all {
+	while ((my $p = waitpid(-1, WNOHANG)) > 0) { $REAPED{$p} = $?; }
+}
+
+# run_bounded(TIMEOUT, [{stdin => BYTES, env => {NAME => VALUE}},] CMD...)
+# Run CMD with a deadline, stdin from BYTES (default /dev/null), ENV added
+# to the environment; returns (the wait status, or undef if it had to be
+# killed at the deadline; its stdout and stderr together).
+sub run_bounded {
+	my ($timeout, @cmd) = @_;
+	my %o = ref $cmd[0] eq 'HASH' ? %{ shift @cmd } : ();
+	my $dir = workdir();
+	my $in = '/dev/null';
+	if (defined $o{stdin}) {
+		$in = "$dir/in";
+		open my $f, '>:raw', $in or die "$in: $!";
+		print $f $o{stdin};
+		close $f;
+	}
+	my $pid = fork // die "fork: $!";
+	if ($pid == 0) {
+		$ENV{$_} = $o{env}{$_} for keys %{ $o{env} // {} };
+		open STDIN, '<', $in;
+		open STDOUT, '>', "$dir/out";
+		open STDERR, '>&', \*STDOUT;
+		exec @cmd or POSIX::_exit(127);
+	}
+	my $end = time + $timeout;
+	my $status;
+	while (1) {
+		my $r = waitpid($pid, WNOHANG);
+		if ($r == $pid) { $status = $?; last; }
+		if ($r == -1 && exists $REAPED{$pid}) { $status = delete $REAPED{$pid}; last; }
+		last if time >= $end;
+		reap_all() if $REAP_ALL;
+		sleep 0.02;
+	}
+	if (!defined $status) {
+		kill 'KILL', $pid;
+		waitpid($pid, 0);
+	}
+	return ($status, read_file("$dir/out") // '');
+}
+
+# A wait status as an exit code: 128 + the signal for a killed process,
+# undef for undef.
+sub exit_code {
+	my ($st) = @_;
+	return undef unless defined $st;
+	return $st & 127 ? 128 + ($st & 127) : $st >> 8;
+}
+
+# Poll CODE until it returns true or TIMEOUT seconds pass: its value, or
+# undef.
+sub wait_for {
+	my ($timeout, $code) = @_;
+	my $end = time + $timeout;
+	while (1) {
+		reap_all() if $REAP_ALL;
+		my $v = $code->();
+		return $v if $v;
+		return undef if time > $end;
+		sleep 0.05;
+	}
+}
+
+# wait_for with the arguments the other way round, and 1 or 0.
+sub wait_until {
+	my ($cond, $timeout) = @_;
+	return wait_for($timeout, $cond) ? 1 : 0;
+}
+
+# (state letter, parent pid) of PID from /proc/PID/stat, or ().
+sub _proc_stat {
+	my ($pid) = @_;
+	return () unless defined $pid && $pid =~ /^\d+$/;
+	open my $f, '<', "/proc/$pid/stat" or return ();
+	my $stat = <$f> // return ();
+	return $stat =~ /^\d+ \(.*\) (\S) (\d+)/s ? ($1, $2) : ();
+}
+
+# Is PID a live process (not gone, not a zombie)?
+sub alive {
+	my ($pid) = @_;
+	reap_all() if $REAP_ALL;
+	my ($state) = _proc_stat($pid);
+	return defined $state && $state ne 'Z' && $state ne 'X';
+}
+
+# Pids of the children of PPID (sorted).
+sub children {
+	my ($ppid) = @_;
+	my @c;
+	opendir my $d, '/proc' or return ();
+	for my $p (grep { /^\d+$/ } readdir $d) {
+		my (undef, $parent) = _proc_stat($p);
+		push @c, $p if defined $parent && $parent == $ppid;
+	}
+	return sort { $a <=> $b } @c;
+}
+
+# PID's command line, arguments joined by spaces ('' if it is gone).
+sub cmdline {
+	my ($pid) = @_;
+	my $c = read_file("/proc/$pid/cmdline") // '';
+	$c =~ s/\0+$//;
+	$c =~ s/\0/ /g;
+	return $c;
+}
+
+# A field of /proc/PID/status ("VmRSS" gives "1234 kB"), or undef.
+sub status_field {
+	my ($pid, $field) = @_;
+	open my $f, '<', "/proc/$pid/status" or return undef;
+	while (my $l = <$f>) {
+		return $1 if $l =~ /^\Q$field\E:\s*(.*?)\s*$/;
+	}
+	return undef;
+}
+
+# Processes whose command line is "sleep ARG".
+sub sleepers {
+	my ($arg) = @_;
+	my @p;
+	opendir my $d, '/proc' or return ();
+	for my $pid (grep { /^\d+$/ } readdir $d) {
+		open my $f, '<', "/proc/$pid/cmdline" or next;
+		my @a = split /\0/, (<$f> // '');
+		push @p, $pid if @a >= 2 && $a[0] =~ m{(?:^|/)sleep$} && $a[1] eq $arg;
+	}
+	return @p;
+}
+
+# A file's bytes, undef if it cannot be read (never dies: /proc races).
+sub read_file {
+	my ($p) = @_;
+	open my $f, '<:raw', $p or return undef;
+	local $/;
+	my $t = <$f>;
+	return $t // '';
+}
+
+# Write BYTES into PATH (dies on error).
+sub write_file {
+	my ($path, $bytes) = @_;
+	open my $f, '>:raw', $path or die "$path: $!";
+	print $f $bytes;
+	close $f or die "$path: $!";
+	return $path;
+}
+
+# TEXT with every byte outside printable ASCII as \xNN ('undef' for undef).
+sub esc {
+	my ($t) = @_;
+	return 'undef' unless defined $t;
+	$t =~ s/([^\x20-\x7e])/sprintf('\\x%02x', ord $1)/ge;
+	return $t;
 }
 
 package Postern::Test::Client;
@@ -302,16 +529,20 @@ sub send {
 	return 1;
 }
 
-# Read one line (up to LF) or undef on EOF/timeout.
+# Read one line (up to LF) or undef on EOF/timeout.  When the socket has
+# become a TLS socket (IO::Socket::SSL), data OpenSSL already decrypted is not
+# visible to select(): look at pending() first.
 sub line {
 	my ($self, $timeout) = @_;
 	my $end = time + ($timeout // $self->{timeout});
 	while ($self->{buf} !~ /\n/) {
-		my $left = $end - time;
-		return undef if $left <= 0;
-		my $sel = IO::Select->new($self->{sock});
-		return undef unless $sel->can_read($left);
-		my $n = sysread($self->{sock}, my $chunk, 65536);
+		my $sock = $self->{sock};
+		unless ($sock->can('pending') && $sock->pending) {
+			my $left = $end - time;
+			return undef if $left <= 0;
+			return undef unless IO::Select->new($sock)->can_read($left);
+		}
+		my $n = sysread($sock, my $chunk, 65536);
 		return undef unless $n;
 		$self->{buf} .= $chunk;
 	}
