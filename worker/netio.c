@@ -9,6 +9,8 @@
 #include "netio.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -90,7 +92,7 @@ fill(struct netio *io, const struct timespec *deadline)
 	}
 	for (;;) {
 		ssize_t n;
-		int rc;
+		int rc, one = 1;
 
 		if (io->tls != NULL) {
 			n = gnutls_record_recv(io->tls, io->rbuf + io->rend, sizeof(io->rbuf) - io->rend);
@@ -123,6 +125,11 @@ fill(struct netio *io, const struct timespec *deadline)
 		}
 		if (io->wlen > 0 && netio_flush(io, deadline) < 0)
 			return NETIO_ERROR;
+		/* We wait for the client: send our ACK now, not after the delayed-ACK
+		 * timer, or a client whose small last segment waits for it (Nagle)
+		 * stalls for 40 ms (the tail of a message, the command after the TLS
+		 * handshake). */
+		setsockopt(io->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 		if ((rc = wait_fd(io, POLLIN, deadline, 1)) != NETIO_OK)
 			return rc;
 	}
