@@ -28,6 +28,7 @@ netio_init(struct netio *io, int fd, const sigset_t *waitmask, volatile int *abo
 	io->wlen = 0;
 	io->eof = 0;
 	io->werror = 0;
+	io->bulk = 0;
 	io->write_timeout = 300;
 	io->waitmask = waitmask;
 	io->abort_flag = abort_flag;
@@ -125,11 +126,13 @@ fill(struct netio *io, const struct timespec *deadline)
 		}
 		if (io->wlen > 0 && netio_flush(io, deadline) < 0)
 			return NETIO_ERROR;
-		/* We wait for the client: send our ACK now, not after the delayed-ACK
-		 * timer, or a client whose small last segment waits for it (Nagle)
-		 * stalls for 40 ms (the tail of a message, the command after the TLS
-		 * handshake). */
-		setsockopt(io->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+		/* While a message streams in, we reply to nothing, so our ACKs
+		 * are not carried by replies: send them now, not after the
+		 * delayed-ACK timer, or a client whose last small segment waits for
+		 * one (Nagle) stalls for 40 ms.  Commands need none of this: the
+		 * reply carries the ACK, and extra ACK packets cost CPU. */
+		if (io->bulk)
+			setsockopt(io->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 		if ((rc = wait_fd(io, POLLIN, deadline, 1)) != NETIO_OK)
 			return rc;
 	}

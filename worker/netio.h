@@ -32,6 +32,7 @@ struct netio {
 	size_t wlen;
 	int eof;
 	int werror;                     /* a write failed: the session is over */
+	int bulk;                       /* a message is streaming in (DATA, BDAT) */
 	int write_timeout;              /* seconds for a buffered write to drain */
 	const sigset_t *waitmask;       /* signals let through while waiting */
 	volatile int *abort_flag;       /* set by a signal: give up waiting */

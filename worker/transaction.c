@@ -208,6 +208,7 @@ receive_text(struct session *s, struct data_reader *dr)
 	struct timespec deadline = netio_deadline(s->lim->data_timeout);
 	long long credit = 0;
 
+	s->io->bulk = 1;
 	for (;;) {
 		const char *p;
 		size_t n, used;
@@ -224,6 +225,7 @@ receive_text(struct session *s, struct data_reader *dr)
 				log_info("lost connection during DATA after %lld bytes", dr->size);
 			}
 			s->quit = 1;
+			s->io->bulk = 0;
 			return -1;
 		}
 		used = data_reader_feed(dr, p, n, &done);
@@ -235,8 +237,10 @@ receive_text(struct session *s, struct data_reader *dr)
 			deadline.tv_sec += credit / MIN_DATA_RATE;
 			credit %= MIN_DATA_RATE;
 		}
-		if (done)
+		if (done) {
+			s->io->bulk = 0;
 			return 0;
+		}
 	}
 }
 
@@ -381,6 +385,7 @@ read_chunk(struct session *s, unsigned long long n, struct data_reader *dr, int 
 	struct timespec deadline = netio_deadline(s->lim->data_timeout);
 	unsigned long long credit = 0;
 
+	s->io->bulk = 1;
 	while (n > 0) {
 		const char *p;
 		size_t avail, take;
@@ -396,6 +401,7 @@ read_chunk(struct session *s, unsigned long long n, struct data_reader *dr, int 
 				log_info("lost connection during BDAT");
 			}
 			s->quit = 1;
+			s->io->bulk = 0;
 			return -1;
 		}
 		take = avail < n ? avail : (size_t)n;
@@ -410,6 +416,7 @@ read_chunk(struct session *s, unsigned long long n, struct data_reader *dr, int 
 			credit %= MIN_DATA_RATE;
 		}
 	}
+	s->io->bulk = 0;
 	return 0;
 }
 
