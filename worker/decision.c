@@ -81,7 +81,6 @@ policy_attrs(struct session *s, enum hook_kind kind, struct hook_env *a,
 	static const char *const states[HOOK_COUNT] = {
 		"CONNECT", "EHLO", "AUTH", "MAIL", "RCPT", "END-OF-MESSAGE"
 	};
-	struct hook_env env;
 	size_t i;
 
 	if (kind == HOOK_AUTH)
@@ -126,24 +125,8 @@ policy_attrs(struct session *s, enum hook_kind kind, struct hook_env *a,
 	hook_env_add(a, "etrn_domain", "");
 	hook_env_add(a, "stress", "");
 	hook_env_add(a, "policy_context", "");
-	/* and the POSTERN_* values, lower-cased; fd 3's list goes as rcpts */
-	hook_env_init(&env);
-	session_hook_env(s, kind, &env);
-	for (i = 0; i < env.n; i++) {
-		char *eq = strchr(env.vars[i], '=');
-		char name[64];
-		size_t nl, j;
-		if (eq == NULL || strncmp(env.vars[i], "POSTERN_", 8) != 0)
-			continue;
-		nl = (size_t)(eq - env.vars[i]);
-		if (nl >= sizeof(name) || strchr(eq + 1, '\n') != NULL)
-			continue;       /* POSTERN_RCPTS: multi-line, sent below */
-		for (j = 0; j < nl; j++)
-			name[j] = (char)tolower((unsigned char)env.vars[i][j]);
-		name[nl] = '\0';
-		hook_env_add(a, name, eq + 1);
-	}
-	hook_env_free(&env);
+	/* and the POSTERN_* values, lower-cased (request mode does that) */
+	session_hook_env(s, kind, a);
 	if (s->in_transaction && s->rcpts != NULL) {
 		/* one attribute per recipient: postern_rcpt_list=addr */
 		const char *p = s->rcpts;
@@ -168,15 +151,12 @@ void
 session_policy(struct session *s, enum hook_kind kind, char *const extra[],
     int body_fd, long long body_len, struct hook_result *res)
 {
-	struct hook_env attrs;
+	struct hook_env req;
 
-	hook_env_init(&attrs);
-	policy_attrs(s, kind, &attrs, extra, body_len);
-	policy_ask(s->cfg, kind, attrs.vars != NULL ? attrs.vars : (char *[]){ NULL },
-	    body_fd, body_len, res);
-	for (size_t i = 0; i < attrs.n; i++)
-		explicit_bzero(attrs.vars[i], strlen(attrs.vars[i]));
-	hook_env_free(&attrs);
+	hook_env_init_request(&req);
+	policy_attrs(s, kind, &req, extra, body_len);
+	policy_ask(s->cfg, kind, req.req != NULL ? req.req : "", req.reqlen, body_fd, body_len, res);
+	hook_env_free(&req);
 }
 
 void

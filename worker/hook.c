@@ -12,6 +12,7 @@
 #include "hook.h"
 #include "../common/log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -34,8 +35,44 @@ volatile pid_t *hook_running;
 void
 hook_env_init(struct hook_env *e)
 {
-	e->vars = NULL;
-	e->n = e->cap = 0;
+	memset(e, 0, sizeof(*e));
+}
+
+void
+hook_env_init_request(struct hook_env *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->request = 1;
+}
+
+/* Request mode: "name=value\n" appended to the buffer. */
+static void
+request_add(struct hook_env *e, const char *name, const char *value)
+{
+	size_t nl = strlen(name), vl = strlen(value), i;
+	int upper = name[0] >= 'A' && name[0] <= 'Z';
+
+	if (upper && strncmp(name, "POSTERN_", 8) != 0)
+		return;         /* PATH, PROTO, TCP*: environment only */
+	if (memchr(value, '\n', vl) != NULL)
+		return;         /* lists go as repeated attributes */
+	if (e->reqlen + nl + vl + 3 > e->reqcap) {
+		size_t cap = e->reqcap ? e->reqcap * 2 : 4096;
+		char *p;
+		while (cap < e->reqlen + nl + vl + 3)
+			cap *= 2;
+		if ((p = realloc(e->req, cap)) == NULL)
+			return;
+		e->req = p;
+		e->reqcap = cap;
+	}
+	for (i = 0; i < nl; i++)
+		e->req[e->reqlen++] = upper ? (char)tolower((unsigned char)name[i]) : name[i];
+	e->req[e->reqlen++] = '=';
+	memcpy(e->req + e->reqlen, value, vl);
+	e->reqlen += vl;
+	e->req[e->reqlen++] = '\n';
+	e->req[e->reqlen] = '\0';
 }
 
 static void
@@ -64,6 +101,10 @@ hook_env_add(struct hook_env *e, const char *name, const char *value)
 
 	if (value == NULL)
 		return;
+	if (e->request) {
+		request_add(e, name, value);
+		return;
+	}
 	if (asprintf(&s, "%s=%s", name, value) < 0)
 		return;
 	env_push(e, s);
@@ -72,17 +113,25 @@ hook_env_add(struct hook_env *e, const char *name, const char *value)
 void
 hook_env_addf(struct hook_env *e, const char *name, const char *fmt, ...)
 {
-	char *v;
+	char buf[256], *v = buf;
 	va_list ap;
 	int n;
 
 	va_start(ap, fmt);
-	n = vasprintf(&v, fmt, ap);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
+	if ((size_t)n >= sizeof(buf)) {         /* rare: a long value */
+		va_start(ap, fmt);
+		n = vasprintf(&v, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+	}
 	hook_env_add(e, name, v);
-	free(v);
+	if (v != buf)
+		free(v);
 }
 
 void
@@ -93,6 +142,10 @@ hook_env_free(struct hook_env *e)
 	for (i = 0; i < e->n; i++)
 		free(e->vars[i]);
 	free(e->vars);
+	if (e->req != NULL) {
+		explicit_bzero(e->req, e->reqlen);      /* may hold a password */
+		free(e->req);
+	}
 	hook_env_init(e);
 }
 

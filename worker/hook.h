@@ -18,12 +18,24 @@ enum hook_verdict {
 	HOOK_FAILED,            /* anything else: a signal, a timeout, no start */
 };
 
+/*
+ * The variables a hook is told: an environment ("NAME=value" strings) for an
+ * exec hook, or, in request mode, one policy request ("name=value" lines in
+ * one buffer) for a persistent hook: there POSTERN_* names are lower-cased,
+ * other upper-case names (PATH, TCP*, PROTO) are left out, and so are values
+ * of more than one line.  One list of variables (session_hook_env) feeds
+ * both.
+ */
 struct hook_env {
 	char **vars;
 	size_t n, cap;
+	int request;            /* request mode: req, reqlen, reqcap */
+	char *req;
+	size_t reqlen, reqcap;
 };
 
 void hook_env_init(struct hook_env *);
+void hook_env_init_request(struct hook_env *);
 /* Add NAME=VALUE (VALUE NULL: skipped). */
 void hook_env_add(struct hook_env *, const char *name, const char *value);
 void hook_env_addf(struct hook_env *, const char *name, const char *fmt, ...)

@@ -439,14 +439,14 @@ send_request(struct coproc *cp, enum hook_kind kind, const char *req, size_t req
 }
 
 void
-policy_ask(const struct config *cfg, enum hook_kind kind, char *const attrs[],
+policy_ask(const struct config *cfg, enum hook_kind kind, const char *attrs, size_t attrslen,
     int body_fd, long long body_len, struct hook_result *res)
 {
 	struct coproc *cp = &procs[kind];
 	const struct hook_command *cmd = &cfg->hooks[kind];
 	struct timespec deadline;
 	char *req = NULL, answer[ANSWER_MAX];
-	size_t reqlen = 0, cap = 0;
+	size_t reqlen = 0;
 	int attempt, rc = 0;
 
 	res->verdict = HOOK_FAILED;
@@ -456,24 +456,11 @@ policy_ask(const struct config *cfg, enum hook_kind kind, char *const attrs[],
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += cmd->timeout;
 
-	/* The request: name=value lines, an empty line. */
-	for (size_t i = 0; attrs[i] != NULL; i++) {
-		size_t l = strlen(attrs[i]);
-		if (reqlen + l + 3 > cap) {
-			char *n;
-			cap = (reqlen + l + 3) * 2;
-			if ((n = realloc(req, cap)) == NULL) {
-				free(req);
-				return;
-			}
-			req = n;
-		}
-		memcpy(req + reqlen, attrs[i], l);
-		reqlen += l;
-		req[reqlen++] = '\n';
-	}
-	if (req == NULL && (req = malloc(2)) == NULL)
+	/* The request: the name=value lines, an empty line. */
+	if ((req = malloc(attrslen + 2)) == NULL)
 		return;
+	memcpy(req, attrs, attrslen);
+	reqlen = attrslen;
 	req[reqlen++] = '\n';
 
 	/* A connection kept from earlier requests may have been closed by the

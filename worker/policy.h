@@ -12,13 +12,13 @@
 struct hook_result;
 
 /*
- * Send one request: ATTRS ("name=value" strings, NULL-terminated), an empty
+ * Send one request: ATTRS ("name=value" lines, ATTRSLEN bytes), an empty
  * line, then BODY_LEN bytes read from BODY_FD (the message, for postern_data;
  * BODY_FD -1 for none).  Read the "action=..." answer into RES.  A hook that
  * cannot be reached, dies, times out or answers garbage is restarted (with
  * back-off) and RES says HOOK_FAILED: the client gets a 4xx, never a hang.
  */
-void policy_ask(const struct config *, enum hook_kind, char *const attrs[],
+void policy_ask(const struct config *, enum hook_kind, const char *attrs, size_t attrslen,
     int body_fd, long long body_len, struct hook_result *res);
 
 /* Stop every co-process and close every connection (worker exit). */
