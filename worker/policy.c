@@ -76,10 +76,11 @@ drain_stderr(struct coproc *cp, enum hook_kind kind)
 		stderr_flush_line(&sl);
 }
 
-/* Close the hook's stdin: a policy server exits at EOF.  One that does not
- * within a second gets SIGTERM, then SIGKILL, with its process group. */
+/* Close the hook's stdin.  At a worker's exit (GRACEFUL) a policy server
+ * gets a second to exit at EOF; a hook that failed is not waited for: its
+ * process group gets SIGTERM, then SIGKILL. */
 static void
-stop(struct coproc *cp, enum hook_kind kind, int failed)
+stop_process(struct coproc *cp, enum hook_kind kind, int failed, int graceful)
 {
 	if (cp->fd >= 0)
 		close(cp->fd);
@@ -88,7 +89,7 @@ stop(struct coproc *cp, enum hook_kind kind, int failed)
 		int status, pidfd = (int)syscall(SYS_pidfd_open, cp->pid, 0);
 		struct pollfd pfd = { pidfd, POLLIN, 0 };
 		if (waitpid(cp->pid, &status, WNOHANG) == 0) {
-			if (pidfd < 0 || poll(&pfd, 1, 1000) <= 0)
+			if (!graceful || pidfd < 0 || poll(&pfd, 1, 1000) <= 0)
 				hook_kill_group(cp->pid, pidfd);
 			waitpid(cp->pid, &status, 0);
 		}
@@ -105,6 +106,12 @@ stop(struct coproc *cp, enum hook_kind kind, int failed)
 		    (cp->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : cp->backoff * 2);
 		cp->retry_at = now_s() + cp->backoff;
 	}
+}
+
+static void
+stop(struct coproc *cp, enum hook_kind kind, int failed)
+{
+	stop_process(cp, kind, failed, 0);
 }
 
 /* Connect, non-blocking, bounded by the deadline. */
@@ -519,5 +526,5 @@ policy_close_all(void)
 
 	for (k = 0; k < HOOK_COUNT; k++)
 		if (procs[k].fd >= 0 || procs[k].pid > 0)
-			stop(&procs[k], (enum hook_kind)k, 0);
+			stop_process(&procs[k], (enum hook_kind)k, 0, 1);
 }
