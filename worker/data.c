@@ -45,6 +45,30 @@ text(struct data_reader *dr, const char *p, size_t n)
 	emit(dr, p, n, n);
 }
 
+/* Text up to the next CR (which is consumed: state DS_CR); returns the
+ * bytes used.  A run at a time, not a byte at a time. */
+static size_t
+text_run(struct data_reader *dr, const char *p, size_t n)
+{
+	const char *cr = memchr(p, '\r', n);
+	size_t run = cr != NULL ? (size_t)(cr - p) : n;
+
+	if (run > 0)
+		text(dr, p, run);
+	if (cr == NULL)
+		return run;
+	dr->state = DS_CR;
+	return run + 1;
+}
+
+/* CR LF: the line ends, as CRLF or LF in the spool. */
+static void
+line_end(struct data_reader *dr)
+{
+	emit(dr, dr->crlf ? "\r\n" : "\n", dr->crlf ? 2 : 1, 2);
+	dr->line_len = 0;
+}
+
 size_t
 data_reader_feed(struct data_reader *dr, const char *p, size_t n, int *done)
 {
@@ -53,23 +77,13 @@ data_reader_feed(struct data_reader *dr, const char *p, size_t n, int *done)
 	*done = 0;
 	while (i < n) {
 		switch (dr->state) {
-		case DS_TEXT: {
-			const char *cr = memchr(p + i, '\r', n - i);
-			size_t run = cr != NULL ? (size_t)(cr - (p + i)) : n - i;
-			if (run > 0)
-				text(dr, p + i, run);
-			i += run;
-			if (cr != NULL) {
-				i++;
-				dr->state = DS_CR;
-			}
+		case DS_TEXT:
+			i += text_run(dr, p + i, n - i);
 			break;
-		}
 		case DS_CR:
 			if (p[i] == '\n') {
 				i++;
-				emit(dr, dr->crlf ? "\r\n" : "\n", dr->crlf ? 2 : 1, 2);
-				dr->line_len = 0;
+				line_end(dr);
 				dr->state = DS_BOL;
 			} else {
 				text(dr, "\r", 1);      /* a bare CR is text */
@@ -118,25 +132,14 @@ data_reader_raw(struct data_reader *dr, const char *p, size_t n, int binary)
 		if (dr->state == DS_CR) {
 			if (p[i] == '\n') {
 				i++;
-				emit(dr, dr->crlf ? "\r\n" : "\n", dr->crlf ? 2 : 1, 2);
-				dr->line_len = 0;
+				line_end(dr);
 			} else {
 				text(dr, "\r", 1);
 			}
 			dr->state = DS_TEXT;
 			continue;
 		}
-		{
-			const char *cr = memchr(p + i, '\r', n - i);
-			size_t run = cr != NULL ? (size_t)(cr - (p + i)) : n - i;
-			if (run > 0)
-				text(dr, p + i, run);
-			i += run;
-			if (cr != NULL) {
-				i++;
-				dr->state = DS_CR;
-			}
-		}
+		i += text_run(dr, p + i, n - i);
 	}
 }
 

@@ -245,12 +245,30 @@ start(struct coproc *cp, const struct config *cfg, enum hook_kind kind,
 	return 0;
 }
 
+/* Wait until the hook's socket is ready for EVENTS, logging its stderr
+ * meanwhile.  0, -1 on an error, -2 when the deadline passed. */
+static int
+wait_hook(struct coproc *cp, enum hook_kind kind, short events, const struct timespec *deadline)
+{
+	struct pollfd pfd[2] = { { cp->fd, events, 0 }, { cp->errfd, POLLIN, 0 } };
+	long ms = hook_ms_left(deadline);
+
+	if (ms <= 0)
+		return -2;
+	if (poll(pfd, cp->errfd >= 0 ? 2 : 1, (int)ms) < 0 && errno != EINTR)
+		return -1;
+	if (cp->errfd >= 0 && pfd[1].revents)
+		drain_stderr(cp, kind);
+	return 0;
+}
+
 /* Write all of BUF before the deadline. */
 static int
 send_all(struct coproc *cp, enum hook_kind kind, const char *buf, size_t len,
     const struct timespec *deadline)
 {
 	size_t off = 0;
+	int rc;
 
 	while (off < len) {
 		ssize_t n = send(cp->fd, buf + off, len - off, MSG_NOSIGNAL);
@@ -260,16 +278,8 @@ send_all(struct coproc *cp, enum hook_kind kind, const char *buf, size_t len,
 		}
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return -1;
-		{
-			struct pollfd pfd[2] = { { cp->fd, POLLOUT, 0 }, { cp->errfd, POLLIN, 0 } };
-			long ms = hook_ms_left(deadline);
-			if (ms <= 0)
-				return -2;
-			if (poll(pfd, cp->errfd >= 0 ? 2 : 1, (int)ms) < 0 && errno != EINTR)
-				return -1;
-			if (cp->errfd >= 0 && pfd[1].revents)
-				drain_stderr(cp, kind);
-		}
+		if ((rc = wait_hook(cp, kind, POLLOUT, deadline)) < 0)
+			return rc;
 	}
 	return 0;
 }
@@ -284,6 +294,7 @@ read_answer(struct coproc *cp, enum hook_kind kind, char *answer, size_t max,
 	for (;;) {
 		ssize_t n;
 		char *end;
+		int rc;
 
 		answer[len] = '\0';
 		if ((len >= 2 && (end = strstr(answer, "\n\n")) != NULL) ||
@@ -300,16 +311,8 @@ read_answer(struct coproc *cp, enum hook_kind kind, char *answer, size_t max,
 			return -1;
 		if (errno != EAGAIN && errno != EINTR)
 			return -1;
-		{
-			struct pollfd pfd[2] = { { cp->fd, POLLIN, 0 }, { cp->errfd, POLLIN, 0 } };
-			long ms = hook_ms_left(deadline);
-			if (ms <= 0)
-				return -2;
-			if (poll(pfd, cp->errfd >= 0 ? 2 : 1, (int)ms) < 0 && errno != EINTR)
-				return -1;
-			if (cp->errfd >= 0 && pfd[1].revents)
-				drain_stderr(cp, kind);
-		}
+		if ((rc = wait_hook(cp, kind, POLLIN, deadline)) < 0)
+			return rc;
 	}
 }
 
