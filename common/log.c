@@ -33,6 +33,12 @@ log_set_session(const char *id)
 	strlcpy(session_id, id != NULL ? id : "", sizeof(session_id));
 }
 
+int
+log_debugging(void)
+{
+	return log_debug_on;
+}
+
 const char *
 log_session(void)
 {

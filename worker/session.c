@@ -319,7 +319,7 @@ read_commands(struct session *s)
 		} else if (cmd.verb == CMD_UNKNOWN || cmd.verb == CMD_EMPTY) {
 			/* could be a client out of step sending credentials */
 			log_debug("< (unrecognized command of %zu octets)", len);
-		} else if (cmd.verb != CMD_BAD_CHARS) {
+		} else if (cmd.verb != CMD_BAD_CHARS && log_debugging()) {
 			char clean[160];
 			log_sanitize(clean, sizeof(clean), line, len);
 			log_debug("< %s", clean);
