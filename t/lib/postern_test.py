@@ -373,6 +373,11 @@ class Server:
                     if time.monotonic() > end:
                         return False
                     time.sleep(0.02)
+        # the sockets listen before the first worker is forked
+        while not self.worker_pids():
+            if self.proc.poll() is not None or time.monotonic() > end:
+                return False
+            time.sleep(0.02)
         return True
 
     def log_text(self):

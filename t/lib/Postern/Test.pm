@@ -206,6 +206,12 @@ sub wait_ready {
 			sleep 0.02;
 		}
 	}
+	# The sockets listen before the first worker is forked: tests that
+	# look at the workers need them to exist.
+	while (!(my @workers = $self->worker_pids)) {
+		return 0 if time > $end || waitpid($self->{pid}, WNOHANG) == $self->{pid};
+		sleep 0.02;
+	}
 	return 1;
 }
 
