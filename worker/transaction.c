@@ -451,6 +451,8 @@ smtp_bdat(struct session *s, const char *arg)
 			return;
 		if (!s->in_transaction)
 			reply(s, "503 5.5.1 Error: need MAIL command");
+		else if (s->chunk_failed)
+			reply(s, "451 4.3.0 Error: an earlier chunk failed, send RSET and try again");
 		else
 			reply(s, "554 5.5.1 Error: no valid recipients");
 		return;
