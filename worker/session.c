@@ -83,12 +83,15 @@ smtp_ehlo(struct session *s, const char *arg, int esmtp)
 	}
 	s->accept_text[0] = '\0';
 	if (endpoint_has_stage(s->cfg, s->ep, HOOK_HELO)) {
-		/* the hook sees the name being offered */
+		/* the hook sees the name and the command being offered */
 		char saved[sizeof(s->helo)];
+		int saved_esmtp = s->esmtp;
 		strlcpy(saved, s->helo, sizeof(saved));
 		strlcpy(s->helo, arg, sizeof(s->helo));
+		s->esmtp = esmtp;
 		if (!session_ask(s, HOOK_HELO)) {
 			strlcpy(s->helo, saved, sizeof(s->helo));
+			s->esmtp = saved_esmtp;
 			return;
 		}
 	}
