@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STDOUT_MAX      4096
+#define STDOUT_MAX      16384   /* PREPEND lines and a reply line */
 #define KILL_GRACE_MS   2000
 
 volatile pid_t *hook_running;
@@ -282,6 +282,29 @@ hook_spawn(char *const argv[], char *const envp[], const char *directory,
 	return rc;
 }
 
+void
+hook_result_init(struct hook_result *res)
+{
+	res->verdict = HOOK_FAILED;
+	res->exit_status = -1;
+	res->timed_out = 0;
+	res->reply[0] = '\0';
+	res->prepend_len = 0;
+	res->prepend_lost = 0;
+}
+
+void
+hook_result_prepend(struct hook_result *res, const char *text, size_t len)
+{
+	if (res->prepend_len + len + 1 > sizeof(res->prepend)) {
+		res->prepend_lost = 1;
+		return;
+	}
+	memcpy(res->prepend + res->prepend_len, text, len);
+	res->prepend_len += len;
+	res->prepend[res->prepend_len++] = '\n';
+}
+
 static void
 classify(const struct hook_call *call, int status, struct hook_result *res)
 {
@@ -300,18 +323,52 @@ classify(const struct hook_call *call, int status, struct hook_result *res)
 		default:
 			res->verdict = HOOK_FAILED;
 			log_warn("hook %s: %s exited with status %d (not one of 0, 1, 67, 68, 75, 77): temporary failure",
-			    hook_name(call->kind), call->cmd->argv[0], res->exit_status);
+			    call->name, call->cmd->argv[0], res->exit_status);
 		}
 	} else {
 		res->verdict = HOOK_FAILED;
 		res->exit_status = -1;
 		if (WIFSIGNALED(status))
 			log_warn("hook %s: %s killed by signal %d: temporary failure",
-			    hook_name(call->kind), call->cmd->argv[0], WTERMSIG(status));
+			    call->name, call->cmd->argv[0], WTERMSIG(status));
 	}
 }
 
-/* Keep the first stdout line as the reply if its class matches the verdict. */
+/* "PREPEND Name: value", "WARN text", "INFO text" lines come first: take
+ * the headers, log the rest.  Returns the offset of the first other line. */
+static size_t
+take_annotations(const struct hook_call *call, const char *out, size_t len, struct hook_result *res)
+{
+	char clean[1024];
+	size_t off = 0;
+
+	while (off < len) {
+		const char *nl = memchr(out + off, '\n', len - off);
+		size_t l = nl != NULL ? (size_t)(nl - (out + off)) : len - off, t = l;
+		const char *line = out + off;
+
+		if (t > 0 && line[t - 1] == '\r')
+			t--;
+		if (nl == NULL && len == STDOUT_MAX)
+			break;          /* cut off: not a whole line */
+		if (t >= 8 && strncmp(line, "PREPEND ", 8) == 0) {
+			hook_result_prepend(res, line + 8, t - 8);
+		} else if (t >= 5 && (strncmp(line, "WARN ", 5) == 0 || strncmp(line, "INFO ", 5) == 0)) {
+			log_sanitize(clean, sizeof(clean), line + 5, t - 5 < 256 ? t - 5 : 256);
+			if (line[0] == 'W')
+				log_warn("hook %s: WARN %s", call->name, clean);
+			else
+				log_info("hook %s: INFO %s", call->name, clean);
+		} else {
+			break;
+		}
+		off += l + (nl != NULL);
+	}
+	return off;
+}
+
+/* Keep the first other stdout line as the reply if its class matches the
+ * verdict. */
 static void
 take_reply(const struct hook_call *call, const char *out, size_t len, struct hook_result *res)
 {
@@ -320,7 +377,8 @@ take_reply(const struct hook_call *call, const char *out, size_t len, struct hoo
 	int code, want;
 
 	res->reply[0] = '\0';
-	for (i = 0; i < len && out[i] != '\n' && n + 1 < sizeof(line); i++) {
+	i = take_annotations(call, out, len, res);
+	for (; i < len && out[i] != '\n' && n + 1 < sizeof(line); i++) {
 		unsigned char c = (unsigned char)out[i];
 		if (c == '\r')
 			continue;
@@ -339,7 +397,7 @@ take_reply(const struct hook_call *call, const char *out, size_t len, struct hoo
 	}
 	if (code / 100 != want) {
 		log_warn("hook %s: reply '%.60s' does not match exit status %d: ignored",
-		    hook_name(call->kind), line, res->exit_status);
+		    call->name, line, res->exit_status);
 		return;
 	}
 	memcpy(res->reply, line, n + 1);
@@ -352,14 +410,11 @@ hook_run(const struct hook_call *call, struct hook_result *res)
 	int in = -1, pidfd = -1, status = 0, exited = 0, rc;
 	char out[STDOUT_MAX];
 	size_t outlen = 0, fd3_off = 0;
-	struct stderr_log sl = { .len = 0, .lines = 0, .name = hook_name(call->kind) };
+	struct stderr_log sl = { .len = 0, .lines = 0, .name = call->name };
 	struct timespec deadline;
 	pid_t pid;
 
-	res->verdict = HOOK_FAILED;
-	res->exit_status = -1;
-	res->timed_out = 0;
-	res->reply[0] = '\0';
+	hook_result_init(res);
 
 	if (call->stdin_fd >= 0)
 		in = call->stdin_fd;

@@ -44,6 +44,7 @@ void hook_env_free(struct hook_env *);
 
 struct hook_call {
 	enum hook_kind kind;
+	const char *name;       /* the step's name, for the log */
 	const struct hook_command *cmd;
 	const char *directory;  /* working directory */
 	int stdin_fd;           /* -1: empty stdin */
@@ -63,7 +64,18 @@ struct hook_result {
 	int timed_out;
 	/* A valid first stdout line of the class the verdict calls for, else "". */
 	char reply[512];
+	/* Headers the hook wants added ("PREPEND Name: value" lines of an exec
+	 * hook, action=PREPEND of a policy hook): "Name: value\n" each, not yet
+	 * checked (the pipeline checks them: header_check). */
+	char prepend[8192];
+	size_t prepend_len;
+	int prepend_lost;       /* more than fits in prepend: the rest is dropped */
 };
+
+/* A result that says HOOK_FAILED and holds nothing else. */
+void hook_result_init(struct hook_result *);
+/* Add one PREPEND text (LEN octets) to RES. */
+void hook_result_prepend(struct hook_result *, const char *text, size_t len);
 
 void hook_run(const struct hook_call *, struct hook_result *);
 

@@ -82,13 +82,16 @@ smtp_ehlo(struct session *s, const char *arg, int esmtp)
 		return;
 	}
 	s->accept_text[0] = '\0';
-	if (hook_is_set(s->cfg, HOOK_HELO)) {
-		/* the hook sees the name being offered */
+	if (endpoint_has_stage(s->cfg, s->ep, HOOK_HELO)) {
+		/* the hook sees the name and the command being offered */
 		char saved[sizeof(s->helo)];
+		int saved_esmtp = s->esmtp;
 		strlcpy(saved, s->helo, sizeof(saved));
 		strlcpy(s->helo, arg, sizeof(s->helo));
+		s->esmtp = esmtp;
 		if (!session_ask(s, HOOK_HELO)) {
 			strlcpy(s->helo, saved, sizeof(s->helo));
+			s->esmtp = saved_esmtp;
 			return;
 		}
 	}
@@ -259,7 +262,7 @@ greet(struct session *s)
 		}
 		log_info("TLS: %s", s->tls_info);
 	}
-	if (hook_is_set(s->cfg, HOOK_CONNECT) && !session_ask(s, HOOK_CONNECT)) {
+	if (endpoint_has_stage(s->cfg, s->ep, HOOK_CONNECT) && !session_ask(s, HOOK_CONNECT)) {
 		/* A refused connection: the reply went out; RFC 5321 3.1 lets us
 		 * wait for QUIT, but a 4xx/5xx greeting followed by close is what
 		 * clients handle best. */
@@ -391,6 +394,7 @@ session_run(const struct config *cfg, const struct tls_server *ts,
 	transaction_reset(&s);
 	free(s.rcpts);
 	free(s.rcpts_dsn);
+	session_headers_free(&s);
 	spool_close(&s.spool);
 	log_set_session(NULL);
 }

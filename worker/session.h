@@ -66,6 +66,12 @@ struct session {
 
 	/* the text of an accepting hook's reply line, for the positive reply */
 	char accept_text[512];
+	/* headers steps added before the message (pipeline.c), by stage:
+	 * connect, helo, and mail/rcpt of this transaction */
+	struct step_headers {
+		char *p;
+		size_t len, cap;
+	} hdrs[3];
 
 	/* counters */
 	int errors;
@@ -101,23 +107,39 @@ void transaction_reset(struct session *);
 void smtp_auth(struct session *, const char *arg);
 void smtp_bdat(struct session *, const char *arg);
 
-/* Run the hook for KIND with the session's environment (decision.c). */
+/* Run step ST for stage KIND with the session's environment (decision.c);
+ * STDIN_FD/BODY_LEN: the message at the data stage. */
 struct hook_result;
-void session_hook(struct session *, enum hook_kind, int stdin_fd,
-    const char *fd3, size_t fd3_len, struct hook_result *);
+void session_hook(struct session *, const struct step *, enum hook_kind, int stdin_fd,
+    long long body_len, const char *fd3, size_t fd3_len, struct hook_result *);
 /* Ask a persistent hook (policy protocol); EXTRA are more name=value
  * attributes, BODY_FD/BODY_LEN the message for postern_data. */
-void session_policy(struct session *, enum hook_kind, char *const extra[],
+void session_policy(struct session *, const struct step *, enum hook_kind, char *const extra[],
     int body_fd, long long body_len, struct hook_result *);
 /* Queue the reply for a hook that did not accept. */
 void session_refuse(struct session *, enum hook_kind, const struct hook_result *);
-/* Ask the hook for KIND, if one is set.  Returns 1 if it accepted (the
- * caller sends the positive reply), else queues the refusal and returns 0. */
+/* Ask the endpoint's steps for stage KIND, in pipeline order (pipeline.c).
+ * Returns 1 if all accepted (the caller sends the positive reply), else
+ * queues the refusal of the first that did not and returns 0. */
 int session_ask(struct session *, enum hook_kind);
+/* The data stage over the spooled message: every data step in order.
+ * Returns 1 when all accepted (RES: the reply text to use, if any), else 0
+ * with the deciding step's result in RES and its name in *DECIDER. */
+int session_deliver(struct session *, struct hook_result *res, const char **decider);
+/* The steps asked at stage KIND, in order, into OUT (CONFIG_MAX_STEPS + 1
+ * entries); returns how many. */
+struct step;
+int session_stage_steps(struct session *, enum hook_kind, const struct step **out);
+/* Forget the headers steps added (HDRS_*); free them at the session's end. */
+void session_headers_clear(struct session *, int which);
+void session_headers_free(struct session *);
+#define HDRS_CONNECT 0
+#define HDRS_HELO    1
+#define HDRS_TXN     2
 
 /* Build the hook environment for KIND from the session state. */
 struct hook_env;
-void session_hook_env(struct session *, enum hook_kind, struct hook_env *);
+void session_hook_env(struct session *, const struct step *, enum hook_kind, struct hook_env *);
 
 /* Write the Received: trace header for the current transaction to the spool. */
 void received_write(struct session *, const char *queue_id);
