@@ -9,7 +9,7 @@ import sys
 import time
 
 from postern_test import TAP, Server, workdir, run_main, free_port
-from postern_gateway import gateway_config, send, named_steps
+from postern_gateway import gateway_config, legacy_step_config, send, named_steps
 from fake_smtp import FakeSMTP
 
 MSG = b'Subject: e2e\r\n\r\n.dot line\r\nbody\r\n'
@@ -41,6 +41,20 @@ def t_delivery():
     ds.stop()
 
 
+def t_legacy():
+    """Part-1 [hooks] mail/rcpt/data, one co-process per stage: the data
+    process rebuilds the transaction from its request."""
+    ds = FakeSMTP()
+    d = workdir()
+    conf = legacy_step_config(d, 'postern-forward', ['inet:127.0.0.1:%d' % ds.port], timeout=15)
+    with Server(dir=d, config=conf) as srv:
+        r = send(srv.port, 'alice@example.org', ['bob@example.org', 'carol@example.org'], MSG)
+        TAP.is_(r['data'][0] if r['data'] else None, 250, '[hooks] mail, rcpt and data as three co-processes: 250')
+        TAP.is_([m['rcpts'] for m in ds.messages], [['bob@example.org', 'carol@example.org']],
+                'the message arrived once, to both recipients')
+    ds.stop()
+
+
 def t_down():
     with server('inet:127.0.0.1:%d' % free_port(), '--timeout', '3') as srv:
         t0 = time.monotonic()
@@ -62,7 +76,7 @@ def t_faults():
 
 
 def main():
-    for t in (t_delivery, t_down, t_faults):
+    for t in (t_delivery, t_legacy, t_down, t_faults):
         TAP.run(t)
     return TAP.done()
 

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 
-from postern_test import BUILDDIR, install_program
+from postern_test import BUILDDIR, IS_ROOT, install_program
 
 __all__ = ['gateway_config', 'step_config', 'legacy_step_config', 'named_steps', 'send', 'program']
 
@@ -26,8 +26,9 @@ def named_steps():
     if _named is None:
         with tempfile.TemporaryDirectory() as d:
             with open(d + '/p.conf', 'w') as f:
-                f.write('[server]\nhostname = x\nspool_directory = %s\n[hook.p]\nstage = mail rcpt data\n'
-                        'command = /bin/true\npersistent = yes\n[smtp]\nlisten = 127.0.0.1:1\n' % d)
+                f.write('[server]\nhostname = x\nspool_directory = %s\n%s[hook.p]\nstage = mail rcpt data\n'
+                        'command = /bin/true\npersistent = yes\n[smtp]\nlisten = 127.0.0.1:1\n'
+                        % (d, 'user = nobody\ngroup = nogroup\n' if IS_ROOT else ''))
             r = subprocess.run([BUILDDIR + '/posternd', '-t', '-c', d + '/p.conf'],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
             _named = r.returncode == 0
