@@ -165,7 +165,7 @@ idle(struct fwd *f, struct preader *rd)
 			fwd_drop(f);    /* a 421 or a close: the next MAIL reconnects */
 			return;
 		}
-		if ((waited += 1000) >= IDLE_MAX_MS && !f->open) {
+		if ((waited += 1000) >= IDLE_MAX_MS) {
 			fwd_quit(f);
 			return;
 		}
