@@ -207,6 +207,27 @@ def t_extensions():
     ds.stop()
 
 
+def t_tls_require():
+    ds = FakeSMTP(caps=('8BITMIME',))
+    st = Step('--tls=require', 'inet:127.0.0.1:%d' % ds.port)
+    a = action(st.ask(req('MAIL', 'T1.1')))
+    TAP.ok(a and a.startswith('451 4.7.10 '), '--tls=require and no STARTTLS offered: 451 4.7.10', a)
+    TAP.ok(not any(c.startswith('MAIL') for c in ds.commands), 'and no MAIL sent', ds.commands)
+    st.close()
+    st = Step('--tls=try', 'inet:127.0.0.1:%d' % ds.port)
+    answers, _ = transaction(st, 'T1.2', ['a@example.org'], MSG)
+    TAP.is_(answers, ['OK', 'OK', 'OK'], '--tls=try and no STARTTLS offered: plaintext')
+    st.close()
+    ds.stop()
+    ds = FakeSMTP(caps=('8BITMIME', 'STARTTLS'))     # offers it, then answers 502
+    st = Step('--tls=require', 'inet:127.0.0.1:%d' % ds.port)
+    a = action(st.ask(req('MAIL', 'T1.3')))
+    TAP.ok(a and a.startswith('451 4.7.5 '), 'STARTTLS offered but refused: 451 4.7.5', a)
+    TAP.ok(not any(c.startswith('MAIL') for c in ds.commands), 'and no MAIL sent', ds.commands)
+    st.close()
+    ds.stop()
+
+
 def t_faults():
     port = free_port()
     st = Step('--timeout', '2', '--data-timeout', '2', 'inet:127.0.0.1:%d' % port)
@@ -236,7 +257,7 @@ def t_faults():
 def main():
     if not os.access(PROG, os.X_OK):
         return TAP.skip_all('no postern-forward built')
-    for t in (t_smtp_basic, t_fresh_data_process, t_lmtp, t_extensions, t_faults):
+    for t in (t_smtp_basic, t_fresh_data_process, t_lmtp, t_extensions, t_tls_require, t_faults):
         TAP.run(t)
     return TAP.done()
 

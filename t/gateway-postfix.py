@@ -44,6 +44,11 @@ def t_relay(pf, cert):
                "with the client's own HELO (XCLIENT)", m[:800])
         TAP.ok(m.endswith(b'\n.dot\nbody\n'), 'the dot line intact', m[-100:])
         TAP.ok('TLS connection established from' in pf.log(), "Postfix's log: TLS")
+        r = send(srv.port, 'alice@example.org', ['bob@example.org'], MSG % 4, helo='other.example')
+        TAP.is_(r['data'][0] if r['data'] else None, 250, 'a second session (another HELO)')
+        m = [m for m in pf.wait_delivered('bob@example.org', 2) if b'<pf-4@' in m]
+        TAP.ok(m and re.search(rb'^Received: from other\.example \(', m[0], re.M),
+               'XCLIENT again for the next client on the kept connection', m[0][:400] if m else None)
 
 
 def t_bad_cert(pf, other):
@@ -62,7 +67,7 @@ def t_slow(pf, cert):
         took = time.monotonic() - t0
         TAP.is_(r['data'][0] if r['data'] else None, 250, "a slow 250 (Postfix sleeps 4 s) within the step's timeout")
         TAP.ok(took >= 4, 'it was waited for (%.1f s)' % took)
-        TAP.is_(len([m for m in pf.wait_delivered('bob@example.org', 2) if b'<pf-3@' in m]), 1, 'and arrived once')
+        TAP.is_(len([m for m in pf.wait_delivered('bob@example.org', 3) if b'<pf-3@' in m]), 1, 'and arrived once')
 
 
 def main():
