@@ -14,6 +14,7 @@
 #include <string.h>
 
 #define CHUNK	65536
+#define RCPT_LINES_MAX	3400	/* posternd reads answers of < 4096 bytes */
 
 struct rcpt_result {
 	int code;
@@ -107,12 +108,36 @@ emit(FILE *out, const struct answer *a)
 	fflush(out);
 }
 
+/* Add "rcpt_action=ADDRESS NNN X.Y.Z text" to LINES, the text cut or left
+ * out when the answer would grow past what posternd reads; a recipient
+ * that does not fit at all gets the overall answer (a duplicate on retry
+ * at worst, never a loss).  Returns 0 when it did not fit. */
+static int
+add_rcpt_line(char *lines, size_t *len, const char *addr, const struct answer *a)
+{
+	size_t room = RCPT_LINES_MAX - *len;
+	int n = snprintf(lines + *len, room, "rcpt_action=%s %.120s\n", addr, a->action);
+
+	if (n > 0 && (size_t)n < room) {
+		*len += (size_t)n;
+		return 1;
+	}
+	n = snprintf(lines + *len, room, "rcpt_action=%s %.9s\n", addr, a->action);
+	if (n > 0 && (size_t)n < room) {
+		*len += (size_t)n;
+		return 1;
+	}
+	lines[*len] = '\0';
+	return 0;
+}
+
 /* LMTP: one reply per recipient taken at RCPT, in that order. */
 static void
 lmtp_results(struct fwd *f, struct answer *a, FILE *out)
 {
+	static char lines[RCPT_LINES_MAX];
 	struct reply r;
-	size_t i, taken = 0;
+	size_t i, taken = 0, len = 0, left_out = 0;
 	int first4 = -1, first5 = -1, rc = CONN_OK;
 	struct rcpt_result *res = calloc(f->nrcpts, sizeof(*res));
 
@@ -122,6 +147,7 @@ lmtp_results(struct fwd *f, struct answer *a, FILE *out)
 		emit(out, a);
 		return;
 	}
+	lines[0] = '\0';
 	for (i = 0; i < f->nrcpts; i++) {
 		if (rc == CONN_OK && (rc = conn_reply(&f->c, &r, f->o.data_timeout)) == CONN_OK) {
 			res[i].code = r.code;
@@ -140,10 +166,15 @@ lmtp_results(struct fwd *f, struct answer *a, FILE *out)
 			first5 = (int)i;
 		else if (res[i].code < 500 && first4 < 0)
 			first4 = (int)i;
-		fprintf(out, "rcpt_action=%s %s\n", f->rcpts[i].addr, res[i].a.action);
+		if (left_out > 0 || !add_rcpt_line(lines, &len, f->rcpts[i].addr, &res[i].a))
+			left_out++;
 		fprintf(stderr, "postern-forward: %s: <%s>: %s\n", f->o.target, f->rcpts[i].addr,
 		    res[i].a.action);
 	}
+	if (left_out > 0)
+		fprintf(stderr, "postern-forward: %s: the per-recipient results of %zu recipients do not fit "
+		    "in an answer: they get the overall one\n", f->o.target, left_out);
+	fputs(lines, out);
 	if (taken == f->nrcpts)
 		fwd_answer(a, "OK");
 	else if (taken > 0)
