@@ -95,7 +95,8 @@ WIRE = b'Received: from client\r\nSubject: t\r\n\r\n..leading dot\r\nline\r\n...
 
 
 def t_smtp_basic():
-    ds = FakeSMTP(refuse={'nobody@example.org': '550 5.1.1 <nobody@example.org>: User unknown'})
+    ds = FakeSMTP(refuse={'nobody@example.org': '550 5.1.1 <nobody@example.org>: User unknown',
+                          'later@example.org': '421 4.3.2 Service shutting down'})
     st = Step('inet:127.0.0.1:%d' % ds.port)
     answers, _ = transaction(st, 'S1.1', ['bob@example.org', 'nobody@example.org'], MSG)
     TAP.is_(answers[0], 'OK', 'MAIL accepted downstream')
@@ -126,6 +127,10 @@ def t_smtp_basic():
     answers, _ = transaction(st, 'S4.1', ['frank@example.org'], b'Subject: 4\n\nx\n')
     TAP.is_(answers, ['OK', 'OK', 'OK'], 'a dropped connection is re-opened')
     TAP.is_(ds.connections, 2, 'by a second connection')
+    a = action(st.ask(req('RCPT', 'S5.1', rcpt='later@example.org')))
+    TAP.is_(a, '451 4.3.2 Service shutting down', "a downstream 421 reaches the client as 451 (the client's session goes on)")
+    answers, _ = transaction(st, 'S6.1', ['gina@example.org'], b'Subject: 6\n\nx\n')
+    TAP.is_((answers, ds.connections), (['OK', 'OK', 'OK'], 3), 'after a 421 the next transaction opens a new connection')
     err = st.close()
     TAP.ok('queued as FAKE1' in err, "the downstream's 250 text is logged (stderr)", err)
     ds.stop()

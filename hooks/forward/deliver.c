@@ -239,6 +239,8 @@ fwd_data(struct fwd *f, const struct preq *q, struct preader *rd, unsigned long 
 		else if (r.code < 400)
 			fwd_answer(&a, "451 4.5.0 downstream %s: unexpected %d after the message",
 			    f->o.target, r.code);
+		if (r.code == 421)
+			fwd_drop(f);
 	}
 	f->open = 0;
 	emit(out, &a);

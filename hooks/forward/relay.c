@@ -34,8 +34,9 @@ fwd_answer_reply(struct answer *a, const struct reply *r)
 		fwd_answer(a, "OK");
 		return;
 	}
-	fwd_answer(a, "%d %s%s %s", r->code, r->enhanced[0] != '\0' ? r->enhanced :
-	    r->code >= 500 ? "5.0.0" : "4.0.0", "", r->text[0] != '\0' ? r->text :
+	/* 421 closes the downstream's session, not the client's: 451 */
+	fwd_answer(a, "%d %s %s", r->code == 421 ? 451 : r->code, r->enhanced[0] != '\0' ?
+	    r->enhanced : r->code >= 500 ? "5.0.0" : "4.0.0", r->text[0] != '\0' ? r->text :
 	    "(the downstream server gave no text)");
 }
 
@@ -319,6 +320,8 @@ open_transaction(struct fwd *f, const struct preq *q, struct answer *a)
 		return failed(f, a, rc, "MAIL FROM");
 	fwd_answer_reply(a, &r);
 	f->open = r.code >= 200 && r.code < 300;
+	if (r.code == 421)
+		fwd_drop(f);
 	return f->open ? 0 : -1;
 }
 
@@ -357,6 +360,8 @@ send_rcpt(struct fwd *f, const char *addr, const char *params, struct answer *a,
 		return failed(f, a, rc, "RCPT TO");
 	fwd_answer_reply(a, &r);
 	*code = r.code;
+	if (r.code == 421)
+		fwd_drop(f);
 	if (r.code >= 200 && r.code < 300 && add_rcpt(f, addr, params) < 0) {
 		fwd_answer(a, "451 4.3.0 out of memory");
 		*code = 451;
