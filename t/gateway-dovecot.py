@@ -71,6 +71,9 @@ service lmtp {{
     address = 127.0.0.1
     port = {lmtp}
   }}
+  unix_listener lmtp {{
+    mode = 0666
+  }}
 }}
 '''.format(d=d, imap=self.imap, lmtp=self.lmtp))
         self.proc = None
@@ -166,6 +169,17 @@ def run(srv, dc):
     TAP.is_(len([m for m in got if b'gw-2@' in m]), 1, 'the retried message is in the mailbox once: no loss')
 
 
+def t_unix(dc, d):
+    """The same over Dovecot's UNIX-domain LMTP socket (unix:/path)."""
+    conf = gateway_config(d, 'postern-forward', ['--lmtp', 'unix:%s/run/lmtp' % dc.d], timeout=20)
+    with Server(dir=d, config=conf) as srv:
+        msg3 = MSG.replace(b'gw-1@', b'gw-3@')
+        r = send(srv.port, 'alice@example.org', ['bob@example.org'], msg3, mail_options=['BODY=8BITMIME'])
+        TAP.is_(r['data'][0] if r['data'] else None, 250, 'unix:/path: delivered through the LMTP socket')
+        got = [m for m in dc.fetch_all() if b'gw-3@' in m]
+        TAP.ok(len(got) == 1 and strip_trace(got[0]) == msg3, 'once, byte for byte')
+
+
 def main():
     d = workdir()
     dc = Dovecot(os.path.join(d, 'dovecot'))
@@ -179,6 +193,7 @@ def main():
                               timeout=20)
         with Server(dir=d, config=conf) as srv:
             TAP.run(run, srv, dc)
+        TAP.run(t_unix, dc, workdir())
     finally:
         dc.stop()
     return TAP.done()
