@@ -192,6 +192,9 @@ def t_extensions():
     TAP.ok(a and a.startswith('553 5.6.7 '), 'SMTPUTF8 to a server without it: 553 5.6.7', a)
     a = action(st.ask(req('MAIL', 'E1.2', postern_body='8BITMIME')))
     TAP.ok(a and a.startswith('550 5.6.3 '), '8BITMIME to a server without it: 550 5.6.3', a)
+    a = action(st.ask(req('MAIL', 'E1.4', sender='a@example.org\rRCPT TO:<x@example.org>')))
+    TAP.ok(a and a.startswith('451 ') and not any('x@example.org' in c for c in ds.commands),
+           'a CR in a value is never sent (no command smuggling)', (a, ds.commands))
     a = action(st.ask(req('MAIL', 'E1.3', postern_requiretls='1')))
     TAP.ok(a and a.startswith('550 5.7.30 '), 'REQUIRETLS without verified TLS: 550 5.7.30', a)
     st.close()

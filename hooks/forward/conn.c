@@ -195,6 +195,11 @@ conn_command(struct conn *c, int timeout, const char *fmt, ...)
 		snprintf(c->why, sizeof(c->why), "command too long");
 		return CONN_IO;
 	}
+	if (strcspn(line, "\r\n") != (size_t)n) {
+		/* never a second command smuggled in a value */
+		snprintf(c->why, sizeof(c->why), "a line break in a command's argument: not sent");
+		return CONN_IO;
+	}
 	memcpy(line + n, "\r\n", 2);
 	return conn_write(c, line, (size_t)n + 2, timeout);
 }
