@@ -6,6 +6,8 @@ and against a receiver in this test that answers each status class
 (2xx -> 250; 408, 429, 5xx -> 451; other 4xx -> 554; 3xx -> 451), stalls
 (-> 451), or is down (-> 451); exactly one POST per message."""
 import hashlib
+import smtplib
+import ssl
 import hmac
 import http.server
 import os
@@ -14,7 +16,7 @@ import sys
 import threading
 import time
 
-from postern_test import TAP, Server, workdir, run_main, free_port, BUILDDIR
+from postern_test import TAP, Server, workdir, run_main, free_port, make_cert, BUILDDIR
 from postern_gateway import gateway_config, send
 
 SRCDIR = os.environ.get('POSTERN_SRCDIR') or os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
@@ -22,11 +24,13 @@ MSG = b'Subject: hook\r\nFrom: a@example.org\r\n\r\nbody line\r\n.dot\r\n'
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
-    status, delay, posts = 200, 0, []
+    protocol_version = 'HTTP/1.1'       # keep-alive, so that reuse shows
+    status, delay, posts, peers = 200, 0, [], []
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
         Recorder.posts.append((dict(self.headers), body))
+        Recorder.peers.append(self.client_address)
         time.sleep(Recorder.delay)
         try:
             self.send_response(Recorder.status)
@@ -107,6 +111,19 @@ def t_status_classes():
         TAP.is_(h.get('X-Postern-Mail-From'), 'alice@example.org', 'X-Postern-Mail-From')
         TAP.is_(h.get('X-Postern-Rcpt-To'), 'bob@example.org,"odd+2Cname+20x"@example.org',
                 'X-Postern-Rcpt-To: comma-separated, a comma and a space in an address as xtext')
+        Recorder.status, Recorder.peers = 200, []
+        s = smtplib.SMTP('127.0.0.1', srv.port, timeout=30)
+        codes = []
+        for i in range(3):
+            try:
+                s.sendmail('alice@example.org', ['bob@example.org'], MSG)
+                codes.append(250)
+            except smtplib.SMTPException as e:
+                codes.append(str(e))
+        s.quit()
+        TAP.is_(codes, [250, 250, 250], 'three messages in one session')
+        TAP.ok(len(Recorder.peers) == 3 and len(set(Recorder.peers)) == 1,
+               'over one kept HTTP connection (one curl handle per worker)', Recorder.peers)
         Recorder.status, Recorder.delay, Recorder.posts = 200, 6, []
         t0 = time.monotonic()
         r = send(srv.port, 'alice@example.org', ['bob@example.org'], MSG)
@@ -119,11 +136,40 @@ def t_status_classes():
         TAP.ok(r['data'] and r['data'][0] == 451, 'the receiver down: 451', r)
 
 
+def t_https():
+    """TLS: verified against --cacert; a certificate nobody vouches for -> 451."""
+    d = workdir()
+    key = secret(d, 'secret', 'k')
+    cert, pkey = make_cert(d)
+    os.chmod(cert, 0o644)
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Recorder)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, pkey)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = 'https://localhost:%d/in' % httpd.server_address[1]
+    Recorder.status, Recorder.delay, Recorder.posts = 200, 0, []
+    try:
+        d2 = workdir()
+        args = ['--secret-file', key, '--cacert', cert, url]
+        with Server(dir=d2, config=gateway_config(d2, 'postern-webhook', args, stages=('data',))) as srv:
+            r = send(srv.port, 'alice@example.org', ['bob@example.org'], MSG)
+            TAP.is_(r['data'][0] if r['data'] else None, 250, 'https with --cacert: verified, 250')
+        with server(workdir(), url, key, timeout=5) as srv:
+            r = send(srv.port, 'alice@example.org', ['bob@example.org'], MSG)
+            TAP.ok(r['data'] and r['data'][0] == 451, 'https to a certificate no CA vouches for: 451', r)
+        TAP.is_(len(Recorder.posts), 1, 'and nothing was POSTed over the unverified connection')
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 def main():
     if not os.access(os.path.join(BUILDDIR, 'hooks', 'postern-webhook'), os.X_OK):
         return TAP.skip_all('postern-webhook not built: apt-get install libcurl4-gnutls-dev, then configure')
     TAP.run(t_example_receiver)
     TAP.run(t_status_classes)
+    TAP.run(t_https)
     return TAP.done()
 
 
