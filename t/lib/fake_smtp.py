@@ -94,6 +94,9 @@ class FakeSMTP:
             elif verb == 'RSET':
                 mail, rcpts = None, []
                 send('250 2.0.0 Ok')
+            elif verb == 'STARTTLS' and 'STARTTLS' in self.caps:
+                send('220 2.0.0 go ahead')      # and no TLS: the handshake fails
+                return
             elif verb == 'NOOP':
                 send('250 2.0.0 Ok')
             elif verb == 'QUIT':
