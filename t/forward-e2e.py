@@ -5,10 +5,13 @@ driven by a real SMTP client (smtplib) against a scriptable downstream
 a recipient refused downstream is refused to the client with the same
 code; downstream down -> 451 at MAIL; a downstream that closes mid-DATA,
 answers garbage or stalls -> the client gets 4xx, never 250, never a hang."""
+import os
+import signal
+import smtplib
 import sys
 import time
 
-from postern_test import TAP, Server, workdir, run_main, free_port
+from postern_test import TAP, Server, workdir, run_main, free_port, children
 from postern_gateway import gateway_config, legacy_step_config, send, named_steps
 from fake_smtp import FakeSMTP
 
@@ -55,6 +58,34 @@ def t_legacy():
     ds.stop()
 
 
+def t_restart():
+    """The step dies between RCPT and DATA: posternd starts it again and the
+    new process rebuilds the transaction from the data request."""
+    ds = FakeSMTP()
+    with server('inet:127.0.0.1:%d' % ds.port) as srv:
+        s = smtplib.SMTP('127.0.0.1', srv.port, timeout=30)
+        s.ehlo()
+        s.mail('alice@example.org')
+        s.rcpt('bob@example.org')
+        kids = [p for w in srv.worker_pids() for p in children(w) if comm(p) == 'postern-forward']
+        for p in kids:
+            os.kill(p, signal.SIGKILL)
+        code, _ = s.data(MSG)
+        s.quit()
+        TAP.ok(kids, 'the step was running (%d process)' % len(kids))
+        TAP.is_(code, 250, 'DATA after the step was killed: 250')
+        TAP.is_([m['rcpts'] for m in ds.messages], [['bob@example.org']], 'the message arrived once, to bob')
+    ds.stop()
+
+
+def comm(pid):
+    try:
+        with open('/proc/%d/comm' % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ''
+
+
 def t_down():
     with server('inet:127.0.0.1:%d' % free_port(), '--timeout', '3') as srv:
         t0 = time.monotonic()
@@ -76,7 +107,7 @@ def t_faults():
 
 
 def main():
-    for t in (t_delivery, t_legacy, t_down, t_faults):
+    for t in (t_delivery, t_legacy, t_restart, t_down, t_faults):
         TAP.run(t)
     return TAP.done()
 
