@@ -250,6 +250,16 @@ def t_tls_require():
     ds.stop()
 
 
+def t_usage():
+    for args in (['--tls=maybe', 'inet:127.0.0.1:25'], ['smtp.example.org'], [],
+                 ['--tls-ca', '/nonexistent', 'inet:127.0.0.1:25']):
+        st = Step(*args)
+        a = action(st.ask(req('MAIL', 'U1.1')))
+        err = st.close()
+        TAP.ok(a and a.startswith('451 4.3.0 ') and 'usage' in err,
+               'a wrong command line (%s): 451 4.3.0 and the usage in the log' % ' '.join(args), (a, err))
+
+
 def t_faults():
     port = free_port()
     st = Step('--timeout', '2', '--data-timeout', '2', 'inet:127.0.0.1:%d' % port)
@@ -279,7 +289,7 @@ def t_faults():
 def main():
     if not os.access(PROG, os.X_OK):
         return TAP.skip_all('no postern-forward built')
-    for t in (t_smtp_basic, t_fresh_data_process, t_lmtp, t_extensions, t_tls_require, t_faults):
+    for t in (t_smtp_basic, t_fresh_data_process, t_lmtp, t_extensions, t_tls_require, t_usage, t_faults):
         TAP.run(t)
     return TAP.done()
 
