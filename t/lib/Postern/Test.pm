@@ -142,6 +142,7 @@ sub start {
 		server => { hostname => 'mx.test', pidfile => "$dir/posternd.pid",
 			workers => 2, min_spare => 1, max_spare => 4,
 			spool_directory => $dir,
+			reverse_lookup => 'no',     # hermetic: no DNS unless a test asks
 			(is_root() ? (user => 'nobody', group => 'nogroup') : ()) },
 		hooks => { data => "$maildir_hook $dir/Maildir" },
 	);
