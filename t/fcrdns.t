@@ -14,6 +14,7 @@ use strict;
 use warnings;
 use Test::More;
 use IO::Socket::INET;
+use IO::Socket::IP;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
 use Postern::Test qw(run_bounded wait_for wait_until alive read_file write_file esc);
@@ -27,7 +28,7 @@ my $BUILD = Postern::Test::builddir();
 my $ROOT = Postern::Test::is_root();
 
 my $d = Postern::Test::workdir();
-my $dns = Postern::Dnsmasq->start(dir => $d, local => ['fcrdns.test', '127.in-addr.arpa'], records => [
+my $dns = Postern::Dnsmasq->start(dir => $d, records => [
 	'--host-record=good.fcrdns.test,127.0.0.1',                     # A and PTR
 	'--ptr-record=2.0.0.127.in-addr.arpa,liar.fcrdns.test',
 	'--host-record=liar.fcrdns.test,127.0.0.99',                    # ... whose A is another
@@ -36,7 +37,8 @@ my $dns = Postern::Dnsmasq->start(dir => $d, local => ['fcrdns.test', '127.in-ad
 	'--host-record=other.fcrdns.test,127.0.0.98',
 	'--host-record=four.fcrdns.test,127.0.0.4',
 	'--ptr-record=5.0.0.127.in-addr.arpa,192.0.2.1',                # not a host name
-]);
+	'--host-record=six.fcrdns.test,::1',                            # AAAA and ip6.arpa PTR
+], local => ['fcrdns.test', '127.in-addr.arpa', 'ip6.arpa']);
 pass('dnsmasq listens on 127.0.0.1:' . $dns->port);
 
 # The hooks: an exec connect hook writes its environment, a persistent
@@ -63,9 +65,12 @@ while (my \$l = <STDIN>) {
 }
 EOS
 
+my $HAVE6 = IO::Socket::IP->new(LocalHost => '::1', LocalPort => 0, Proto => 'tcp', Listen => 1) ? 1 : 0;
+my $port6 = Postern::Test::free_port();
 my $S = Postern::Test->start(dir => $d, config => {
 	server => { reverse_lookup => 'yes', resolver => '127.0.0.1:' . $dns->port, dns_timeout => 5 },
 	hooks => { connect => $env_hook, rcpt => $policy, persistent => 'rcpt' },
+	($HAVE6 ? (smtp6 => { listen => "[::1]:$port6" }) : ()),
 });
 
 my %want = (
@@ -94,13 +99,38 @@ for my $ip (sort keys %want) {
 	ok($S->wait_log_since($mark, qr/: connect from \Q$name\E\[\Q$ip\E\]:\d+ to smtp(?: \(.+\))?$/m),
 	    "$what: log says connect from $name\[$ip\]") or diag(esc($S->log_since($mark)));
 }
+SKIP: {
+	skip 'no IPv6 on loopback', 5 unless $HAVE6;
+	# an IPv6 client: the ip6.arpa PTR, then AAAA
+	my $mark = $S->log_mark;
+	my $c = IO::Socket::IP->new(PeerHost => '::1', PeerPort => $port6, Proto => 'tcp', Timeout => 10)
+	    or die "connect [::1]:$port6: $!";
+	my @r;
+	my $line = sub { my $l = <$c> // ''; $l =~ s/\r?\n\z//; push @r, $l; $l };
+	my $cmd = sub { print $c "$_[0]\r\n"; my $l; do { $l = $line->() } while ($l =~ /^\d{3}-/); $l };
+	like($line->(), qr/^220 /, 'IPv6 client: greeting');
+	$cmd->('EHLO client.test');
+	$cmd->('MAIL FROM:<a@example.org>');
+	$cmd->('RCPT TO:<bob@example.org>');
+	$cmd->('DATA');
+	like($cmd->("Subject: fcrdns ::1\r\n\r\nbody\r\n."), qr/^250 /, 'IPv6 client: message accepted');
+	$cmd->('QUIT');
+	close $c;
+	is(read_file("$d/env.::1") // '', "POSTERN_CLIENT_NAME=six.fcrdns.test\nPOSTERN_CLIENT_RESOLVE=OK\n" .
+	    "POSTERN_REVERSE_CLIENT_NAME=six.fcrdns.test\n", 'IPv6 client: exec hook environment');
+	my ($msg) = grep { (read_file($_) // '') =~ /^Subject: fcrdns ::1$/m } $S->messages;
+	like(read_file($msg // '/dev/null') // '', qr/\AReceived: from client\.test \(six\.fcrdns\.test \[IPv6:::1\]\)\n/,
+	    'IPv6 client: Received header says (six.fcrdns.test [IPv6:::1])');
+	ok($S->wait_log_since($mark, qr/: connect from six\.fcrdns\.test\[::1\]:\d+ to smtp6$/m),
+	    'IPv6 client: log says connect from six.fcrdns.test[::1]') or diag(esc($S->log_since($mark)));
+}
 my $log = $S->log_text;
 like($log, qr/connect from unknown\[127\.0\.0\.2\]:\d+ to smtp \(hostname liar\.fcrdns\.test does not resolve to the address\)/,
     'FORGED: the log says why');
 like($log, qr/connect from unknown\[127\.0\.0\.5\]:\d+ to smtp \(PTR name '192\.0\.2\.1' is not a valid host name\)/,
     'a bad PTR name: the log says why');
 my @q = $dns->queries;
-ok((grep { $_ eq 'A liar.fcrdns.test' } @q) && !(grep { /^AAAA / } @q),
+ok((grep { $_ eq 'A liar.fcrdns.test' } @q) && !(grep { /^AAAA .*\.fcrdns\.test$/ && $_ ne 'AAAA six.fcrdns.test' } @q),
     'an IPv4 client: only A records were asked for') or diag(join(', ', @q));
 is($S->stop, 0, 'server exits 0');
 
