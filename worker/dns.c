@@ -225,17 +225,20 @@ run_queries(struct lookup *l, const struct timespec *deadline)
 		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
 		struct timeval max, tv, *tvp;
 		long long left = ms_until(deadline);
-		int bits, i, n = 0, rc;
+		unsigned bits;
+		int i, n = 0, rc;
 
 		if (left <= 0)
 			break;
-		bits = ares_getsock(l->ch, socks, ARES_GETSOCK_MAXNUM);
+		/* ARES_GETSOCK_WRITABLE shifts a signed 1 into the sign bit: not used */
+		bits = (unsigned)ares_getsock(l->ch, socks, ARES_GETSOCK_MAXNUM);
 		for (i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-			if (!ARES_GETSOCK_READABLE(bits, i) && !ARES_GETSOCK_WRITABLE(bits, i))
+			int rd = (bits & (1u << i)) != 0;
+			int wr = (bits & (1u << (i + ARES_GETSOCK_MAXNUM))) != 0;
+			if (!rd && !wr)
 				continue;
 			pfd[n].fd = socks[i];
-			pfd[n].events = (ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0) |
-			    (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0);
+			pfd[n].events = (short)((rd ? POLLIN : 0) | (wr ? POLLOUT : 0));
 			pfd[n++].revents = 0;
 		}
 		max.tv_sec = (time_t)(left / 1000);
