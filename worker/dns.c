@@ -159,14 +159,14 @@ ptr_name(struct lookup *l, const char *name)
 	l->ptr_names++;
 	if (len > 0 && name[len - 1] == '.')
 		len--;
-	if (len > DNS_NAME_MAX || l->nfwd == PTR_NAMES_MAX)
+	if (l->nfwd == PTR_NAMES_MAX)
 		return;
 	f = &l->fwd[l->nfwd];
-	memcpy(f->name, name, len);
-	f->name[len] = '\0';
-	if (!dns_valid_hostname(f->name)) {
-		if (l->bad_name[0] == '\0')
-			log_sanitize(l->bad_name, sizeof(l->bad_name), f->name, len);
+	memcpy(f->name, name, len > DNS_NAME_MAX ? DNS_NAME_MAX : len);
+	f->name[len > DNS_NAME_MAX ? DNS_NAME_MAX : len] = '\0';
+	if (len > DNS_NAME_MAX || !dns_valid_hostname(f->name)) {
+		if (l->bad_name[0] == '\0')    /* for the log: the start of it, made printable */
+			log_sanitize(l->bad_name, sizeof(l->bad_name), name, len);
 		return;
 	}
 	for (i = 0; i < l->nfwd; i++)
