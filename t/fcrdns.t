@@ -27,8 +27,24 @@ if (my $why = Postern::Dnsmasq::missing()) {
 my $BUILD = Postern::Test::builddir();
 my $ROOT = Postern::Test::is_root();
 
+# A DNS server that never answers: reads and drops every query.
+my $silent = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'udp')
+    or die "udp: $!";
+my $silent_port = $silent->sockport;
+my $silent_pid = fork // die;
+if ($silent_pid == 0) {
+	my $buf;
+	$silent->recv($buf, 4096) while 1;
+	POSIX::_exit(0);
+}
+close $silent;
+END { local $?; if ($silent_pid) { kill 'KILL', $silent_pid; waitpid($silent_pid, 0) } }
+
 my $d = Postern::Test::workdir();
 my $dns = Postern::Dnsmasq->start(dir => $d, records => [
+	# the A of names under slow.fcrdns.test is asked of the silent server
+	"--server=/slow.fcrdns.test/127.0.0.1#$silent_port",
+	'--ptr-record=7.0.0.127.in-addr.arpa,h.slow.fcrdns.test',
 	'--host-record=good.fcrdns.test,127.0.0.1',                     # A and PTR
 	'--ptr-record=2.0.0.127.in-addr.arpa,liar.fcrdns.test',
 	'--host-record=liar.fcrdns.test,127.0.0.99',                    # ... whose A is another
@@ -72,7 +88,7 @@ EOS
 my $HAVE6 = IO::Socket::IP->new(LocalHost => '::1', LocalPort => 0, Proto => 'tcp', Listen => 1) ? 1 : 0;
 my $port6 = Postern::Test::free_port();
 my $S = Postern::Test->start(dir => $d, config => {
-	server => { reverse_lookup => 'yes', resolver => '127.0.0.1:' . $dns->port, dns_timeout => 5 },
+	server => { reverse_lookup => 'yes', resolver => '127.0.0.1:' . $dns->port, dns_timeout => 3 },
 	hooks => { connect => $env_hook, rcpt => $policy, persistent => 'rcpt' },
 	($HAVE6 ? (smtp6 => { listen => "[::1]:$port6" }) : ()),
 });
@@ -84,12 +100,15 @@ my %want = (
 	'127.0.0.4' => ['four.fcrdns.test', 'four.fcrdns.test', 'OK', 'two PTR names, one resolves back'],
 	'127.0.0.5' => ['unknown', 'unknown', 'FAIL', 'a PTR that is an IP address'],
 	'127.0.0.6' => ['unknown', qr/n\d\d\.x{60}\.fcrdns\.test/, 'FORGED', '30 long PTR names (TCP)'],
+	'127.0.0.7' => ['unknown', 'h.slow.fcrdns.test', 'TEMP', 'forward lookup never answered'],
 );
 for my $ip (sort keys %want) {
 	my ($name, $rev, $resolve, $what) = @{ $want{$ip} };
 	my $mark = $S->log_mark;
+	my $t0 = time;
 	my $c = Postern::Test::Client->new($S->port, local => $ip);
 	like($c->greeting // '', qr/^220 /, "$what: greeting");
+	cmp_ok(time - $t0, '<', 3 + 1.5, "$what: ... within dns_timeout (3 s) + 1.5 s");
 	like($c->send_message(data => "Subject: fcrdns $ip\r\n\r\nbody\r\n") // '', qr/^250 /,
 	    "$what: message accepted");
 	$c->quit;
@@ -145,16 +164,7 @@ is($S->stop, 0, 'server exits 0');
 # ---------------------------------------------------------------- a DNS server that never answers
 
 {
-	my $udp = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'udp')
-	    or die "udp: $!";
-	my $port = $udp->sockport;
-	my $pid = fork // die;
-	if ($pid == 0) {            # reads and drops every query
-		my $buf;
-		$udp->recv($buf, 4096) while 1;
-		POSIX::_exit(0);
-	}
-	close $udp;
+	my $port = $silent_port;
 	my $d2 = Postern::Test::workdir();
 	my $env2 = Postern::Test::write_script($d2, 'env-hook', read_file($env_hook) =~ s/\Q$d\E/$d2/r);
 	my $T = Postern::Test->start(dir => $d2, config => {
@@ -173,8 +183,6 @@ is($S->stop, 0, 'server exits 0');
 	like($T->log_text, qr/connect from unknown\[127\.0\.0\.1\]:\d+ to smtp \(PTR lookup: .+\)$/m,
 	    'silent DNS server: the log says the PTR lookup failed');
 	is($T->stop, 0, 'server exits 0');
-	kill 'KILL', $pid;
-	waitpid($pid, 0);
 }
 
 # ---------------------------------------------------------------- reverse_lookup = no
