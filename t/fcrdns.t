@@ -1,10 +1,12 @@
 #!/usr/bin/perl
 # fcrdns.t - the client's names (worker/dns.c) against a real DNS server:
 # dnsmasq on a loopback port with its own records.  The client connects
-# from 127.0.0.1 to 127.0.0.5, one outcome each: a name that resolves back
+# from 127.0.0.1 to 127.0.0.7, one outcome each: a name that resolves back
 # (OK), a PTR name whose A is another address (FORGED), no PTR (NXDOMAIN,
-# FAIL), two PTR names of which the second resolves back, a PTR "name" that
-# is an IP address (FAIL).  Each is checked where a user sees it: an exec
+# FAIL), two PTR names of which one resolves back, a PTR "name" that is an
+# IP address (FAIL), 30 long PTR names (over TCP), a PTR name whose A query
+# is never answered (TEMP); and an IPv6 client (::1).  Each is checked
+# where a user sees it: an exec
 # hook's environment, a persistent hook's policy request, the Received
 # header and the connect log line.  Then a DNS server that never answers
 # (the greeting still comes within dns_timeout), reverse_lookup = no (no
