@@ -1,12 +1,12 @@
 #!/usr/bin/perl
 # fcrdns.t - the client's names (worker/dns.c) against a real DNS server:
 # dnsmasq on a loopback port with its own records.  The client connects
-# from 127.0.0.1 to 127.0.0.7, one outcome each: a name that resolves back
+# from 127.0.0.1 to 127.0.0.8, one outcome each: a name that resolves back
 # (OK), a PTR name whose A is another address (FORGED), no PTR (NXDOMAIN,
 # FAIL), two PTR names of which one resolves back, a PTR "name" that is an
 # IP address (FAIL), 30 long PTR names (over TCP), a PTR name whose A query
-# is never answered (TEMP); and an IPv6 client (::1).  Each is checked
-# where a user sees it: an exec
+# is never answered (TEMP), a PTR reached through a CNAME (RFC 2317); and
+# an IPv6 client (::1).  Each is checked where a user sees it: an exec
 # hook's environment, a persistent hook's policy request, the Received
 # header and the connect log line.  Then a DNS server that never answers
 # (the greeting still comes within dns_timeout), reverse_lookup = no (no
@@ -47,6 +47,10 @@ my $dns = Postern::Dnsmasq->start(dir => $d, records => [
 	# the A of names under slow.fcrdns.test is asked of the silent server
 	"--server=/slow.fcrdns.test/127.0.0.1#$silent_port",
 	'--ptr-record=7.0.0.127.in-addr.arpa,h.slow.fcrdns.test',
+	# RFC 2317 classless delegation: the PTR is reached through a CNAME
+	'--cname=8.0.0.127.in-addr.arpa,8.0-25.0.0.127.in-addr.arpa',
+	'--ptr-record=8.0-25.0.0.127.in-addr.arpa,classless.fcrdns.test',
+	'--host-record=classless.fcrdns.test,127.0.0.8',
 	'--host-record=good.fcrdns.test,127.0.0.1',                     # A and PTR
 	'--ptr-record=2.0.0.127.in-addr.arpa,liar.fcrdns.test',
 	'--host-record=liar.fcrdns.test,127.0.0.99',                    # ... whose A is another
@@ -103,6 +107,7 @@ my %want = (
 	'127.0.0.5' => ['unknown', 'unknown', 'FAIL', 'a PTR that is an IP address'],
 	'127.0.0.6' => ['unknown', qr/n\d\d\.x{60}\.fcrdns\.test/, 'FORGED', '30 long PTR names (TCP)'],
 	'127.0.0.7' => ['unknown', 'h.slow.fcrdns.test', 'TEMP', 'forward lookup never answered'],
+	'127.0.0.8' => ['classless.fcrdns.test', 'classless.fcrdns.test', 'OK', 'PTR through a CNAME (RFC 2317)'],
 );
 for my $ip (sort keys %want) {
 	my ($name, $rev, $resolve, $what) = @{ $want{$ip} };

@@ -197,11 +197,13 @@ ptr_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	    l->family, &h);
 	if (l->ptr_status != ARES_SUCCESS || h == NULL)
 		return;
-	/* c-ares lists the first PTR name in h_name, the others as aliases */
-	if (h->h_name != NULL)
-		ptr_name(l, h->h_name);
+	/* c-ares lists every PTR name in h_aliases, in the answer's order, and
+	 * the last one again in h_name (a CNAME, as in RFC 2317 delegation,
+	 * is followed, not listed) */
 	for (i = 0; h->h_aliases != NULL && h->h_aliases[i] != NULL; i++)
 		ptr_name(l, h->h_aliases[i]);
+	if (h->h_name != NULL)
+		ptr_name(l, h->h_name);         /* a duplicate unless aliases were empty */
 	ares_free_hostent(h);
 }
 
