@@ -51,6 +51,9 @@ my $dns = Postern::Dnsmasq->start(dir => $d, records => [
 	'--cname=8.0.0.127.in-addr.arpa,8.0-25.0.0.127.in-addr.arpa',
 	'--ptr-record=8.0-25.0.0.127.in-addr.arpa,classless.fcrdns.test',
 	'--host-record=classless.fcrdns.test,127.0.0.8',
+	# two PTR names, neither resolves back: reverse_client_name is the first
+	'--ptr-record=9.0.0.127.in-addr.arpa,alpha.fcrdns.test',
+	'--ptr-record=9.0.0.127.in-addr.arpa,beta.fcrdns.test',
 	'--host-record=good.fcrdns.test,127.0.0.1',                     # A and PTR
 	'--ptr-record=2.0.0.127.in-addr.arpa,liar.fcrdns.test',
 	'--host-record=liar.fcrdns.test,127.0.0.99',                    # ... whose A is another
@@ -157,6 +160,19 @@ SKIP: {
 	    'IPv6 client: Received header says (six.fcrdns.test [IPv6:::1])');
 	ok($S->wait_log_since($mark, qr/: connect from six\.fcrdns\.test\[::1\]:\d+ to smtp6$/m),
 	    'IPv6 client: log says connect from six.fcrdns.test[::1]') or diag(esc($S->log_since($mark)));
+}
+SKIP: {
+	# which name comes first is the server's choice: ask it
+	skip 'Net::DNS missing: apt-get install libnet-dns-perl', 1 unless eval { require Net::DNS; 1 };
+	my $res = Net::DNS::Resolver->new(nameservers => ['127.0.0.1'], port => $dns->port, recurse => 0,
+	    udp_timeout => 5, retry => 2);
+	my $a = $res->send('9.0.0.127.in-addr.arpa', 'PTR');
+	my @ptr = $a ? map { $_->ptrdname } grep { $_->type eq 'PTR' } $a->answer : ();
+	s/\.\z// for @ptr;
+	my $c = Postern::Test::Client->new($S->port, local => '127.0.0.9');
+	$c->quit;
+	is((read_file("$d/env.127.0.0.9") // '') =~ /^POSTERN_REVERSE_CLIENT_NAME=(.*)$/m ? $1 : '', $ptr[0] // '(no answer)',
+	    "two PTR names, neither resolves back: reverse_client_name is the first of the answer (@ptr)");
 }
 my $log = $S->log_text;
 like($log, qr/connect from unknown\[127\.0\.0\.2\]:\d+ to smtp \(hostname liar\.fcrdns\.test does not resolve to the address\)/,
