@@ -308,6 +308,7 @@ channel(const struct config *cfg)
 	return the_channel;
 fail:
 	failed = 1;
+	the_channel = NULL;
 	log_err("DNS resolver: %s: client names will be 'unknown' (check [server] resolver and /etc/resolv.conf)",
 	    ares_strerror(rc));
 	return NULL;
