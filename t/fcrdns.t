@@ -10,8 +10,9 @@
 # hook's environment, a persistent hook's policy request, the Received
 # header and the connect log line.  Then a DNS server that never answers
 # (the greeting still comes within dns_timeout), reverse_lookup = no (no
-# query at all), posternd -t on bad values, and postgrey whose
-# --whitelist-clients rule on the client name now matches.
+# query at all), posternd -t on bad values, the example hook
+# known-client.sh (Postfix's reject_unknown_client_hostname), and postgrey
+# whose --whitelist-clients rule on the client name now matches.
 use strict;
 use warnings;
 use Test::More;
@@ -183,6 +184,29 @@ my @q = $dns->queries;
 ok((grep { $_ eq 'A liar.fcrdns.test' } @q) && !(grep { /^AAAA .*\.fcrdns\.test$/ && $_ ne 'AAAA six.fcrdns.test' } @q),
     'an IPv4 client: only A records were asked for') or diag(join(', ', @q));
 is($S->stop, 0, 'server exits 0');
+
+# ---------------------------------------------------------------- hooks/examples/known-client.sh
+
+{
+	my $d5 = Postern::Test::workdir();
+	my $hook = Postern::Test::install_program($d5, Postern::Test::srcdir() . '/hooks/examples/known-client.sh');
+	my $K = Postern::Test->start(dir => $d5, config => {
+		server => { reverse_lookup => 'yes', resolver => '127.0.0.1:' . $dns->port, dns_timeout => 3 },
+		hooks => { rcpt => $hook },
+	});
+	for my $case (['127.0.0.1', qr/^250 /, 'a verified name: 250'],
+	    ['127.0.0.2', qr/^550 5\.7\.25 Client host rejected: cannot find your hostname, \[127\.0\.0\.2\]/, 'FORGED: 550 5.7.25'],
+	    ['127.0.0.3', qr/^550 5\.7\.25 /, 'no PTR: 550 5.7.25'],
+	    ['127.0.0.7', qr/^450 4\.7\.25 Client host rejected: cannot find your hostname, \[127\.0\.0\.7\]/, 'DNS timeout: 450 4.7.25']) {
+		my ($ip, $want, $what) = @$case;
+		my $c = Postern::Test::Client->new($K->port, local => $ip);
+		$c->cmd('EHLO client.test');
+		$c->cmd('MAIL FROM:<a@example.org>');
+		like($c->cmd('RCPT TO:<bob@example.org>') // 'EOF', $want, "known-client.sh: $what");
+		$c->quit;
+	}
+	is($K->stop, 0, 'server exits 0');
+}
 
 # ---------------------------------------------------------------- a DNS server that never answers
 
