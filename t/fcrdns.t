@@ -27,6 +27,10 @@ if (my $why = Postern::Dnsmasq::missing()) {
 	plan skip_all => $why;
 }
 
+# A server that dies mid-session must fail a test, not kill this script
+# before it stops its dnsmasq and helpers.
+$SIG{PIPE} = 'IGNORE';
+
 my $BUILD = Postern::Test::builddir();
 my $ROOT = Postern::Test::is_root();
 
