@@ -21,9 +21,13 @@ MSG = b'Subject: via Postfix\r\nMessage-ID: <pf-%d@example.org>\r\n\r\n.dot\r\nb
 
 
 def server(pf, port, *args):
+    """posternd with one worker, so that its sessions share one step process
+    and one kept connection to Postfix."""
     d = workdir()
     target = 'inet:127.0.0.1:%d' % pf.ports[port]
-    return Server(dir=d, config=gateway_config(d, 'postern-forward', list(args) + [target], timeout=20))
+    conf = gateway_config(d, 'postern-forward', list(args) + [target], timeout=20)
+    conf['server'] = {'workers': 1, 'min_spare': 0, 'max_spare': 1, 'max_workers': 1}
+    return Server(dir=d, config=conf)
 
 
 def t_relay(pf, cert):
@@ -60,7 +64,16 @@ def t_relay(pf, cert):
         TAP.is_(r['data'][0] if r['data'] else None, 250, 'a second session (another HELO)')
         m = [m for m in pf.wait_delivered('bob@example.org', 3) if b'<pf-4@' in m]
         TAP.ok(m and re.search(rb'^Received: from other\.example \(', m[0], re.M),
-               'XCLIENT again for the next client on the kept connection', m[0][:400] if m else None)
+               'XCLIENT again for the next client', m[0][:400] if m else None)
+
+
+    # posternd stopped: the step said QUIT; Postfix logs the connection's counts
+    end = time.monotonic() + 15
+    while not re.search(r'disconnect from .* mail=3 rcpt=3/4 bdat=3 quit=1', pf.log()) and time.monotonic() < end:
+        time.sleep(0.1)
+    TAP.ok(re.search(r'disconnect from .* mail=3 rcpt=3/4 bdat=3 quit=1', pf.log()),
+           'three sessions, one kept connection to Postfix (BDAT, QUIT at the end)',
+           '\n'.join(l for l in pf.log().splitlines() if 'disconnect' in l))
 
 
 def t_bad_cert(pf, other):
