@@ -33,6 +33,8 @@ class Dovecot:
         os.chown(os.path.join(d, 'home'), uid, gid)
         with open(os.path.join(d, 'users'), 'w') as f:
             f.write('bob:{PLAIN}bobpass:%d:%d::%s/home/bob::\n' % (uid, gid, d))
+            # carol's mailbox is full: Dovecot refuses her at the end of the message
+            f.write('carol:{PLAIN}carolpass:%d:%d::%s/home/carol::userdb_quota_rule=*:storage=1K\n' % (uid, gid, d))
         self.conf = os.path.join(d, 'dovecot.conf')
         with open(self.conf, 'w') as f:
             f.write('''base_dir = {d}/run
@@ -49,6 +51,10 @@ default_internal_user = dovecot
 default_login_user = dovenull
 postmaster_address = postmaster@example.org
 mail_location = maildir:~/Maildir
+mail_plugins = quota
+plugin {{
+  quota = maildir:User quota
+}}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN {d}/users
@@ -113,11 +119,11 @@ service lmtp {{
                 pass
         return text
 
-    def fetch_all(self):
-        """Every message of bob's INBOX over IMAP (bytes)."""
+    def fetch_all(self, user='bob'):
+        """Every message of USER's INBOX over IMAP (bytes)."""
         m = imaplib.IMAP4('127.0.0.1', self.imap)
         try:
-            m.login('bob', 'bobpass')
+            m.login(user, user + 'pass')
             m.select('INBOX', readonly=True)
             _, ids = m.search(None, 'ALL')
             out = []
@@ -153,6 +159,16 @@ def run(srv, dc):
     body = strip_trace(got[0]) if got else b''
     TAP.is_(body, MSG, 'read back over IMAP byte for byte, apart from the trace headers')
     TAP.ok(got and re.search(rb'^Received: from client\.example', got[0], re.M), "with posternd's Received header")
+
+    # LMTP mixed results: bob takes it, carol's mailbox is full
+    msg4 = MSG.replace(b'gw-1@', b'gw-4@')
+    r = send(srv.port, 'alice@example.org', ['bob@example.org', 'carol@example.org'], msg4,
+             mail_options=['BODY=8BITMIME'])
+    TAP.is_([c for c, _ in r['rcpt']], [250, 250], 'bob and carol taken at RCPT')
+    TAP.ok(r['data'] and r['data'][0] == 451 and r['data'][1].startswith(b'4.3.0 '),
+           'one delivered, one refused at the end of the message: 451 4.3.0, never 250', r['data'])
+    TAP.is_(len([m for m in dc.fetch_all() if b'gw-4@' in m]), 1, 'bob has it (he gets it again on retry)')
+    TAP.is_(len([m for m in dc.fetch_all('carol') if b'gw-4@' in m]), 0, 'carol has not')
 
     dc.stop()
     t0 = time.monotonic()
