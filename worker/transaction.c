@@ -67,6 +67,26 @@ path_error(struct session *s, enum path_error e, const char *why, int sender)
 	}
 }
 
+/* The reply for MAIL or RCPT parameters that did not parse. */
+static void
+params_error(struct session *s, const struct esmtp_status *st)
+{
+	switch (st->error) {
+	case ESMTP_NEED_EHLO:
+	case ESMTP_UNKNOWN:
+		smtp_reply(s, 555, "5.5.4", "Error: %s", st->reason);
+		break;
+	case ESMTP_TOO_BIG:
+		smtp_reply(s, 552, "5.3.4", "Error: %s", st->reason);
+		break;
+	case ESMTP_BAD:
+		smtp_reply(s, 501, "5.5.4", "Error: %s", st->reason);
+		break;
+	case ESMTP_OK:
+		fatalx("params_error without an error");
+	}
+}
+
 static int
 has_8bit(const char *p)
 {
@@ -81,6 +101,7 @@ smtp_mail(struct session *s, const char *arg)
 {
 	const char *params, *why;
 	struct mail_params mp;
+	struct esmtp_status st;
 	enum path_error e;
 
 	/* EHLO and AUTH were checked by the command table (smtp_loop.c) */
@@ -95,8 +116,12 @@ smtp_mail(struct session *s, const char *arg)
 		path_error(s, e, why, 1);
 		return;
 	}
-	if (mail_params_parse(s, params, &mp) < 0) {
+	if (mail_params_parse(params, s->esmtp, s->lim->max_message_size, &mp, &st) < 0) {
+		if (st.error == ESMTP_TOO_BIG)
+			log_info("reject: MAIL from=<%s> SIZE=%s exceeds the limit of %lld",
+			    s->mail_from, st.value, s->lim->max_message_size);
 		s->mail_from[0] = '\0';
+		params_error(s, &st);
 		return;
 	}
 	if (!mp.smtputf8 && has_8bit(s->mail_from)) {
@@ -163,6 +188,7 @@ void
 smtp_rcpt(struct session *s, const char *arg)
 {
 	const char *params, *why;
+	struct esmtp_status st;
 	enum path_error e;
 
 	e = smtp_parse_path(arg, "TO:", 0, 1, s->smtputf8, s->last_rcpt, sizeof(s->last_rcpt),
@@ -172,8 +198,9 @@ smtp_rcpt(struct session *s, const char *arg)
 		path_error(s, e, why, 0);
 		return;
 	}
-	if (rcpt_params_parse(s, params, &s->rcpt_dsn) < 0) {
+	if (rcpt_params_parse(params, s->esmtp, &s->rcpt_dsn, &st) < 0) {
 		s->last_rcpt[0] = '\0';
+		params_error(s, &st);
 		return;
 	}
 	if (s->nrcpts >= s->lim->max_recipients) {
