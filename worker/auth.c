@@ -57,12 +57,13 @@ challenge(struct session *s, const char *prompt64, char *out, size_t outmax, int
 	n = sasl_decode64(line, out, outmax);
 	explicit_bzero(line, sizeof(line));
 	if (n < 0)
-		return n == -2 ? SASL_TOOLONG : SASL_BAD;
+		return n == SASL_DECODE_TOO_LONG ? SASL_TOOLONG : SASL_BAD;
 	*outlen = n;
 	return SASL_OK;
 }
 
-/* Decode an initial response: "=" is an empty one.  -1 bad, -2 too long. */
+/* Decode an initial response: "=" is an empty one.  Returns as
+ * sasl_decode64(). */
 static int
 initial(const char *ir, char *out, size_t outmax)
 {
@@ -161,11 +162,11 @@ smtp_auth(struct session *s, const char *arg)
 		smtp_reply(s, 503, "5.5.1", "Error: authentication is not enabled here");
 		return;
 	}
-	if (s->helo[0] == '\0' || !s->esmtp) {
+	if (!session_greeted(s) || !s->esmtp) {
 		smtp_reply(s, 503, "5.5.1", "Error: send EHLO first");
 		return;
 	}
-	if (s->auth_user[0] != '\0') {
+	if (session_authenticated(s)) {
 		smtp_reply(s, 503, "5.5.1", "Error: already authenticated");
 		return;
 	}
@@ -173,7 +174,7 @@ smtp_auth(struct session *s, const char *arg)
 		smtp_reply(s, 503, "5.5.1", "Error: MAIL transaction in progress");
 		return;
 	}
-	if (s->tls_info[0] == '\0' && !s->ep->insecure_auth) {
+	if (!session_has_tls(s) && !s->ep->insecure_auth) {
 		smtp_reply(s, 538, "5.7.11", "Error: encryption required for requested authentication mechanism");
 		return;
 	}
@@ -193,7 +194,7 @@ smtp_auth(struct session *s, const char *arg)
 	if (strcasecmp(mech, "PLAIN") == 0) {
 		if (ir[0] != '\0') {
 			n = initial(ir, msg, sizeof(msg));
-			r = n == -1 ? SASL_BAD : n == -2 ? SASL_TOOLONG : SASL_OK;
+			r = n == SASL_DECODE_MALFORMED ? SASL_BAD : n == SASL_DECODE_TOO_LONG ? SASL_TOOLONG : SASL_OK;
 			len = n;
 		} else {
 			r = challenge(s, "", msg, sizeof(msg), &len);
@@ -204,7 +205,7 @@ smtp_auth(struct session *s, const char *arg)
 	} else if (strcasecmp(mech, "LOGIN") == 0) {
 		if (ir[0] != '\0') {
 			n = initial(ir, cr.user, sizeof(cr.user));
-			r = n == -1 ? SASL_BAD : n == -2 ? SASL_TOOLONG : SASL_OK;
+			r = n == SASL_DECODE_MALFORMED ? SASL_BAD : n == SASL_DECODE_TOO_LONG ? SASL_TOOLONG : SASL_OK;
 			len = n;
 		} else {
 			r = challenge(s, "VXNlcm5hbWU6", cr.user, sizeof(cr.user), &len);   /* Username: */

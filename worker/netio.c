@@ -8,6 +8,7 @@
 #include "autoconf.h"
 #include "netio.h"
 #include "../common/deadline.h"
+#include "../common/log.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -33,6 +34,30 @@ netio_init(struct netio *io, int fd, const sigset_t *waitmask, volatile int *abo
 	io->write_timeout = 300;
 	io->waitmask = waitmask;
 	io->abort_flag = abort_flag;
+}
+
+void
+netio_set_tls(struct netio *io, void *session)
+{
+	io->tls = session;
+}
+
+void *
+netio_tls(const struct netio *io)
+{
+	return io->tls;
+}
+
+void
+netio_set_bulk(struct netio *io, int on)
+{
+	io->bulk = on;
+}
+
+void
+netio_set_write_timeout(struct netio *io, int seconds)
+{
+	io->write_timeout = seconds;
 }
 
 /* Wait until FD is ready for EVENTS or the deadline passes; an abortable
@@ -180,9 +205,9 @@ netio_peek(struct netio *io, const char **p, size_t *len,
 void
 netio_consume(struct netio *io, size_t n)
 {
+	if (n > io->rend - io->rstart)
+		fatalx("netio_consume of %zu octets with %zu buffered", n, io->rend - io->rstart);
 	io->rstart += n;
-	if (io->rstart > io->rend)
-		io->rstart = io->rend;
 }
 
 size_t

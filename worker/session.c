@@ -138,7 +138,7 @@ stress_limits(struct session *s)
 		s->stress_limits.data_timeout = 10;
 	s->stress_limits.max_errors = 1;
 	s->lim = &s->stress_limits;
-	s->io->write_timeout = s->stress_limits.command_timeout;
+	netio_set_write_timeout(s->io, s->stress_limits.command_timeout);
 	log_warn("stress mode: all %d workers are busy: timeouts %d s, max_errors 1",
 	    s->cfg->max_workers, s->stress_limits.command_timeout);
 }
@@ -157,7 +157,7 @@ session_open(struct session *s, const struct config *cfg, const struct tls_serve
 	s->declared_size = -1;
 	s->spool.fd = -1;
 	s->tls_server = ts;
-	io->write_timeout = s->lim->command_timeout;
+	netio_set_write_timeout(io, s->lim->command_timeout);
 	new_session_id(s->id, sizeof(s->id));
 	log_set_session(s->id);
 	netaddr_format((const struct sockaddr *)&conn->client, s->client_addr,

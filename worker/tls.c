@@ -87,7 +87,7 @@ tls_accept(struct netio *io, const struct tls_server *ts,
 		gnutls_deinit(s);
 		return -1;
 	}
-	io->tls = s;
+	netio_set_tls(io, s);
 	/* The client's Finished is ACKed now, not 40 ms later: a client that
 	 * writes its next command at once (Nagle) would wait for that ACK. */
 	setsockopt(io->fd, IPPROTO_TCP, TCP_QUICKACK, &(int){ 1 }, sizeof(int));
@@ -100,7 +100,7 @@ tls_accept(struct netio *io, const struct tls_server *ts,
 void
 tls_close(struct netio *io)
 {
-	gnutls_session_t s = io->tls;
+	gnutls_session_t s = netio_tls(io);
 	struct timespec deadline;
 
 	if (s == NULL)
@@ -114,5 +114,5 @@ tls_close(struct netio *io)
 			break;
 	}
 	gnutls_deinit(s);
-	io->tls = NULL;
+	netio_set_tls(io, NULL);
 }
