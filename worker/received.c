@@ -2,7 +2,8 @@
  * received.c - the Received: trace header (RFC 5321 4.4) written at the top
  * of each message: who sent it (EHLO name and IP literal), who received it,
  * with which protocol, the queue id, the recipient when there is one, and
- * the date.  Everything in it has been validated as printable ASCII.
+ * the date.  Everything in it has been validated: printable ASCII, and in
+ * the addresses well-formed UTF-8 when SMTPUTF8 was given (RFC 6531).
  */
 #include "autoconf.h"
 #include "received.h"
