@@ -75,7 +75,8 @@ static int persistent;			/* speaking the policy protocol */
 static unsigned counter;		/* Q in the names: one more per delivery */
 
 /* hint - what the administrator can do about an errno value */
-static const char *hint(int err)
+static const char *
+hint(int err)
 {
 	switch (err) {
 	case EACCES:
@@ -99,7 +100,8 @@ static const char *hint(int err)
 }
 
 /* cleanup - remove anything this delivery left behind, keep errno */
-static void cleanup(void)
+static void
+cleanup(void)
 {
 	int saved = errno;
 
@@ -125,7 +127,8 @@ static void cleanup(void)
  * means a configuration error without an errno value.
  */
 __attribute__((noreturn, format(printf, 2, 3)))
-static void fail(int err, const char *fmt, ...)
+static void
+fail(int err, const char *fmt, ...)
 {
 	const char *h = err ? hint(err) : NULL;
 	va_list ap;
@@ -155,7 +158,8 @@ static void fail(int err, const char *fmt, ...)
 
 /* warn - log a problem that does not affect the delivery */
 __attribute__((format(printf, 2, 3)))
-static void warn(int err, const char *fmt, ...)
+static void
+warn(int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -169,7 +173,8 @@ static void warn(int err, const char *fmt, ...)
 }
 
 /* on_signal - abandon the delivery: async-signal-safe calls only */
-static void on_signal(int sig)
+static void
+on_signal(int sig)
 {
 	static const char log[] = PROG ": terminated by signal, "
 	    "delivery abandoned\n";
@@ -189,7 +194,8 @@ static void on_signal(int sig)
 }
 
 /* setup_signals - ignore SIGPIPE/SIGXFSZ, clean up on termination */
-static void setup_signals(void)
+static void
+setup_signals(void)
 {
 	static const int sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGALRM };
 	struct sigaction sa;
@@ -215,7 +221,8 @@ static void setup_signals(void)
 }
 
 /* block_signals - keep the signal handler out of a critical section */
-static void block_signals(int block)
+static void
+block_signals(int block)
 {
 	if (sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &term_signals,
 	    NULL) < 0)
@@ -224,7 +231,8 @@ static void block_signals(int block)
 
 /* make_path - snprintf a path, exit 75 if it does not fit */
 __attribute__((format(printf, 3, 4)))
-static void make_path(char *buf, size_t size, const char *fmt, ...)
+static void
+make_path(char *buf, size_t size, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -240,7 +248,8 @@ static void make_path(char *buf, size_t size, const char *fmt, ...)
 }
 
 /* sync_dir - make the entries of a directory durable */
-static void sync_dir(const char *path)
+static void
+sync_dir(const char *path)
 {
 	int fd;
 
@@ -257,7 +266,8 @@ static void sync_dir(const char *path)
 }
 
 /* make_dir - mkdir path if missing; return 1 if it was created */
-static int make_dir(const char *path)
+static int
+make_dir(const char *path)
 {
 	struct stat st;
 
@@ -273,7 +283,8 @@ static int make_dir(const char *path)
 }
 
 /* make_maildir - create DIR and DIR/{tmp,new,cur}, durably */
-static void make_maildir(const char *dir)
+static void
+make_maildir(const char *dir)
 {
 	static const char *subdirs[] = { "tmp", "new", "cur" };
 	char path[PATH_MAX];
@@ -295,7 +306,8 @@ static void make_maildir(const char *dir)
 }
 
 /* get_host - hostname with '/' and ':' escaped as the Maildir spec says */
-static void get_host(char *out, size_t size)
+static void
+get_host(char *out, size_t size)
 {
 	char host[HOST_NAME_MAX + 1];
 	const char *cp;
@@ -324,7 +336,8 @@ static void get_host(char *out, size_t size)
 }
 
 /* create_tmp - create a new unique file in DIR/tmp; return its descriptor */
-static int create_tmp(const char *dir, char *name, size_t size)
+static int
+create_tmp(const char *dir, char *name, size_t size)
 {
 	char host[HOST_MAXESC + 1];
 	unsigned tries;
@@ -357,14 +370,16 @@ static int create_tmp(const char *dir, char *name, size_t size)
 }
 
 /* write_tmp - write a whole buffer to the tmp/ file, or fail */
-static void write_tmp(int fd, const char *buf, size_t len)
+static void
+write_tmp(int fd, const char *buf, size_t len)
 {
 	if (write_all(fd, buf, len, NULL) < 0)
 		fail(errno, "cannot write %s", tmp_path);
 }
 
 /* copy_stdin - copy standard input to fd; return the byte count */
-static uintmax_t copy_stdin(int fd)
+static uintmax_t
+copy_stdin(int fd)
 {
 	static char buf[COPY_BUFSIZE];
 	uintmax_t total = 0;
@@ -388,7 +403,8 @@ static uintmax_t copy_stdin(int fd)
 }
 
 /* finish_tmp - verify, fsync and close the tmp/ file */
-static void finish_tmp(int fd, uintmax_t size)
+static void
+finish_tmp(int fd, uintmax_t size)
 {
 	struct stat st;
 
@@ -404,14 +420,16 @@ static void finish_tmp(int fd, uintmax_t size)
 }
 
 /* link_unsupported - does this link() error mean "use rename()"? */
-static int link_unsupported(int err)
+static int
+link_unsupported(int err)
 {
 	return (err == EPERM || err == EXDEV || err == ENOSYS
 	    || err == EOPNOTSUPP);
 }
 
 /* commit - move tmp/NAME to new/NAME,S=size and make it durable */
-static void commit(const char *dir, const char *name, uintmax_t size)
+static void
+commit(const char *dir, const char *name, uintmax_t size)
 {
 	char new_dir[PATH_MAX];
 	struct stat st;
@@ -453,7 +471,8 @@ static void commit(const char *dir, const char *name, uintmax_t size)
 }
 
 /* copy_exact - copy exactly SIZE bytes of standard input (stdio) to fd */
-static void copy_exact(int fd, uintmax_t size)
+static void
+copy_exact(int fd, uintmax_t size)
 {
 	static char buf[COPY_BUFSIZE];
 
@@ -473,7 +492,8 @@ static void copy_exact(int fd, uintmax_t size)
  * serve - persistent mode: one request=postern_data after another.  Returns
  * at the end of input.  Attribute lines other than size= are ignored.
  */
-static void serve(const char *dir)
+static void
+serve(const char *dir)
 {
 	char line[8192], name[NAME_MAX + 1];
 	uintmax_t size = 0;
@@ -511,7 +531,8 @@ static void serve(const char *dir)
 	}
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	char name[NAME_MAX + 1];
 	uintmax_t size;
