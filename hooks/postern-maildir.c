@@ -121,6 +121,19 @@ cleanup(void)
 	errno = saved;
 }
 
+/* report - "PROG: <kind><what>: <strerror(err)> (<hint>)" on stderr */
+static void
+report(const char *kind, int err, const char *h, const char *fmt, va_list ap)
+{
+	fprintf(stderr, PROG ": %s", kind);
+	vfprintf(stderr, fmt, ap);
+	if (err)
+		fprintf(stderr, ": %s", strerror(err));
+	if (h)
+		fprintf(stderr, " (%s)", h);
+	fputc('\n', stderr);
+}
+
 /*
  * fail - log "PROG: <what>: <strerror(err)> (<hint>)" on stderr, clean up,
  * tell Postern "451 4.3.0 ..." on stdout and exit EX_TEMPFAIL.  err == 0
@@ -130,18 +143,11 @@ __attribute__((noreturn, format(printf, 2, 3)))
 static void
 fail(int err, const char *fmt, ...)
 {
-	const char *h = err ? hint(err) : NULL;
 	va_list ap;
 
-	fputs(PROG ": ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	report("", err, err ? hint(err) : NULL, fmt, ap);
 	va_end(ap);
-	if (err)
-		fprintf(stderr, ": %s", strerror(err));
-	if (h)
-		fprintf(stderr, " (%s)", h);
-	fputc('\n', stderr);
 	fflush(stderr);
 
 	cleanup();
@@ -163,13 +169,9 @@ warn(int err, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs(PROG ": warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	report("warning: ", err, NULL, fmt, ap);
 	va_end(ap);
-	if (err)
-		fprintf(stderr, ": %s", strerror(err));
-	fputc('\n', stderr);
 }
 
 /* on_signal - abandon the delivery: async-signal-safe calls only */

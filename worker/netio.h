@@ -78,7 +78,6 @@ void netio_set_write_timeout(struct netio *, int seconds);
 
 /* Buffer a reply. */
 void netio_write(struct netio *, const char *data, size_t len);
-void netio_printf(struct netio *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int netio_flush(struct netio *, const struct timespec *deadline);
 
 #endif

@@ -7,7 +7,6 @@
  */
 #include "autoconf.h"
 #include "session.h"
-#include "transaction.h"
 #include "tls.h"
 #include "../common/deadline.h"
 #include "../common/log.h"
@@ -23,9 +22,10 @@
 
 #define REPLY_LINE_MAX 510      /* octets without CRLF (RFC 5321 4.5.3.1.5) */
 
-/* Send LINE (N octets, code CODE) and count it if it is a protocol error. */
+/* Queue LINE (N octets, cut at the limit; LINE has room for the NUL) and
+ * CRLF. */
 static void
-reply_line(struct session *s, int code, char *line, int n)
+put_line(struct session *s, char *line, int n)
 {
 	if (n < 0)
 		return;
@@ -34,12 +34,23 @@ reply_line(struct session *s, int code, char *line, int n)
 	line[n] = '\0';
 	netio_write(s->io, line, (size_t)n);
 	netio_write(s->io, "\r\n", 2);
+}
+
+/* Send LINE (N octets, code CODE) and count it if it is a protocol error. */
+static void
+reply_line(struct session *s, int code, char *line, int n)
+{
+	if (n < 0)
+		return;
+	put_line(s, line, n);
 	if (code >= 400)
 		log_debug("> %s", line);
 	switch (code) {
 	case 500: case 501: case 502: case 503: case 504: case 530: case 555:
 		if (++s->errors >= s->lim->max_errors && !s->quit) {
-			netio_printf(s->io, "421 4.7.0 %s Error: too many errors\r\n", s->cfg->hostname);
+			char bye[REPLY_LINE_MAX + 1];
+			put_line(s, bye, snprintf(bye, sizeof(bye), "421 4.7.0 %s Error: too many errors",
+			    s->cfg->hostname));
 			log_info("too many errors (%d): disconnecting", s->errors);
 			s->quit = 1;
 		}
@@ -92,12 +103,7 @@ reply(struct session *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > REPLY_LINE_MAX)
-		n = REPLY_LINE_MAX;
-	line[n] = '\0';
-	reply_line(s, atoi(line), line, n);
+	reply_line(s, n < 0 ? 0 : atoi(line), line, n);
 }
 
 void
@@ -184,7 +190,6 @@ session_close(struct session *s, const struct connection *conn)
 	tls_close(s->io);
 	log_info("disconnect from [%s]:%u messages=%d errors=%d", s->client_addr, s->client_port,
 	    s->nmessages, s->errors);
-	transaction_reset(s);
 	free(s->rcpts);
 	free(s->rcpts_dsn);
 	spool_close(&s->spool);
