@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "../common/address.h"
+#include "address.h"
 #include "../common/config.h"
 #include "netio.h"
 #include "spool.h"
