@@ -13,6 +13,8 @@
 #include <signal.h>
 #include <time.h>
 
+#include "../common/deadline.h"
+
 #define NETIO_RBUF 16384
 #define NETIO_WBUF 16384
 
@@ -42,8 +44,9 @@ struct netio {
 
 void netio_init(struct netio *, int fd, const sigset_t *waitmask, volatile int *abort_flag);
 
-/* A deadline SECONDS from now. */
-struct timespec netio_deadline(int seconds);
+/* The old name of deadline_in() (common/deadline.h), kept only until the
+ * branches that still call it have merged: use deadline_in(). */
+#define netio_deadline(seconds) deadline_in(seconds)
 
 /*
  * Read one line (terminated by LF; a CR before it is removed) into LINE,
@@ -62,9 +65,19 @@ size_t netio_pending(const struct netio *);
 /* Throw away everything buffered but unread (after STARTTLS). */
 void netio_discard_input(struct netio *);
 
+/* What other files change in a connection, through these only. */
+/* TLS: reads and writes go through the gnutls_session_t SESSION from now
+ * on; NULL: plaintext again. */
+void netio_set_tls(struct netio *, void *session);
+/* The session's TLS, NULL without. */
+void *netio_tls(const struct netio *);
+/* A message is streaming in (DATA, BDAT): ACK at once (see fill()). */
+void netio_set_bulk(struct netio *, int on);
+/* Seconds a buffered write may take to drain when the buffer is full. */
+void netio_set_write_timeout(struct netio *, int seconds);
+
 /* Buffer a reply. */
 void netio_write(struct netio *, const char *data, size_t len);
-void netio_printf(struct netio *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int netio_flush(struct netio *, const struct timespec *deadline);
 
 #endif

@@ -15,6 +15,7 @@
 #include "autoconf.h"
 #include "session.h"
 #include "hook.h"
+#include "decision.h"
 #include "header.h"
 #include "message.h"
 #include "pipeline.h"

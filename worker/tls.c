@@ -9,6 +9,7 @@
 #include "autoconf.h"
 #include "tls.h"
 #include "netio.h"
+#include "../common/deadline.h"
 #include "../common/tls.h"
 
 #include <errno.h>
@@ -22,14 +23,12 @@
 static int
 wait_for(int fd, int write, const struct timespec *deadline)
 {
-	struct timespec now;
 	long ms;
 	struct pollfd pfd = { fd, write ? POLLOUT : POLLIN, 0 };
 	int n;
 
 	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ms = (deadline->tv_sec - now.tv_sec) * 1000L + (deadline->tv_nsec - now.tv_nsec) / 1000000L;
+		ms = deadline_ms_left(deadline);
 		if (ms <= 0)
 			return -1;
 		n = poll(&pfd, 1, (int)ms);
@@ -88,7 +87,7 @@ tls_accept(struct netio *io, const struct tls_server *ts,
 		gnutls_deinit(s);
 		return -1;
 	}
-	io->tls = s;
+	netio_set_tls(io, s);
 	/* The client's Finished is ACKed now, not 40 ms later: a client that
 	 * writes its next command at once (Nagle) would wait for that ACK. */
 	setsockopt(io->fd, IPPROTO_TCP, TCP_QUICKACK, &(int){ 1 }, sizeof(int));
@@ -101,13 +100,12 @@ tls_accept(struct netio *io, const struct tls_server *ts,
 void
 tls_close(struct netio *io)
 {
-	gnutls_session_t s = io->tls;
+	gnutls_session_t s = netio_tls(io);
 	struct timespec deadline;
 
 	if (s == NULL)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += 2;
+	deadline = deadline_in(2);
 	for (;;) {
 		int rc = gnutls_bye(s, GNUTLS_SHUT_WR);
 		if (rc != GNUTLS_E_AGAIN && rc != GNUTLS_E_INTERRUPTED)
@@ -116,5 +114,5 @@ tls_close(struct netio *io)
 			break;
 	}
 	gnutls_deinit(s);
-	io->tls = NULL;
+	netio_set_tls(io, NULL);
 }
