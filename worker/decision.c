@@ -6,6 +6,7 @@
  * are asked.
  */
 #include "autoconf.h"
+#include "decision.h"
 #include "session.h"
 #include "hook.h"
 #include "policy.h"

@@ -14,6 +14,7 @@
  */
 #include "autoconf.h"
 #include "session.h"
+#include "decision.h"
 #include "hook.h"
 #include "header.h"
 #include "message.h"
