@@ -14,7 +14,9 @@
 #include "decision.h"
 #include "hook.h"
 #include "sasl.h"
+#include "../common/deadline.h"
 #include "../common/log.h"
+#include "../common/writeall.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +37,7 @@ static enum sasl_read
 challenge(struct session *s, const char *prompt64, char *out, size_t outmax, int *outlen)
 {
 	char line[SASL_LINE_MAX + 1];
-	struct timespec deadline = netio_deadline(s->lim->command_timeout);
+	struct timespec deadline = deadline_in(s->lim->command_timeout);
 	size_t len;
 	int rc, n;
 
@@ -43,12 +45,10 @@ challenge(struct session *s, const char *prompt64, char *out, size_t outmax, int
 	rc = netio_getline(s->io, line, SASL_LINE_MAX, &len, &deadline);
 	if (rc == NETIO_TOOLONG)
 		return SASL_TOOLONG;
-	if (rc == NETIO_TIMEOUT)
-		smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
-	else if (rc == NETIO_ABORT)
-		smtp_reply(s, 421, "4.3.2", "%s Service shutting down, try again later", s->cfg->hostname);
-	if (rc != NETIO_OK)
+	if (rc != NETIO_OK) {
+		session_gone(s, rc, NULL, NULL);
 		return SASL_GONE;
+	}
 	if (memchr(line, '\0', len) != NULL) {
 		explicit_bzero(line, sizeof(line));
 		return SASL_BAD;
@@ -134,7 +134,7 @@ check_step(struct session *s, const struct step *st, const struct credentials *c
 		return;
 	}
 	/* Less than a pipe buffer: the write cannot block. */
-	if (write(p[1], buf, (size_t)n) != n) {
+	if (write_all(p[1], buf, (size_t)n, NULL) < 0) {
 		log_err("auth: cannot pass the credentials to the hook: %s", strerror(errno));
 		explicit_bzero(buf, sizeof(buf));
 		close(p[0]);

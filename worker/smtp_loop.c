@@ -16,6 +16,7 @@
 #include "hook.h"
 #include "tls.h"
 #include "transaction.h"
+#include "../common/deadline.h"
 #include "../common/log.h"
 
 #include <errno.h>
@@ -117,7 +118,7 @@ smtp_starttls(struct session *s, const char *arg)
 		return;
 	}
 	smtp_reply(s, 220, "2.0.0", "Ready to start TLS");
-	deadline = netio_deadline(s->lim->command_timeout);
+	deadline = deadline_in(s->lim->command_timeout);
 	if (netio_flush(s->io, &deadline) < 0) {
 		s->quit = 1;
 		return;
@@ -258,7 +259,7 @@ static void
 greet(struct session *s)
 {
 	if (s->ep->tls == TLS_IMPLICIT) {
-		struct timespec deadline = netio_deadline(s->lim->command_timeout);
+		struct timespec deadline = deadline_in(s->lim->command_timeout);
 		char why[256];
 		if (tls_accept(s->io, s->tls_server, &deadline, s->tls_info, sizeof(s->tls_info),
 		    why, sizeof(why)) < 0) {
@@ -326,7 +327,7 @@ read_commands(struct session *s)
 	struct smtp_command cmd;
 
 	while (!s->quit) {
-		struct timespec deadline = netio_deadline(s->lim->command_timeout);
+		struct timespec deadline = deadline_in(s->lim->command_timeout);
 		size_t len;
 		int rc;
 
@@ -335,17 +336,9 @@ read_commands(struct session *s)
 			smtp_reply(s, 500, "5.5.2", "Error: line too long (the limit is 512 octets)");
 			continue;
 		}
-		if (rc == NETIO_TIMEOUT) {
-			log_info("timeout after %s: disconnecting", s->in_transaction ? "MAIL" : "command");
-			smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
-			break;
-		}
-		if (rc == NETIO_ABORT) {
-			smtp_reply(s, 421, "4.3.2", "%s Service shutting down, try again later", s->cfg->hostname);
-			break;
-		}
 		if (rc != NETIO_OK) {
-			log_info("lost connection%s", s->in_transaction ? " during the transaction" : "");
+			session_gone(s, rc, s->in_transaction ? "after MAIL" : "after command",
+			    s->in_transaction ? " during the transaction" : "");
 			break;
 		}
 		s->bytes_in += (long long)len;

@@ -6,6 +6,7 @@
  */
 #include "autoconf.h"
 #include "spool.h"
+#include "../common/writeall.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -64,22 +65,23 @@ spool_reset(struct spool *sp)
 	return 0;
 }
 
+/* Write LEN octets at DATA to the file, unless an earlier write failed. */
+static void
+put(struct spool *sp, const char *data, size_t len)
+{
+	size_t n;
+
+	if (sp->error != 0)
+		return;
+	if (write_all(sp->fd, data, len, &n) < 0)
+		sp->error = errno;
+	sp->written += (long long)n;
+}
+
 static void
 drain(struct spool *sp)
 {
-	size_t off = 0;
-
-	while (off < sp->len && sp->error == 0) {
-		ssize_t n = write(sp->fd, sp->buf + off, sp->len - off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			sp->error = errno;
-		} else {
-			off += (size_t)n;
-			sp->written += n;
-		}
-	}
+	put(sp, sp->buf, sp->len);
 	sp->len = 0;
 }
 
@@ -90,19 +92,7 @@ spool_write(struct spool *sp, const char *data, size_t len)
 		return;
 	if (len >= sizeof(sp->buf)) {
 		drain(sp);
-		{       /* write straight from the caller's buffer */
-			size_t off = 0;
-			while (off < len && sp->error == 0) {
-				ssize_t n = write(sp->fd, data + off, len - off);
-				if (n < 0) {
-					if (errno != EINTR)
-						sp->error = errno;
-				} else {
-					off += (size_t)n;
-					sp->written += n;
-				}
-			}
-		}
+		put(sp, data, len);     /* straight from the caller's buffer */
 		return;
 	}
 	if (sp->len + len > sizeof(sp->buf))
