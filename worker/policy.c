@@ -15,6 +15,7 @@
 #include "autoconf.h"
 #include "policy.h"
 #include "hook.h"
+#include "../common/deadline.h"
 #include "../common/log.h"
 
 #include <ctype.h>
@@ -107,8 +108,8 @@ stop_process(struct coproc *cp, const char *name, int failed, int graceful)
 		struct pollfd pfd = { pidfd, POLLIN, 0 };
 		if (waitpid(cp->pid, &status, WNOHANG) == 0) {
 			if (!graceful || pidfd < 0 || poll(&pfd, 1, 1000) <= 0)
-				hook_kill_group(cp->pid, pidfd);
-			hook_reap(cp->pid, pidfd, &status);
+				child_kill_group(cp->pid, pidfd);
+			child_reap(cp->pid, pidfd, &status);
 		}
 		if (pidfd >= 0)
 			close(pidfd);
@@ -150,7 +151,7 @@ connect_to(const struct hook_command *cmd, const struct timespec *deadline, char
 		struct pollfd pfd = { fd, POLLOUT, 0 };
 		int err = 0;
 		socklen_t elen = sizeof(err);
-		long ms = hook_ms_left(deadline);
+		long ms = deadline_ms_left(deadline);
 		if (ms <= 0 || poll(&pfd, 1, (int)ms) != 1 ||
 		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err != 0) {
 			snprintf(why, whylen, "cannot connect: %s", err ? strerror(err) : "timed out");
@@ -189,10 +190,10 @@ start(struct coproc *cp, const struct config *cfg, const struct step *st, enum h
 			log_err("hook %s: socketpair/pipe: %s", name, strerror(errno));
 			return -1;
 		}
-		sv[0] = hook_fd_high(sv[0]);
-		sv[1] = hook_fd_high(sv[1]);
-		ep[0] = hook_fd_high(ep[0]);
-		ep[1] = hook_fd_high(ep[1]);
+		sv[0] = child_fd_high(sv[0]);
+		sv[1] = child_fd_high(sv[1]);
+		ep[0] = child_fd_high(ep[0]);
+		ep[1] = child_fd_high(ep[1]);
 		snprintf(hookvar, sizeof(hookvar), "POSTERN_HOOK=%s", hook_name(kind));
 		env[0] = (char *)"PATH=/usr/local/bin:/usr/bin:/bin";
 		env[1] = hookvar;
@@ -200,7 +201,7 @@ start(struct coproc *cp, const struct config *cfg, const struct step *st, enum h
 		snprintf(stepvar, sizeof(stepvar), "POSTERN_STEP=%s", name);
 		env[3] = stepvar;
 		env[4] = NULL;
-		rc = hook_spawn(cmd->argv, env, cfg->hook_directory, sv[1], sv[1], ep[1], -1, &cp->pid);
+		rc = child_spawn(cmd->argv, env, cfg->hook_directory, sv[1], sv[1], ep[1], -1, &cp->pid);
 		close(sv[1]);
 		close(ep[1]);
 		if (rc != 0) {
@@ -226,7 +227,7 @@ static int
 wait_hook(struct coproc *cp, const char *name, short events, const struct timespec *deadline)
 {
 	struct pollfd pfd[2] = { { cp->fd, events, 0 }, { cp->errfd, POLLIN, 0 } };
-	long ms = hook_ms_left(deadline);
+	long ms = deadline_ms_left(deadline);
 
 	if (ms <= 0)
 		return -2;
