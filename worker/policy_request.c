@@ -82,8 +82,8 @@ policy_attrs(struct session *s, const struct step *st, enum hook_kind kind, stru
 	hook_env_add(a, "recipient", kind == HOOK_RCPT ? s->last_rcpt : "");
 	hook_env_addf(a, "recipient_count", "%d", s->nrcpts);
 	hook_env_add(a, "client_address", s->client_addr);
-	hook_env_add(a, "client_name", "unknown");
-	hook_env_add(a, "reverse_client_name", "unknown");
+	hook_env_add(a, "client_name", s->dns.client_name);
+	hook_env_add(a, "reverse_client_name", s->dns.reverse_client_name);
 	hook_env_addf(a, "client_port", "%u", s->client_port);
 	hook_env_add(a, "server_address", s->server_addr);
 	hook_env_addf(a, "server_port", "%u", s->server_port);
