@@ -31,7 +31,7 @@ echo "PREPEND NoColonHere"
 printf 'PREPEND X-Ctl: a\001b\n'
 echo "PREPEND X-Long: %(long)s"
 echo "PREPEND X-Good: yes"
-echo "250 fine"
+echo "250 2.1.5 fine"
 exit 0
 '''
 
@@ -161,7 +161,8 @@ def t_order_short_circuit(srv):
         code, msg = c.rcpt('deny-second@example.org')
         ok(code == 550 and b'refused by second' in msg, 'second rcpt step refuses: its 550', (code, msg))
         code, msg = c.rcpt('ok@example.org')
-        ok(code == 250 and msg == b'2.1.5 fine', 'all steps accept: 250 with the text of the last step that gave one',
+        ok(code == 250 and msg == b'2.1.5 fine', 'all steps accept: 250 with the text of the last step that gave one '
+           '(its enhanced code not doubled)',
            (code, msg))
         c.rset()
     lines = [l for l in read_log(srv.steplog) if ' RCPT ' in l or ' rcpt ' in l]
@@ -341,8 +342,85 @@ def config_errors():
        r.stdout + r.stderr)
 
 
+LEGACY_HOOK = r'''#!/bin/sh
+echo "$POSTERN_STEP $POSTERN_HOOK $(pwd)" >> %(log)s
+case "$POSTERN_MAIL_FROM" in slow@*) [ "$POSTERN_HOOK" = mail ] && exec sleep 30 ;; esac
+exit 0
+'''
+
+LEGACY_AUTH = r'''#!/bin/sh
+# checkpassword: user NUL password NUL timestamp NUL on fd 3
+creds=$(tr '\000' ' ' <&3)
+echo "auth-cp $POSTERN_STEP" >> %(log)s
+case "$creds" in "alice secret "*) exit 0 ;; esac
+exit 1
+'''
+
+LEGACY_RCPT = r'''#!/usr/bin/python3
+import sys
+inp = sys.stdin
+while True:
+    a = {}
+    for line in inp:
+        line = line.rstrip('\n')
+        if not line:
+            break
+        k, _, v = line.partition('=')
+        a[k] = v
+    else:
+        sys.exit(0)
+    with open(%(log)r, 'a') as f:
+        f.write('%%s %%s policy\n' %% (a.get('postern_step'), a.get('postern_hook')))
+    sys.stdout.write('action=REJECT 5.1.1 no such user\n\n' if a.get('recipient', '').startswith('deny@')
+                     else 'action=DUNNO\n\n')
+    sys.stdout.flush()
+'''
+
+
+def t_legacy():
+    """Every [hooks] key, as before: each the step named after its stage."""
+    d = workdir()
+    log = d + '/legacy.log'
+    clear_log(log)
+    hook = write_script(d + '/hook', LEGACY_HOOK % {'log': log})
+    auth = write_script(d + '/auth', LEGACY_AUTH % {'log': log})
+    rcpt = write_script(d + '/rcpt', LEGACY_RCPT % {'log': log})
+    os.mkdir(d + '/wd')
+    os.chmod(d + '/wd', 0o755)
+    conf = {'hooks': {'connect': hook, 'helo': hook, 'auth': auth, 'mail': hook, 'rcpt': rcpt,
+                      'timeout': 20, 'data_timeout': 60, 'directory': d + '/wd', 'data_crlf': 'yes',
+                      'persistent': 'rcpt', 'auth_protocol': 'checkpassword', 'connect_timeout': 10,
+                      'helo_timeout': 10, 'auth_timeout': 10, 'mail_timeout': 1, 'rcpt_timeout': 10},
+            'smtp': {'auth': 'optional', 'insecure_auth': 'yes'}}
+    with Server(config=conf, dir=d) as srv:
+        with smtplib.SMTP('127.0.0.1', srv.port, timeout=30) as c:
+            c.ehlo('client.example')
+            code, _ = c.docmd('AUTH', 'PLAIN ' + __import__('base64').b64encode(b'\0alice\0wrong').decode())
+            is_(code, 535, '[hooks] auth with auth_protocol = checkpassword refuses a wrong password')
+            c.login('alice', 'secret')
+            code, msg = c.mail('slow@example.org')
+            ok(code == 451 and msg.startswith(b'4.4.1'), 'mail_timeout = 1 bounds the mail hook: 451 4.4.1', (code, msg))
+            c.mail('s@example.org')
+            code, msg = c.rcpt('deny@example.org')
+            ok(code == 550 and b'no such user' in msg, 'persistent = rcpt: the policy co-process refuses', (code, msg))
+            c.rcpt('ok@example.org')
+            code, _ = c.data('Subject: legacy\r\n\r\nline\r\n')
+            is_(code, 250, 'the [hooks] data hook stores it')
+        texts = [text_of(p) for p in srv.messages()]
+        text = ([t for t in texts if 'Subject: legacy' in t] or [''])[0]
+    ok('\r\n' in text and 'Received: from client.example' in text, 'data_crlf = yes: CR LF line ends in the store')
+    lines = read_log(log)
+    wd = os.path.realpath(d + '/wd')
+    for stage in ('connect', 'helo', 'mail'):
+        ok('%s %s %s' % (stage, stage, wd) in lines, '[hooks] %s runs as step "%s" in [hooks] directory' % (stage, stage),
+           lines)
+    ok('auth-cp auth' in lines, '[hooks] auth runs as step "auth"')
+    ok('rcpt rcpt policy' in lines, '[hooks] rcpt (persistent) runs as step "rcpt"')
+
+
 def main():
     config_errors()
+    TAP.run(t_legacy)
     srv = None
     try:
         srv = setup()

@@ -9,6 +9,7 @@
 #include "autoconf.h"
 #include "smtp_loop.h"
 #include "session.h"
+#include "pipeline.h"
 #include "auth.h"
 #include "command.h"
 #include "decision.h"

@@ -7,6 +7,7 @@
 #include "autoconf.h"
 #include "transaction.h"
 #include "session.h"
+#include "pipeline.h"
 #include "data.h"
 #include "decision.h"
 #include "pipeline.h"
