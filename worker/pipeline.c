@@ -16,10 +16,10 @@
 #include "session.h"
 #include "decision.h"
 #include "hook.h"
-#include "decision.h"
 #include "header.h"
 #include "message.h"
 #include "pipeline.h"
+#include "rcpt_answers.h"
 #include "../common/log.h"
 
 #include <errno.h>
@@ -297,30 +297,43 @@ session_deliver(struct session *s, struct hook_result *res, const char **decider
 		return 0;
 	}
 	n = session_stage_steps(s, HOOK_DATA, steps);
+	if (rcpt_table_begin(s) < 0) {
+		local_error(s, res, "out of memory");
+		message_end(&m);
+		return 0;
+	}
 	for (i = 0; i < n; i++) {
+		int took, open;
 		*decider = steps[i]->name;
 		if (message_materialise(&m) < 0) {
 			local_error(s, res, "cannot write the message with its new headers");
+			rcpt_table_refuse_open(s, res);
 			break;
 		}
+		rcpt_sink_arm();
 		pipeline_run_step(s, steps[i], HOOK_DATA, &m, res);
-		if (res->verdict != HOOK_ACCEPT && !failure_accepted(steps[i], res))
+		rcpt_sink_disarm();
+		failure_accepted(steps[i], res);
+		open = rcpt_table_step(s, steps[i]->name, res, &took);
+		/* rcpt_answers.c: the first refusal a recipient gets is final;
+		 * SMTP has one reply for all, so a refusal ends it there */
+		if (open == 0 || (s->ep->protocol != PROTO_LMTP && rcpt_table_refused() > 0))
 			break;
-		if (res->verdict == HOOK_ACCEPT && res->exit_status != -1 && steps[i]->kind != STEP_MILTER)
+		if (took && res->exit_status != -1 && steps[i]->kind != STEP_MILTER)
 			taken = 1;
-		if (res->reply[0] != '\0')
+		if (res->verdict == HOOK_ACCEPT && res->reply[0] != '\0')
 			strlcpy(reply, res->reply, sizeof(reply));
 		take_headers(steps[i], res, NULL, &m);
 	}
 	message_end(&m);
-	if (i < n)
-		return 0;
-	if (!taken) {
+	if (i == n && !taken) {
 		log_warn("%s: no data step took the message (all failed with on_error = accept): temporary failure",
 		    s->queue_id);
 		hook_result_init(res);
-		return 0;
+		rcpt_table_refuse_open(s, res);
 	}
+	if (!rcpt_table_collapse(res))
+		return 0;
 	strlcpy(res->reply, reply, sizeof(res->reply));
 	return 1;
 }

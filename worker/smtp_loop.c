@@ -14,6 +14,7 @@
 #include "command.h"
 #include "decision.h"
 #include "hook.h"
+#include "lmtp.h"
 #include "pipeline.h"
 #include "tls.h"
 #include "transaction.h"
@@ -29,17 +30,21 @@
  * RFC 3461 +100/+500, RFC 4954 +500 for AUTH=). */
 #define PATH_LINE_MAX    2048
 
+/* HELO, EHLO or LHLO (VERB); ESMTP: not HELO.  An endpoint speaks SMTP or
+ * LMTP, not both (lmtp.c). */
 static void
-smtp_hello(struct session *s, const char *arg, int esmtp)
+smtp_hello(struct session *s, const char *arg, const char *verb, int esmtp)
 {
 	size_t len = strlen(arg);
 
+	if (lmtp_wrong_hello(s, verb))
+		return;
 	if (len == 0 || strchr(arg, ' ') != NULL) {
-		smtp_reply(s, 501, "5.5.4", "Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
+		smtp_reply(s, 501, "5.5.4", "Syntax: %s hostname", verb);
 		return;
 	}
 	if (len >= sizeof(s->helo)) {
-		smtp_reply(s, 501, "5.5.4", "Error: %s argument too long", esmtp ? "EHLO" : "HELO");
+		smtp_reply(s, 501, "5.5.4", "Error: %s argument too long", verb);
 		return;
 	}
 	s->accept_text[0] = '\0';
@@ -59,7 +64,7 @@ smtp_hello(struct session *s, const char *arg, int esmtp)
 	transaction_reset(s);           /* RFC 5321 4.1.4: EHLO resets */
 	strlcpy(s->helo, arg, sizeof(s->helo));
 	s->esmtp = esmtp;
-	log_info("%s %s", esmtp ? "ehlo" : "helo", s->helo);
+	log_info("%s %s", esmtp ? (s->ep->protocol == PROTO_LMTP ? "lhlo" : "ehlo") : "helo", s->helo);
 	if (!esmtp) {
 		smtp_reply(s, 250, NULL, "%s", session_accept_text(s, s->cfg->hostname));
 		return;
@@ -83,13 +88,19 @@ smtp_hello(struct session *s, const char *arg, int esmtp)
 static void
 smtp_ehlo(struct session *s, const char *arg)
 {
-	smtp_hello(s, arg, 1);
+	smtp_hello(s, arg, "EHLO", 1);
 }
 
 static void
 smtp_helo(struct session *s, const char *arg)
 {
-	smtp_hello(s, arg, 0);
+	smtp_hello(s, arg, "HELO", 0);
+}
+
+static void
+smtp_lhlo(struct session *s, const char *arg)
+{
+	smtp_hello(s, arg, "LHLO", 1);
 }
 
 /* RFC 3207.  Plaintext the client sent after STARTTLS is thrown away, never
@@ -230,6 +241,7 @@ static const struct command_entry {
 	[CMD_HELP] = { "HELP", 0, smtp_help },
 	[CMD_STARTTLS] = { "STARTTLS", 0, smtp_starttls },
 	[CMD_AUTH] = { "AUTH", 0, smtp_auth },
+	[CMD_LHLO] = { "LHLO", 0, smtp_lhlo },
 	[CMD_BAD_CHARS] = { NULL, 0, smtp_bad_chars },
 	[CMD_EMPTY] = { NULL, 0, smtp_unknown },
 	[CMD_UNKNOWN] = { NULL, 0, smtp_unknown },

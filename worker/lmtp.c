@@ -1,0 +1,80 @@
+/*
+ * lmtp.c - LMTP server mode (RFC 2033).  An endpoint with protocol = lmtp
+ * greets with LHLO only (EHLO and HELO get 500, as RFC 2033 4.1 says; an
+ * SMTP endpoint does not know LHLO) and answers the final dot of DATA, or
+ * BDAT LAST, with one reply per recipient it accepted, in RCPT order.  An
+ * LMTP client reads exactly that many: one reply too few and its next
+ * command's reply (Postfix sends QUIT at once: 221) is taken for the last
+ * recipient's, so every path here gives each recipient exactly one.
+ */
+#include "autoconf.h"
+#include "lmtp.h"
+#include "decision.h"
+#include "hook.h"
+#include "rcpt_answers.h"
+#include "session.h"
+#include "../common/log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int
+lmtp_wrong_hello(struct session *s, const char *verb)
+{
+	int lhlo = strcmp(verb, "LHLO") == 0;
+
+	if (s->ep->protocol == PROTO_LMTP && !lhlo) {
+		smtp_reply(s, 500, "5.5.1", "Error: this is an LMTP server (RFC 2033): use LHLO, not %s", verb);
+		return 1;
+	}
+	if (s->ep->protocol != PROTO_LMTP && lhlo) {
+		smtp_reply(s, 500, "5.5.2", "Error: command not recognized");
+		return 1;
+	}
+	return 0;
+}
+
+/* The recipient at P ("a@b\n..."): its length. */
+static size_t
+rcpt_len(const char *p)
+{
+	return strcspn(p, "\n");
+}
+
+void
+lmtp_replies(struct session *s, int accepted, const struct hook_result *res)
+{
+	char whole[sizeof(res->reply) + 8];
+	const char *p = s->rcpts != NULL ? s->rcpts : "";
+	int i;
+
+	whole[0] = '\0';
+	if (!accepted)
+		session_refusal_text(HOOK_DATA, res, whole, sizeof(whole));
+	for (i = 0; i < s->nrcpts && *p != '\0'; i++) {
+		size_t l = rcpt_len(p);
+		const char *own_ok, *refusal = rcpt_table_reply(i, &own_ok);
+
+		if (refusal == NULL && !accepted && !rcpt_table_active())
+			refusal = whole;        /* nothing per recipient: the message's answer */
+		if (refusal != NULL) {
+			log_info("%s: to=<%.*s> status=%s (%s)", s->queue_id, (int)l, p,
+			    refusal[0] == '5' ? "rejected" : "deferred", refusal);
+			reply(s, "%s", refusal);
+		} else if (own_ok != NULL) {
+			log_info("%s: to=<%.*s> status=sent (%s)", s->queue_id, (int)l, p, own_ok);
+			reply(s, "%s", own_ok);
+		} else if (res->reply[0] == '2') {
+			log_info("%s: to=<%.*s> status=sent", s->queue_id, (int)l, p);
+			reply(s, "%s", res->reply);
+		} else {
+			log_info("%s: to=<%.*s> status=sent", s->queue_id, (int)l, p);
+			smtp_reply(s, 250, "2.0.0", "<%.*s> Ok: queued as %s", (int)l, p, s->queue_id);
+		}
+		p += l + (p[l] == '\n');
+	}
+	/* never fewer replies than recipients (the list and the count agree;
+	 * this is the belt to those braces) */
+	for (; i < s->nrcpts; i++)
+		smtp_reply(s, 451, "4.3.0", "Error: internal error, try again later");
+}
