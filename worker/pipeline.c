@@ -332,6 +332,7 @@ session_deliver(struct session *s, struct hook_result *res, const char **decider
 		hook_result_init(res);
 		rcpt_table_refuse_open(s, res);
 	}
+	rcpt_table_accept_open(reply);
 	if (!rcpt_table_collapse(res))
 		return 0;
 	strlcpy(res->reply, reply, sizeof(res->reply));

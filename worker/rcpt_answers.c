@@ -231,6 +231,21 @@ rcpt_table_refuse_open(const struct session *s, const struct hook_result *res)
 	}
 }
 
+void
+rcpt_table_accept_open(const char *reply)
+{
+	int i;
+
+	if (reply[0] != '2' || atoi(reply) < 200 || atoi(reply) > 299)
+		return;
+	for (i = 0; table.a != NULL && i < table.n; i++) {
+		if (table.a[i].code != 0)
+			continue;
+		table.a[i].code = atoi(reply);
+		strlcpy(table.a[i].reply, reply, sizeof(table.a[i].reply));
+	}
+}
+
 int
 rcpt_table_refused(void)
 {

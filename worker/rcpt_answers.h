@@ -63,6 +63,9 @@ int rcpt_table_step(const struct session *, const char *name, const struct hook_
     int *took);
 /* Every open recipient takes RES's refusal (a local error, no step took it). */
 void rcpt_table_refuse_open(const struct session *, const struct hook_result *res);
+/* The open recipients without a 2xx text of their own take REPLY (the
+ * accepting steps' reply line), if it is a 2xx. */
+void rcpt_table_accept_open(const char *reply);
 /* How many recipients were refused so far. */
 int rcpt_table_refused(void);
 /*
