@@ -266,6 +266,10 @@ rcpt_table_collapse(struct hook_result *res)
 			first4 = i;
 	}
 	if (table.refused < table.n) {
+		/* the deciding step's own 4xx says it best (postern-forward:
+		 * "took 1 of 2 recipients"); a 2xx or 5xx would be wrong here */
+		if (res->verdict == HOOK_TEMPFAIL && res->reply[0] == '4')
+			return 0;
 		res->verdict = HOOK_TEMPFAIL;
 		snprintf(res->reply, sizeof(res->reply), "451 4.3.0 Error: %d of %d recipients were "
 		    "refused: try again later (the others may get the message twice)",
