@@ -3,7 +3,8 @@
 # posternd, over raw sockets (smtplib's LMTP reads one reply to DATA):
 # LHLO and its extensions, EHLO/HELO refused with 500, LHLO unknown on an
 # SMTP endpoint, one reply per recipient after DATA and after BDAT LAST,
-# pipelined RCPTs, per-recipient answers from an exec data step (RCPT lines)
+# pipelined RCPTs, a message over the size limit (552 for each recipient;
+# one for a BDAT chunk that is not LAST), per-recipient answers from an exec data step (RCPT lines)
 # and from a persistent step (rcpt_action=), the tee rule (a recipient's
 # first refusal is final), the same steps on an SMTP endpoint collapsed to
 # one reply (451 4.3.0 for a mix, never 250), "with LMTP" in Received:; then
@@ -188,6 +189,23 @@ def t_bdat(srv):
     s.close()
 
 
+def t_too_big(srv):
+    body = 'Subject: big\r\n\r\n' + ('x' * 70 + '\r\n') * 30
+    rr, after, extra = lmtp_send(srv.ports['small'], ['bob@example.org', 'x@example.org'], body=body)
+    ok(codes(after) == [552, 552] and all('5.3.4' in r for r in after),
+       'a message over max_message_size: 552 5.3.4 for each recipient', after)
+    ok(extra is None, 'and not one more', extra)
+    s, c = session(srv.ports['small'])
+    c.cmd('LHLO client.test')
+    s.sendall(b'MAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\nRCPT TO:<x@example.org>\r\n')
+    replies(c, 3)
+    s.sendall(b'BDAT 2000\r\n' + b'y' * 2000)
+    r = c.reply()
+    ok(r and r.startswith('552 5.3.4'), 'a BDAT chunk (not LAST) over the limit: one 552', r)
+    ok(c.reply(timeout=1) is None, 'only one', None)
+    s.close()
+
+
 def t_smtp_collapse(srv):
     import smtplib
     c = smtplib.SMTP('127.0.0.1', srv.ports['smtp'], timeout=20)
@@ -225,8 +243,9 @@ def setup():
         'tee': {'protocol': 'lmtp', 'pipeline': 'ex pol'},
         'plain': {'protocol': 'LMTP', 'pipeline': 'data'},
         'smtp': {'protocol': 'smtp', 'pipeline': 'ex'},
+        'small': {'protocol': 'lmtp', 'pipeline': 'ex', 'max_message_size': '1000'},
     }
-    return Server(dir=d, config=conf, endpoints=('lmtp', 'tee', 'plain', 'smtp'))
+    return Server(dir=d, config=conf, endpoints=('lmtp', 'tee', 'plain', 'smtp', 'small'))
 
 
 def config_errors():
@@ -316,7 +335,7 @@ def main():
     srv = None
     try:
         srv = setup()
-        for fn in (t_greeting, t_plain, t_exec, t_policy_tee, t_bdat, t_smtp_collapse):
+        for fn in (t_greeting, t_plain, t_exec, t_policy_tee, t_bdat, t_too_big, t_smtp_collapse):
             TAP.run(fn, srv)
     except Exception as e:  # noqa: BLE001
         ok(False, 'start posternd', repr(e))

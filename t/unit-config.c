@@ -55,8 +55,17 @@ main(void)
 		is_str(c->hooks[HOOK_DATA].argv[0], "/bin/true", "data hook argv[0]");
 		is_int(c->hooks[HOOK_DATA].timeout, 300, "data hook timeout default");
 		is_int(c->hooks[HOOK_RCPT].timeout, 30, "hook timeout default");
+		is_int(c->endpoints[0].protocol, PROTO_SMTP, "protocol defaults to smtp");
 		config_free(c);
 	}
+	c = load(BASE "protocol = LMTP\n[sub]\nlisten = 127.0.0.1:2526\nprotocol = smtp\n", err, sizeof(err));
+	ok(c != NULL, "protocol = LMTP / smtp load");
+	if (c != NULL) {
+		is_int(c->endpoints[0].protocol, PROTO_LMTP, "protocol = LMTP (any case)");
+		is_int(c->endpoints[1].protocol, PROTO_SMTP, "protocol = smtp");
+		config_free(c);
+	}
+	bad(BASE "protocol = esmtp\n", "[smtp] protocol: 'esmtp' is not smtp or lmtp", "bad protocol named");
 	c = load("[limits]\nmax_message_size = 10M ; comment\nmax_errors = 3\n" BASE
 	    "max_recipients = 5\n[sub]\nlisten = [::1]:2526 127.0.0.1:2527\n", err, sizeof(err));
 	ok(c != NULL, "config with overrides loads");
