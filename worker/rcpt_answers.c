@@ -70,9 +70,8 @@ rcpt_answer_parse(const char *line, size_t len, const char *rcpts, size_t rcpts_
 		tl--;
 	}
 	/* "X.Y.Z" of the code's class (RFC 3463), else a default one */
-	span = strspn(t, "0123456789.");
-	if (span > tl)
-		span = tl;
+	for (span = 0; span < tl && ((t[span] >= '0' && t[span] <= '9') || t[span] == '.'); span++)
+		;
 	if (span >= 5 && t[0] == (char)('0' + code / 100) && t[1] == '.' && (span == tl || t[span] == ' '))
 		snprintf(out->reply, sizeof(out->reply), "%d %.*s", code, (int)(tl > 480 ? 480 : tl), t);
 	else if (tl > 0)
