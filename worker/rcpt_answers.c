@@ -185,18 +185,22 @@ rcpt_table_step(const struct session *s, const char *name, const struct hook_res
 	overall[0] = '\0';
 	if (res->verdict != HOOK_ACCEPT)
 		session_refusal_text(HOOK_DATA, res, overall, sizeof(overall));
-	if ((own = calloc((size_t)table.n + 1, sizeof(*own))) == NULL) {
-		rcpt_table_refuse_open(s, res);
-		return 0;
+	/* the step's own lines, when it gave any (most steps do not) */
+	if (sink.len > 0 || sink.lost > 0) {
+		if ((own = calloc((size_t)table.n + 1, sizeof(*own))) == NULL) {
+			log_err("hook %s: out of memory for the per-recipient answers", name);
+			rcpt_table_refuse_open(s, res);
+			return 0;
+		}
+		take_lines(s, name, own);
+	} else {
+		own = NULL;
 	}
-	take_lines(s, name, own);
 	for (i = 0; i < table.n; i++) {
 		struct rcpt_answer *t = &table.a[i];
 		if (t->code >= 300)
 			continue;       /* refused by an earlier step: its answer stands */
-		if (own[i].code != 0 && own[i].code < 300) {
-			*t = own[i];
-		} else if (own[i].code >= 300) {
+		if (own != NULL && own[i].code != 0) {
 			*t = own[i];
 		} else if (overall[0] != '\0') {
 			t->code = atoi(overall);
