@@ -78,3 +78,9 @@ lmtp_replies(struct session *s, int accepted, const struct hook_result *res)
 	for (; i < s->nrcpts; i++)
 		smtp_reply(s, 451, "4.3.0", "Error: internal error, try again later");
 }
+
+int
+lmtp_bdat_replies(const struct session *s, int last)
+{
+	return last && s->ep->protocol == PROTO_LMTP && s->nrcpts > 0 ? s->nrcpts : 1;
+}

@@ -20,5 +20,8 @@ int lmtp_wrong_hello(struct session *, const char *verb);
  * "250 2.0.0 Ok: queued as QID".  Each is logged.
  */
 void lmtp_replies(struct session *, int accepted, const struct hook_result *res);
+/* How many replies a BDAT that failed as a whole gets: one per recipient
+ * for BDAT LAST on an LMTP endpoint, else one. */
+int lmtp_bdat_replies(const struct session *, int last);
 
 #endif

@@ -467,17 +467,19 @@ smtp_bdat(struct session *s, const char *arg)
 		if (!s->in_transaction)
 			smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
 		else if (s->chunk_failed) {
-			/* LMTP: BDAT LAST is answered once per recipient */
-			int k, times = last && s->ep->protocol == PROTO_LMTP ? s->nrcpts : 1;
+			int k, times = lmtp_bdat_replies(s, last);
 			for (k = 0; k < times; k++)
 				smtp_reply(s, 451, "4.3.0", "Error: an earlier chunk failed, send RSET and try again");
 		} else
-			smtp_reply(s, 554, "5.5.1", "Error: no valid recipients");
+			smtp_reply(s, s->ep->protocol == PROTO_LMTP ? 503 : 554, "5.5.1", "Error: no valid recipients");
 		return;
 	}
 	if (!s->chunking) {
-		if (message_start(s, &s->chunk_reader) < 0) {
+		if (message_start(s, &s->chunk_reader) < 0) {  /* one 451 queued */
+			int k, times = lmtp_bdat_replies(s, last);
 			s->chunk_failed = 1;
+			for (k = 1; k < times; k++)
+				smtp_reply(s, 451, "4.3.0", "Error: local error, try again later");
 			read_chunk(s, n, NULL, 0);
 			return;
 		}
