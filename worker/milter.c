@@ -380,8 +380,12 @@ milter_connect(struct milter *m, const struct milter_macros *mm,
 		m->state = MILTER_DONE;         /* accepts the whole session */
 		break;
 	case MILTER_AW_DONE:
-		if (!res->failed && res->verdict != MILTER_PASS)
+		if (!res->failed && res->verdict != MILTER_PASS) {
+			/* Refused at CONNECT: so is the whole session; the
+			 * connection stays for the QUIT. */
 			strlcpy(m->session_reply, res->reply, sizeof(m->session_reply));
+			m->state = MILTER_DONE;
+		}
 		break;
 	default:
 		break;

@@ -51,6 +51,8 @@ struct milter_macros {
 
 /* The value of macro NAME ("j", "{daemon_name}", "daemon_name"), or NULL. */
 const char *milter_macro_value(const struct milter_macros *, const char *name);
+/* Where the value of macro NAME is kept in MM (NULL: not a macro we know). */
+const char **milter_macro_slot(struct milter_macros *mm, const char *name);
 /* Postfix's default macro list for STAGE (milter_*_macros). */
 const char *milter_default_macros(enum milter_stage);
 

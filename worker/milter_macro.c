@@ -40,8 +40,8 @@ static const struct {
 	M(rcpt_mailer), M(rcpt_host), M(rcpt_addr),
 };
 
-const char *
-milter_macro_value(const struct milter_macros *mm, const char *name)
+const char **
+milter_macro_slot(struct milter_macros *mm, const char *name)
 {
 	size_t n = strlen(name), i;
 
@@ -51,8 +51,15 @@ milter_macro_value(const struct milter_macros *mm, const char *name)
 	}
 	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++)
 		if (strlen(table[i].name) == n && strncmp(table[i].name, name, n) == 0)
-			return *(const char *const *)((const char *)mm + table[i].off);
+			return (const char **)((char *)mm + table[i].off);
 	return NULL;
+}
+
+const char *
+milter_macro_value(const struct milter_macros *mm, const char *name)
+{
+	const char **slot = milter_macro_slot((struct milter_macros *)mm, name);
+	return slot ? *slot : NULL;
 }
 
 static int
