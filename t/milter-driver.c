@@ -142,7 +142,7 @@ envelope(int mail, char **w, int n)
 	snprintf(addr, sizeof(addr), "%.*s", (int)(al >= 2 ? al - 2 : 0), w[1] + 1);
 	for (i = 2; i < n; i++)
 		snprintf(args + strlen(args), sizeof(args) - strlen(args), "%s%s", i > 2 ? " " : "", w[i]);
-	if (res.verdict != MILTER_PASS)
+	if (res.verdict != MILTER_V_PASS)
 		return;
 	if (mail) {
 		milter_envelope_free(&env);

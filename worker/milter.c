@@ -65,10 +65,10 @@ milter_fail(struct milter *m, struct milter_result *res, const char *fmt, ...)
 	disconnect(m);
 	res->failed = 1;
 	if (act == MILTER_DEFAULT_ACCEPT) {
-		res->verdict = MILTER_PASS;
+		res->verdict = MILTER_V_PASS;
 		return;
 	}
-	res->verdict = act == MILTER_DEFAULT_REJECT ? MILTER_REJECT : MILTER_TEMPFAIL;
+	res->verdict = act == MILTER_DEFAULT_REJECT ? MILTER_V_REJECT : MILTER_V_TEMPFAIL;
 	strlcpy(res->reply, act == MILTER_DEFAULT_REJECT ? REPLY_REJECT : REPLY_TEMPFAIL,
 	    sizeof(res->reply));
 	/* As Postfix: every later command of the session gets this reply. */
@@ -235,24 +235,24 @@ milter_await(struct milter *m, char cmd, int timeout, struct milter_edits *edits
 			}
 			return MILTER_AW_SKIP;
 		case SMFIR_REJECT:
-			refuse(res, MILTER_REJECT, REPLY_REJECT);
+			refuse(res, MILTER_V_REJECT, REPLY_REJECT);
 			return MILTER_AW_DONE;
 		case SMFIR_TEMPFAIL:
-			refuse(res, MILTER_TEMPFAIL, REPLY_TEMPFAIL);
+			refuse(res, MILTER_V_TEMPFAIL, REPLY_TEMPFAIL);
 			return MILTER_AW_DONE;
 		case SMFIR_REPLYCODE:
-			refuse(res, r.code >= 500 ? MILTER_REJECT : MILTER_TEMPFAIL, r.s1);
+			refuse(res, r.code >= 500 ? MILTER_V_REJECT : MILTER_V_TEMPFAIL, r.s1);
 			return MILTER_AW_DONE;
 		case SMFIR_DISCARD:
 			if (cmd == SMFIC_CONNECT || cmd == SMFIC_HELO || cmd == SMFIC_UNKNOWN) {
 				milter_fail(m, res, "discard in reply to '%c'", cmd);
 				return MILTER_AW_DONE;
 			}
-			res->verdict = MILTER_DISCARD;
+			res->verdict = MILTER_V_DISCARD;
 			return MILTER_AW_DONE;
 		case SMFIR_SHUTDOWN:
 		case SMFIR_CONN_FAIL:
-			refuse(res, MILTER_TEMPFAIL, REPLY_SHUTDOWN);
+			refuse(res, MILTER_V_TEMPFAIL, REPLY_SHUTDOWN);
 			strlcpy(m->session_reply, REPLY_SHUTDOWN, sizeof(m->session_reply));
 			log_warn("milter %s: asks to close the session", m->set.name);
 			disconnect(m);
@@ -314,7 +314,7 @@ begin(struct milter *m, char cmd, uint32_t noflag, const struct milter_macros *m
     struct milter_result *res)
 {
 	memset(res, 0, sizeof(*res));
-	res->verdict = MILTER_PASS;
+	res->verdict = MILTER_V_PASS;
 	if (m->state != MILTER_OPEN || (m->neg.pflags & noflag))
 		return 0;
 	if (m->fd < 0) {        /* lost while sending an abort */
@@ -380,7 +380,7 @@ milter_connect(struct milter *m, const struct milter_macros *mm,
 		m->state = MILTER_DONE;         /* accepts the whole session */
 		break;
 	case MILTER_AW_DONE:
-		if (!res->failed && res->verdict != MILTER_PASS) {
+		if (!res->failed && res->verdict != MILTER_V_PASS) {
 			/* Refused at CONNECT: so is the whole session; the
 			 * connection stays for the QUIT. */
 			strlcpy(m->session_reply, res->reply, sizeof(m->session_reply));
@@ -423,7 +423,7 @@ envelope(struct milter *m, const struct milter_macros *mm, char cmd,
 		m->state = MILTER_MSG_DONE;
 		break;
 	case MILTER_AW_DONE:
-		if (res->verdict == MILTER_DISCARD)
+		if (res->verdict == MILTER_V_DISCARD)
 			m->state = MILTER_MSG_DONE;
 		break;
 	default:
@@ -459,7 +459,7 @@ milter_data(struct milter *m, const struct milter_macros *mm,
 		m->state = MILTER_MSG_DONE;
 		break;
 	case MILTER_AW_DONE:
-		if (res->verdict == MILTER_DISCARD)
+		if (res->verdict == MILTER_V_DISCARD)
 			m->state = MILTER_MSG_DONE;
 		break;
 	default:

@@ -57,10 +57,10 @@ const char **milter_macro_slot(struct milter_macros *mm, const char *name);
 const char *milter_default_macros(enum milter_stage);
 
 enum milter_verdict {
-	MILTER_PASS,            /* go on: continue, accept, or a failure with accept */
-	MILTER_REJECT,          /* refuse the command (5xx in reply) */
-	MILTER_TEMPFAIL,        /* refuse the command (4xx in reply) */
-	MILTER_DISCARD,         /* accept the message with 250, store nothing */
+	MILTER_V_PASS,          /* go on: continue, accept, or a failure with accept */
+	MILTER_V_REJECT,        /* refuse the command (5xx in reply) */
+	MILTER_V_TEMPFAIL,      /* refuse the command (4xx in reply) */
+	MILTER_V_DISCARD,       /* accept the message with 250, store nothing */
 };
 
 struct milter_result {

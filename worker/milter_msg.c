@@ -101,7 +101,7 @@ milter_message(struct milter *m, const struct milter_macros *mm,
 	enum milter_await aw;
 
 	memset(res, 0, sizeof(*res));
-	res->verdict = MILTER_PASS;
+	res->verdict = MILTER_V_PASS;
 	if (m->state != MILTER_OPEN || m->fd < 0)
 		return;
 	aw = stream(m, mm, msg, len, res);
