@@ -7,6 +7,10 @@
 #   "submission" ({daemon_name}) comes back with a DKIM-Signature; fed to
 #   the "smtp" endpoint it verifies (Authentication-Results: dkim=pass);
 #   a changed body then fails.
+#   clamav-milter, with a private clamd whose whole database is one
+#   signature for the EICAR test string: EICAR is refused with
+#   clamav-milter's own reply text, a clean message gets its
+#   X-Virus-Status header.
 # Prints TAP; a test whose milter is missing skips with the package to
 # install.
 import os
@@ -105,12 +109,62 @@ def test_opendkim(d):
         ok('message pass' in out and 'DKIM-Signature' not in out,
            'unsigned mail on the smtp endpoint is not signed', out)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+EICAR = r'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'
+
+
+def start_clamav(d):
+    os.mkdir(d + '/db')
+    with open(d + '/db/eicar.ndb', 'w') as f:
+        f.write('Eicar-Test-Sig:0:*:%s\n' % b'EICAR-STANDARD-ANTIVIRUS-TEST-FILE'.hex())
+    with open(d + '/clamd.conf', 'w') as f:
+        f.write('LocalSocket %s/clamd.sock\nDatabaseDirectory %s/db\nForeground yes\nLogFile %s/clamd.log\n'
+                'PidFile %s/clamd.pid\nTemporaryDirectory %s\n' % (d, d, d, d, d))
+    port = free_port()
+    with open(d + '/milter.conf', 'w') as f:
+        f.write('MilterSocket inet:%d@127.0.0.1\nClamdSocket unix:%s/clamd.sock\nOnInfected Reject\n'
+                'OnFail Defer\nAddHeader Replace\nRejectMsg Rejected: virus %%v found\nForeground yes\n'
+                'PidFile %s/milter.pid\nLogFile %s/milter.log\nTemporaryDirectory %s\n' % (port, d, d, d, d))
+    clamd = subprocess.Popen(['clamd', '-c', d + '/clamd.conf'], stdout=subprocess.DEVNULL,
+                             stderr=open(d + '/clamd.err', 'w'))
+    end = time.time() + 60
+    while not os.path.exists(d + '/clamd.sock') and time.time() < end and clamd.poll() is None:
+        time.sleep(0.1)
+    milter = subprocess.Popen(['clamav-milter', '-c', d + '/milter.conf'], stdout=subprocess.DEVNULL,
+                              stderr=open(d + '/milter.err', 'w'))
+    if not wait_port(port, milter):
+        for p in (clamd, milter):
+            p.kill()
+        raise RuntimeError('clamd/clamav-milter did not start: ' + open(d + '/clamd.err').read() +
+                           open(d + '/milter.err').read())
+    return (clamd, milter), port
+
+
+def test_clamav(d):
+    procs, port = start_clamav(d)
+    try:
+        out = session(port, 'smtp', ['Received: from client.example', 'From: <a@example.org>',
+                                     'Subject: virus', '', EICAR])
+        ok(re.search(r'^message reject 5\d\d .*Rejected: virus Eicar-Test-Sig(\.UNOFFICIAL)? found$', out, re.M),
+           'clamav-milter: EICAR refused with its own reply text', out)
+        out = session(port, 'smtp', ['Received: from client.example', 'From: <a@example.org>',
+                                     'Subject: clean', '', 'hello'])
+        ok('message pass' in out and 'X-Virus-Status: Clean' in message_of(out),
+           'clamav-milter: a clean message passes with X-Virus-Status: Clean', out)
+    finally:
+        for p in reversed(procs):
+            stop(p)
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def main():
@@ -122,6 +176,11 @@ def main():
     else:
         os.mkdir(d + '/opendkim')
         TAP.run(test_opendkim, d + '/opendkim')
+    if shutil.which('clamd') is None or shutil.which('clamav-milter') is None:
+        TAP.skip('clamav-milter', 'clamav-milter missing: apt-get install clamav-milter clamav-daemon')
+    else:
+        os.mkdir(d + '/clamav')
+        TAP.run(test_clamav, d + '/clamav')
     return TAP.done()
 
 
