@@ -6,7 +6,10 @@
  * 0-3 only, in the hook directory.  Then one poll loop until the hook exits
  * or its time is up: feed fd 3, read stdout (first 4 KiB kept), log stderr
  * line by line, watch a pidfd for the exit.  On timeout the whole process
- * group gets SIGTERM, then SIGKILL, and is reaped: no orphan, no zombie.
+ * group and its leader get SIGTERM, then SIGKILL.  The hook leads a session
+ * of its own (setsid), so it cannot move into the worker's process group;
+ * a leader that still is not gone a moment after SIGKILL is reaped later
+ * (hook_reap_pending), never waited for without a bound.
  */
 #include "autoconf.h"
 #include "hook.h"
@@ -27,8 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STDOUT_MAX      4096
+#define STDOUT_MAX      16384   /* PREPEND lines and a reply line */
 #define KILL_GRACE_MS   2000
+#define REAP_MS         1000    /* after SIGKILL: then the leader is reaped later */
+#define PENDING_MAX     16
 
 volatile pid_t *hook_running;
 
@@ -230,17 +235,71 @@ stderr_feed(struct stderr_log *sl, const char *p, size_t n)
 	}
 }
 
+/* SIG to the hook's process group and to its leader: a leader that left
+ * its group is still reached (by its pidfd: PID is our unreaped child). */
+static void
+signal_hook(pid_t pid, int pidfd, int sig)
+{
+	if (pid <= 1)
+		return;
+	kill(-pid, sig);
+	if (pidfd < 0 || syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
+		kill(pid, sig);
+}
+
 void
 hook_kill_group(pid_t pid, int pidfd)
 {
 	struct pollfd pfd = { pidfd, POLLIN, 0 };
 
-	kill(-pid, SIGTERM);
+	signal_hook(pid, pidfd, SIGTERM);
 	if (pidfd >= 0) {
 		while (poll(&pfd, 1, KILL_GRACE_MS) < 0 && errno == EINTR)
 			;
 	}
-	kill(-pid, SIGKILL);    /* the rest of the group, and the leader if still there */
+	signal_hook(pid, pidfd, SIGKILL);
+}
+
+/* Hooks killed but not yet reaped (a leader in uninterruptible sleep). */
+static pid_t pending[PENDING_MAX];
+
+void
+hook_reap_pending(void)
+{
+	int i, status;
+
+	for (i = 0; i < PENDING_MAX; i++)
+		if (pending[i] > 0 && waitpid(pending[i], &status, WNOHANG) != 0)
+			pending[i] = 0;
+}
+
+int
+hook_reap(pid_t pid, int pidfd, int *status)
+{
+	struct timespec deadline;
+	int i;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += REAP_MS / 1000;
+	for (;;) {
+		struct pollfd pfd = { pidfd, POLLIN, 0 };
+		long left = hook_ms_left(&deadline);
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid || (r < 0 && errno != EINTR))
+			return 0;
+		if (left <= 0)
+			break;
+		if (pidfd < 0 || left > 50)
+			left = 50;
+		poll(pidfd >= 0 ? &pfd : NULL, pidfd >= 0 ? 1 : 0, (int)left);
+	}
+	log_warn("hook process %d did not end after SIGKILL: it is reaped later", (int)pid);
+	for (i = 0; i < PENDING_MAX; i++)
+		if (pending[i] <= 0) {
+			pending[i] = pid;
+			break;
+		}
+	return -1;
 }
 
 int
@@ -273,13 +332,43 @@ hook_spawn(char *const argv[], char *const envp[], const char *directory,
 	sigaddset(&dfl, SIGHUP);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &dfl);
+#ifdef POSIX_SPAWN_SETSID
+	/* A session of its own: the hook cannot join another process group
+	 * of the worker's session, so killing its group reaches it. */
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
+#else
 	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
 	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
+#endif
 	rc = posix_spawn(pid, argv[0], &fa, &at, argv, envp != NULL ? envp : (char *[]){ NULL });
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	return rc;
+}
+
+void
+hook_result_init(struct hook_result *res)
+{
+	res->verdict = HOOK_FAILED;
+	res->exit_status = -1;
+	res->timed_out = 0;
+	res->reply[0] = '\0';
+	res->prepend_len = 0;
+	res->prepend_lost = 0;
+}
+
+void
+hook_result_prepend(struct hook_result *res, const char *text, size_t len)
+{
+	if (res->prepend_len + len + 1 > sizeof(res->prepend)) {
+		res->prepend_lost = 1;
+		return;
+	}
+	memcpy(res->prepend + res->prepend_len, text, len);
+	res->prepend_len += len;
+	res->prepend[res->prepend_len++] = '\n';
 }
 
 static void
@@ -300,18 +389,52 @@ classify(const struct hook_call *call, int status, struct hook_result *res)
 		default:
 			res->verdict = HOOK_FAILED;
 			log_warn("hook %s: %s exited with status %d (not one of 0, 1, 67, 68, 75, 77): temporary failure",
-			    hook_name(call->kind), call->cmd->argv[0], res->exit_status);
+			    call->name, call->cmd->argv[0], res->exit_status);
 		}
 	} else {
 		res->verdict = HOOK_FAILED;
 		res->exit_status = -1;
 		if (WIFSIGNALED(status))
 			log_warn("hook %s: %s killed by signal %d: temporary failure",
-			    hook_name(call->kind), call->cmd->argv[0], WTERMSIG(status));
+			    call->name, call->cmd->argv[0], WTERMSIG(status));
 	}
 }
 
-/* Keep the first stdout line as the reply if its class matches the verdict. */
+/* "PREPEND Name: value", "WARN text", "INFO text" lines come first: take
+ * the headers, log the rest.  Returns the offset of the first other line. */
+static size_t
+take_annotations(const struct hook_call *call, const char *out, size_t len, struct hook_result *res)
+{
+	char clean[1024];
+	size_t off = 0;
+
+	while (off < len) {
+		const char *nl = memchr(out + off, '\n', len - off);
+		size_t l = nl != NULL ? (size_t)(nl - (out + off)) : len - off, t = l;
+		const char *line = out + off;
+
+		if (t > 0 && line[t - 1] == '\r')
+			t--;
+		if (nl == NULL && len == STDOUT_MAX)
+			break;          /* cut off: not a whole line */
+		if (t >= 8 && strncmp(line, "PREPEND ", 8) == 0) {
+			hook_result_prepend(res, line + 8, t - 8);
+		} else if (t >= 5 && (strncmp(line, "WARN ", 5) == 0 || strncmp(line, "INFO ", 5) == 0)) {
+			log_sanitize(clean, sizeof(clean), line + 5, t - 5 < 256 ? t - 5 : 256);
+			if (line[0] == 'W')
+				log_warn("hook %s: WARN %s", call->name, clean);
+			else
+				log_info("hook %s: INFO %s", call->name, clean);
+		} else {
+			break;
+		}
+		off += l + (nl != NULL);
+	}
+	return off;
+}
+
+/* Keep the first other stdout line as the reply if its class matches the
+ * verdict. */
 static void
 take_reply(const struct hook_call *call, const char *out, size_t len, struct hook_result *res)
 {
@@ -320,7 +443,8 @@ take_reply(const struct hook_call *call, const char *out, size_t len, struct hoo
 	int code, want;
 
 	res->reply[0] = '\0';
-	for (i = 0; i < len && out[i] != '\n' && n + 1 < sizeof(line); i++) {
+	i = take_annotations(call, out, len, res);
+	for (; i < len && out[i] != '\n' && n + 1 < sizeof(line); i++) {
 		unsigned char c = (unsigned char)out[i];
 		if (c == '\r')
 			continue;
@@ -339,7 +463,7 @@ take_reply(const struct hook_call *call, const char *out, size_t len, struct hoo
 	}
 	if (code / 100 != want) {
 		log_warn("hook %s: reply '%.60s' does not match exit status %d: ignored",
-		    hook_name(call->kind), line, res->exit_status);
+		    call->name, line, res->exit_status);
 		return;
 	}
 	memcpy(res->reply, line, n + 1);
@@ -352,14 +476,11 @@ hook_run(const struct hook_call *call, struct hook_result *res)
 	int in = -1, pidfd = -1, status = 0, exited = 0, rc;
 	char out[STDOUT_MAX];
 	size_t outlen = 0, fd3_off = 0;
-	struct stderr_log sl = { .len = 0, .lines = 0, .name = hook_name(call->kind) };
+	struct stderr_log sl = { .len = 0, .lines = 0, .name = call->name };
 	struct timespec deadline;
 	pid_t pid;
 
-	res->verdict = HOOK_FAILED;
-	res->exit_status = -1;
-	res->timed_out = 0;
-	res->reply[0] = '\0';
+	hook_result_init(res);
 
 	if (call->stdin_fd >= 0)
 		in = call->stdin_fd;
@@ -377,6 +498,7 @@ hook_run(const struct hook_call *call, struct hook_result *res)
 		    sl.name, call->cmd->argv[0], strerror(rc));
 		goto fail;
 	}
+	hook_reap_pending();
 	if (hook_running != NULL)
 		*hook_running = pid;
 	close(outp[1]); outp[1] = -1;
@@ -466,11 +588,11 @@ hook_run(const struct hook_call *call, struct hook_result *res)
 	if (sl.len > 0)
 		stderr_flush_line(&sl);
 	if (!exited) {
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
+		if (!res->timed_out)
+			hook_kill_group(pid, pidfd);    /* poll failed: do not wait unbounded */
+		if (hook_reap(pid, pidfd, &status) < 0 || res->timed_out)
+			res->timed_out = 1;
 		exited = 1;
-		if (res->timed_out)
-			status = -1;
 	}
 	if (hook_running != NULL)
 		*hook_running = 0;

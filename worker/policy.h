@@ -18,10 +18,10 @@ struct hook_result;
  * cannot be reached, dies, times out or answers garbage is restarted (with
  * back-off) and RES says HOOK_FAILED: the client gets a 4xx, never a hang.
  */
-void policy_ask(const struct config *, enum hook_kind, const char *attrs, size_t attrslen,
-    int body_fd, long long body_len, struct hook_result *res);
+void policy_ask(const struct config *, const struct step *, enum hook_kind,
+    const char *attrs, size_t attrslen, int body_fd, long long body_len, struct hook_result *res);
 
 /* Stop every co-process and close every connection (worker exit). */
-void policy_close_all(void);
+void policy_close_all(const struct config *);
 
 #endif

@@ -1,11 +1,13 @@
 /*
  * sockconnect.c - connect to a server named inet:HOST:PORT (numeric address,
  * IPv6 in brackets or not) or unix:/path, non-blocking, bounded by a
- * deadline.  Used by the persistent hooks (policy.c) and the milter client.
+ * deadline.  Used by the persistent hooks (policy.c, whose address the
+ * configuration parsed) and the milter client.
  */
 #include "autoconf.h"
 #include "sockconnect.h"
 #include "hook.h"
+#include "../common/netaddr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,65 +20,52 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-int
-sock_connect(const char *spec, const struct timespec *deadline, char *why, size_t whylen)
+/* SPEC into SS: inet: as a listen address ("127.0.0.1:10023",
+ * "[::1]:10023"), unix: an absolute path. */
+static int
+parse(const char *spec, struct sockaddr_storage *ss, socklen_t *len, char *why, size_t whylen)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int fd, rc;
-
-	memset(&ss, 0, sizeof(ss));
-	if (strncmp(spec, "unix:", 5) == 0) {
-		struct sockaddr_un *su = (struct sockaddr_un *)&ss;
+	memset(ss, 0, sizeof(*ss));
+	if (strncmp(spec, "inet:", 5) == 0)
+		return netaddr_parse_listen(spec + 5, ss, len, why, whylen);
+	if (strncmp(spec, "unix:", 5) == 0 && spec[5] == '/') {
+		struct sockaddr_un *su = (struct sockaddr_un *)ss;
 		if (strlen(spec + 5) >= sizeof(su->sun_path)) {
 			snprintf(why, whylen, "socket path too long");
 			return -1;
 		}
 		su->sun_family = AF_UNIX;
 		strlcpy(su->sun_path, spec + 5, sizeof(su->sun_path));
-		len = sizeof(*su);
-	} else {
-		char host[128];
-		const char *colon = strrchr(spec + 5, ':');
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		size_t hl;
-		long port;
-
-		if (colon == NULL || (hl = (size_t)(colon - (spec + 5))) == 0 || hl >= sizeof(host)) {
-			snprintf(why, whylen, "expected inet:ADDRESS:PORT");
-			return -1;
-		}
-		memcpy(host, spec + 5, hl);
-		host[hl] = '\0';
-		if (host[0] == '[' && host[hl - 1] == ']') {
-			memmove(host, host + 1, hl - 2);
-			host[hl - 2] = '\0';
-		}
-		port = strtol(colon + 1, NULL, 10);
-		if (port <= 0 || port > 65535) {
-			snprintf(why, whylen, "bad port");
-			return -1;
-		}
-		if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-			s4->sin_family = AF_INET;
-			s4->sin_port = htons((unsigned short)port);
-			len = sizeof(*s4);
-		} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-			s6->sin6_family = AF_INET6;
-			s6->sin6_port = htons((unsigned short)port);
-			len = sizeof(*s6);
-		} else {
-			snprintf(why, whylen, "'%s' is not a numeric address", host);
-			return -1;
-		}
+		*len = sizeof(*su);
+		return 0;
 	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	snprintf(why, whylen, "expected inet:ADDRESS:PORT or unix:/path");
+	return -1;
+}
+
+int
+sock_connect(const char *spec, const struct timespec *deadline, char *why, size_t whylen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = 0;
+
+	if (parse(spec, &ss, &len, why, whylen) < 0)
+		return -1;
+	return sock_connect_addr((const struct sockaddr *)&ss, len, deadline, why, whylen);
+}
+
+int
+sock_connect_addr(const struct sockaddr *sa, socklen_t len, const struct timespec *deadline,
+    char *why, size_t whylen)
+{
+	int fd, rc;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		snprintf(why, whylen, "socket: %s", strerror(errno));
 		return -1;
 	}
-	rc = connect(fd, (struct sockaddr *)&ss, len);
+	rc = connect(fd, sa, len);
 	if (rc < 0 && errno == EINPROGRESS) {
 		struct pollfd pfd = { fd, POLLOUT, 0 };
 		int err = 0;
