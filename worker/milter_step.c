@@ -42,8 +42,8 @@ fill_macros(struct session *s, struct milter_macros *mm, struct macro_text *t)
 	const char *sp, *at;
 
 	memset(mm, 0, sizeof(*mm));
-	snprintf(t->underscore, sizeof(t->underscore), "%s [%s]", s->helo[0] ? s->helo : "unknown",
-	    s->client_addr);
+	snprintf(t->underscore, sizeof(t->underscore), "%s [%s]",
+	    s->dns.client_name[0] ? s->dns.client_name : "unknown", s->client_addr);
 	snprintf(t->port, sizeof(t->port), "%u", s->client_port);
 	snprintf(t->qid, sizeof(t->qid), "%s.%d", s->id, s->nmessages + 1);
 	mm->j = s->cfg->hostname;
@@ -54,8 +54,8 @@ fill_macros(struct session *s, struct milter_macros *mm, struct macro_text *t)
 	mm->daemon_addr = s->server_addr;
 	mm->client_addr = s->client_addr;
 	mm->client_port = t->port;
-	mm->client_name = "unknown";
-	mm->client_ptr = "unknown";
+	mm->client_name = s->dns.client_name[0] ? s->dns.client_name : "unknown";
+	mm->client_ptr = s->dns.reverse_client_name[0] ? s->dns.reverse_client_name : "unknown";
 	if (s->auth_user[0]) {
 		mm->auth_type = s->auth_method;
 		mm->auth_authen = s->auth_user;
@@ -151,7 +151,7 @@ conn_for(struct session *s, const struct step *st, const struct milter_macros *m
 {
 	int k = (int)(st - s->cfg->steps);
 	struct milter *m = &conns[k];
-	char hostname[80];
+	char hostname[DNS_NAME_MAX + 1];
 
 	if (!used[k]) {
 		struct milter_settings set = { st->name, st->milter.socket,
@@ -162,7 +162,11 @@ conn_for(struct session *s, const struct step *st, const struct milter_macros *m
 			st->milter.content_timeout };
 		milter_init(m, &set);
 		used[k] = 1;
-		snprintf(hostname, sizeof(hostname), "[%s]", s->client_addr);
+		/* the verified name, or [address] as Sendmail gives it */
+		if (s->dns.client_name[0] && strcmp(s->dns.client_name, "unknown") != 0)
+			strlcpy(hostname, s->dns.client_name, sizeof(hostname));
+		else
+			snprintf(hostname, sizeof(hostname), "[%s]", s->client_addr);
 		milter_connect(m, mm, hostname, strchr(s->client_addr, ':') ? SMFIA_INET6 : SMFIA_INET,
 		    s->client_port, s->client_addr, mr);
 	}
