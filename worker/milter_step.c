@@ -26,7 +26,7 @@
 
 static struct milter conns[CONFIG_MAX_STEPS];
 static int used[CONFIG_MAX_STEPS];
-static int discarded;
+static const char *discarded;    /* the name of the milter that discarded the message */
 static char quarantine[256];    /* a milter's reason, for later data steps */
 
 /* Strings the macros point to, for the event being sent. */
@@ -95,14 +95,14 @@ milter_step_abort(void)
 {
 	int i;
 
-	discarded = 0;
+	discarded = NULL;
 	quarantine[0] = '\0';
 	for (i = 0; i < CONFIG_MAX_STEPS; i++)
 		if (used[i])
 			milter_abort(&conns[i]);
 }
 
-int
+const char *
 milter_step_discarded(void)
 {
 	return discarded;
@@ -377,10 +377,7 @@ data_stage(struct session *s, const struct step *st, struct milter *m,
 	}
 	memset(&ed, 0, sizeof(ed));
 	milter_message(m, mm, text, len, &ed, mr);
-	if (mr->verdict == MILTER_V_DISCARD) {
-		log_info("%s: discarded by milter %s", s->queue_id, st->name);
-		discarded = 1;
-	} else if (mr->verdict == MILTER_V_PASS) {
+	if (mr->verdict == MILTER_V_PASS) {
 		if (ed.quarantine[0]) {
 			log_info("%s: milter %s: quarantine: %s", s->queue_id, st->name, ed.quarantine);
 			log_sanitize(quarantine, sizeof(quarantine), ed.quarantine, strlen(ed.quarantine));
@@ -444,6 +441,11 @@ milter_step_run(struct session *s, const struct step *st, enum hook_kind kind,
 		mr.verdict = milter_session_reply(m)[0] == '5' ? MILTER_V_REJECT : MILTER_V_TEMPFAIL;
 		strlcpy(mr.reply, milter_session_reply(m), sizeof(mr.reply));
 		mr.failed = 1;
+	}
+	if (mr.verdict == MILTER_V_DISCARD && discarded == NULL) {
+		log_info("%s: discarded by milter %s (at %s)", s->in_transaction ? t.qid : "-", st->name,
+		    hook_name(kind));
+		discarded = st->name;
 	}
 	to_hook_result(st, &mr, res);
 }
