@@ -22,28 +22,16 @@
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 from postern_test import BUILDDIR, TAP, free_port, workdir  # noqa: E402
+from milter_peers import wait_port, start_opendkim, stop  # noqa: E402
 
 ok, note = TAP.ok, TAP.diag
 DRIVER = os.path.join(BUILDDIR, 't', 'milter-driver')
-
-
-def wait_port(port, proc, timeout=20):
-    end = time.time() + timeout
-    while time.time() < end and proc.poll() is None:
-        try:
-            socket.create_connection(('127.0.0.1', port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
 def drive(script):
@@ -69,29 +57,6 @@ MESSAGE = ['Received: from client.example (client.example [192.0.2.1])',
            'From: <a@example.org>', 'To: <b@example.net>', 'Subject: dkim test',
            'Date: Sat, 05 Dec 2026 20:00:00 +0000', 'Message-ID: <1@example.org>', '',
            'hello', 'second line']
-
-
-def start_opendkim(d):
-    subprocess.run(['opendkim-genkey', '-D', d, '-d', 'example.org', '-s', 'test'], check=True, timeout=60)
-    with open(d + '/test.txt') as f:
-        record = ''.join(re.findall(r'"([^"]*)"', f.read()))
-    with open(d + '/keys', 'w') as f:
-        f.write('test._domainkey.example.org %s\n' % record)
-    with open(d + '/internal', 'w') as f:
-        f.write('192.0.2.250\n')         # not our client: it signs by {daemon_name} only
-    port = free_port()
-    with open(d + '/opendkim.conf', 'w') as f:
-        f.write('Socket inet:%d@127.0.0.1\nMode sv\nDomain example.org\nSelector test\n'
-                'KeyFile %s/test.private\nMTA submission\nInternalHosts %s/internal\n'
-                'AuthservID mx.example.org\nTestPublicKeys %s/keys\nPidFile %s/opendkim.pid\n'
-                'Syslog no\nRequireSafeKeys false\nBackground no\n%s'
-                % (port, d, d, d, d, 'UserID root\n' if os.geteuid() == 0 else ''))
-    proc = subprocess.Popen(['opendkim', '-f', '-x', d + '/opendkim.conf'],
-                            stdout=subprocess.DEVNULL, stderr=open(d + '/opendkim.err', 'w'))
-    if not wait_port(port, proc):
-        proc.kill()
-        raise RuntimeError('opendkim did not start: ' + open(d + '/opendkim.err').read())
-    return proc, port
 
 
 def test_opendkim(d):
@@ -253,15 +218,6 @@ def test_rspamd(d):
            'rspamd negotiates the NR_* flags (no replies awaited for them)', out)
     finally:
         stop(proc)
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def main():
