@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 from postern_test import BUILDDIR, TAP, free_port, workdir  # noqa: E402
-from milter_peers import wait_port, start_opendkim, stop  # noqa: E402
+from milter_peers import wait_port, start_opendkim, start_rspamd, stop  # noqa: E402
 
 ok, note = TAP.ok, TAP.diag
 DRIVER = os.path.join(BUILDDIR, 't', 'milter-driver')
@@ -166,40 +166,6 @@ def test_spamass(d):
     finally:
         for p in reversed(procs):
             stop(p)
-
-
-RSPAMD_LOCAL = {
-    'worker-proxy.inc': 'bind_socket = "127.0.0.1:%(port)d";\nmilter = yes;\ntimeout = 120s;\n'
-                        'upstream "local" { default = yes; self_scan = yes; }\n',
-    'worker-normal.inc': 'enabled = false;\n',
-    'worker-controller.inc': 'enabled = false;\n',
-    'worker-fuzzy.inc': 'enabled = false;\n',
-    'options.inc': 'dns { nameserver = ["127.0.0.1:1"]; timeout = 0.2s; retransmits = 1; }\n',
-    'logging.inc': 'type = "console";\nlevel = "error";\n',
-    'milter_headers.conf': 'extended_spam_headers = true;\n',
-    'rbl.conf': 'enabled = false;\n', 'surbl.conf': 'enabled = false;\n',
-    'fuzzy_check.conf': 'enabled = false;\n', 'asn.conf': 'enabled = false;\n',
-    'phishing.conf': 'enabled = false;\n', 'rspamd_update.conf': 'enabled = false;\n',
-}
-
-
-def start_rspamd(d):
-    port = free_port()
-    for sub in ('local.d', 'db', 'run', 'log'):
-        os.mkdir(os.path.join(d, sub))
-    for name, text in RSPAMD_LOCAL.items():
-        with open(os.path.join(d, 'local.d', name), 'w') as f:
-            f.write(text % {'port': port} if '%(port)' in text else text)
-    user = ['-u', 'root', '-g', 'root', '-i'] if os.geteuid() == 0 else []
-    proc = subprocess.Popen(['rspamd', '-f'] + user + ['--var', 'LOCAL_CONFDIR=' + d, '--var', 'DBDIR=%s/db' % d,
-                                                       '--var', 'RUNDIR=%s/run' % d, '--var', 'LOGDIR=%s/log' % d],
-                            stdout=open(d + '/rspamd.out', 'w'), stderr=subprocess.STDOUT)
-    # loading the rules takes a while on a busy machine
-    if not wait_port(port, proc, timeout=300):
-        proc.kill()
-        proc.wait()
-        raise RuntimeError('rspamd did not start: ' + open(d + '/rspamd.out').read()[-2000:])
-    return proc, port
 
 
 def test_rspamd(d):
