@@ -44,12 +44,12 @@ def message_of(out):
     return [line[2:] for line in out.splitlines() if line.startswith('| ')]
 
 
-def session(port, daemon_name, msg_lines):
-    return drive('open inet:127.0.0.1:%d tempfail 10 10 10\nset j mx.example.org\n'
+def session(port, daemon_name, msg_lines, timeouts='10 10 10'):
+    return drive('open inet:127.0.0.1:%d tempfail %s\nset j mx.example.org\n'
                  'set {daemon_name} %s\nset {daemon_addr} 127.0.0.1\nset _ client.example [192.0.2.1]\n'
                  'set v Postern\nconnect client.example 4 4567 192.0.2.1\nhelo client.example\nset i 4ZQX1\n'
                  'set {mail_addr} a@example.org\nmail <a@example.org>\nset {rcpt_addr} b@example.net\n'
-                 'rcpt <b@example.net>\ndata\nmessage\n%s\n.\nclose\n' % (port, daemon_name, '\n'.join(msg_lines)))
+                 'rcpt <b@example.net>\ndata\nmessage\n%s\n.\nclose\n' % (port, timeouts, daemon_name, '\n'.join(msg_lines)))
 
 
 MESSAGE = ['Received: from client.example (client.example [192.0.2.1])',
@@ -156,11 +156,11 @@ def test_spamass(d):
     try:
         out = session(port, 'smtp', ['Received: from client.example', 'From: <a@example.org>',
                                      'To: <b@example.net>', 'Subject: gtube', 'Message-ID: <g@example.org>',
-                                     '', GTUBE])
+                                     '', GTUBE], timeouts='10 30 120')
         ok('message reject 550 5.7.1 Blocked by SpamAssassin\n' in out, 'spamass-milter: GTUBE refused (550)', out)
         out = session(port, 'smtp', ['Received: from client.example', 'From: <a@example.org>',
                                      'To: <b@example.net>', 'Subject: clean', 'Message-ID: <c@example.org>',
-                                     '', 'hello, this is a normal message'])
+                                     '', 'hello, this is a normal message'], timeouts='10 30 120')
         ok('message pass' in out and any(line.startswith('X-Spam-Status: No') for line in message_of(out)),
            'spamass-milter: a clean message passes with X-Spam-Status: No', out)
     finally:
@@ -173,11 +173,12 @@ def test_rspamd(d):
     try:
         out = session(port, 'smtp', ['Received: from client.example', 'From: <a@example.org>',
                                      'To: <b@example.net>', 'Subject: gtube', 'Message-ID: <g@example.org>',
-                                     '', GTUBE])
+                                     '', GTUBE], timeouts='10 30 120')
         ok('message reject 554 5.7.1 Gtube pattern\n' in out, "rspamd: GTUBE refused with rspamd's reply", out)
         out = session(port, 'smtp', ['Received: from client.example', 'From: <a@example.org>',
                                      'To: <b@example.net>', 'Subject: clean', 'Message-ID: <c@example.org>',
-                                     'Date: Sat, 05 Dec 2026 20:00:00 +0000', '', 'hello, this is a normal message'])
+                                     'Date: Sat, 05 Dec 2026 20:00:00 +0000', '', 'hello, this is a normal message'],
+                      timeouts='10 30 120')
         ok('message pass' in out and any(line.startswith('X-Spamd-Result: default: False') for line in message_of(out)),
            'rspamd: a clean message passes with X-Spamd-Result', out)
         m = re.search(r'^negotiated version 6 .*pflags (0x[0-9a-f]+)$', out, re.M)
