@@ -45,13 +45,19 @@ void
 lmtp_replies(struct session *s, int accepted, const struct hook_result *res)
 {
 	char whole[sizeof(res->reply) + 8];
-	const char *p = s->rcpts != NULL ? s->rcpts : "";
-	int i;
+	int i, n;
+	/* the recipients as they were at RCPT (a milter may have edited the
+	 * session's list since): exactly one reply each */
+	const char *p = rcpt_table_rcpts(&n);
 
+	if (p == NULL) {
+		p = s->rcpts != NULL ? s->rcpts : "";
+		n = s->nrcpts;
+	}
 	whole[0] = '\0';
 	if (!accepted)
 		session_refusal_text(HOOK_DATA, res, whole, sizeof(whole));
-	for (i = 0; i < s->nrcpts && *p != '\0'; i++) {
+	for (i = 0; i < n && *p != '\0'; i++) {
 		size_t l = rcpt_len(p);
 		const char *own_ok, *refusal = rcpt_table_reply(i, &own_ok);
 
@@ -75,7 +81,7 @@ lmtp_replies(struct session *s, int accepted, const struct hook_result *res)
 	}
 	/* never fewer replies than recipients (the list and the count agree;
 	 * this is the belt to those braces) */
-	for (; i < s->nrcpts; i++)
+	for (; i < n; i++)
 		smtp_reply(s, 451, "4.3.0", "Error: internal error, try again later");
 }
 

@@ -24,9 +24,14 @@ static struct {
 	int armed, lost;
 } sink;
 
+/* The recipients are those the client was given 250 for at RCPT, as they
+ * were when the data stage began: a milter's edits may change the session's
+ * list, never the number of replies an LMTP client waits for. */
 static struct {
 	struct rcpt_answer *a;  /* code 0: open (no answer yet), 2xx: accepted with own text */
 	int n, refused;
+	char *rcpts;            /* "a@b\n" each */
+	size_t rcpts_len;
 } table;
 
 enum rcpt_answer_error
@@ -129,24 +134,42 @@ rcpt_sink_add_policy(const char *answer)
 int
 rcpt_table_begin(const struct session *s)
 {
-	free(table.a);
-	table.refused = 0;
+	rcpt_table_end();
 	table.n = s->nrcpts;
+	table.rcpts_len = s->rcpts != NULL ? s->rcpts_len : 0;
 	table.a = calloc(table.n > 0 ? (size_t)table.n : 1, sizeof(*table.a));
-	return table.a == NULL ? -1 : 0;
+	table.rcpts = malloc(table.rcpts_len + 1);
+	if (table.a == NULL || table.rcpts == NULL) {
+		rcpt_table_end();
+		return -1;
+	}
+	if (table.rcpts_len > 0)
+		memcpy(table.rcpts, s->rcpts, table.rcpts_len);
+	table.rcpts[table.rcpts_len] = '\0';
+	return 0;
 }
 
 void
 rcpt_table_end(void)
 {
 	free(table.a);
+	free(table.rcpts);
 	table.a = NULL;
+	table.rcpts = NULL;
 	table.n = table.refused = 0;
+	table.rcpts_len = 0;
+}
+
+const char *
+rcpt_table_rcpts(int *n)
+{
+	*n = table.n;
+	return table.rcpts;
 }
 
 /* The step's own lines into OWN (one per recipient, the first wins). */
 static void
-take_lines(const struct session *s, const char *name, struct rcpt_answer *own)
+take_lines(const char *name, struct rcpt_answer *own)
 {
 	static const char *const why[] = { "", "not a recipient of this message",
 		"no 2xx, 4xx or 5xx code after the address", "control or 8-bit bytes in the text" };
@@ -160,7 +183,7 @@ take_lines(const struct session *s, const char *name, struct rcpt_answer *own)
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t l = (size_t)(nl - p);
-		enum rcpt_answer_error e = rcpt_answer_parse(p, l, s->rcpts, s->rcpts_len, &a);
+		enum rcpt_answer_error e = rcpt_answer_parse(p, l, table.rcpts, table.rcpts_len, &a);
 		if (e != RA_OK) {
 			log_sanitize(clean, sizeof(clean), p, l < 120 ? l : 120);
 			log_warn("hook %s: per-recipient answer ignored (%s): %s", name, why[e], clean);
@@ -192,7 +215,7 @@ rcpt_table_step(const struct session *s, const char *name, const struct hook_res
 			rcpt_table_refuse_open(s, res);
 			return 0;
 		}
-		take_lines(s, name, own);
+		take_lines(name, own);
 	} else {
 		own = NULL;
 	}

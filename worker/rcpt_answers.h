@@ -50,7 +50,7 @@ int rcpt_sink_add(const char *line, size_t len);
 void rcpt_sink_add_policy(const char *answer);
 
 /* The final answers of the message being delivered: start with every
- * recipient open (no refusal yet). */
+ * recipient (a copy of the session's list) open, no refusal yet. */
 int rcpt_table_begin(const struct session *);
 /*
  * Merge the answer of data step NAME (RES, after on_error was applied):
@@ -79,6 +79,10 @@ int rcpt_table_collapse(struct hook_result *res);
  * *ACCEPT_TEXT is its own 2xx reply, or NULL for the message's). */
 const char *rcpt_table_reply(int i, const char **accept_text);
 void rcpt_table_end(void);
+/* The recipients of the table ("a@b\n" each, as at the start of the data
+ * stage, whatever a milter's edits did since) and their number in *N; NULL
+ * when no table is active. */
+const char *rcpt_table_rcpts(int *n);
 /* 1 between rcpt_table_begin and rcpt_table_end. */
 int rcpt_table_active(void);
 

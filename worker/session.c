@@ -7,6 +7,7 @@
  */
 #include "autoconf.h"
 #include "session.h"
+#include "milter_step.h"
 #include "pipeline.h"
 #include "tls.h"
 #include "../common/deadline.h"
@@ -191,6 +192,7 @@ session_close(struct session *s, const struct connection *conn)
 		memset(conn->client_key, 0, 9);
 	deadline = deadline_in(10);
 	netio_flush(s->io, &deadline);
+	milter_step_end_session();
 	tls_close(s->io);
 	log_info("disconnect from [%s]:%u messages=%d errors=%d", s->client_addr, s->client_port,
 	    s->nmessages, s->errors);
