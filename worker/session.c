@@ -7,6 +7,9 @@
  */
 #include "autoconf.h"
 #include "session.h"
+#include "milter_step.h"
+#include "pipeline.h"
+#include "transaction.h"
 #include "tls.h"
 #include "../common/deadline.h"
 #include "../common/log.h"
@@ -190,11 +193,14 @@ session_close(struct session *s, const struct connection *conn)
 		memset(conn->client_key, 0, 9);
 	deadline = deadline_in(10);
 	netio_flush(s->io, &deadline);
+	milter_step_end_session();
 	tls_close(s->io);
 	log_info("disconnect from [%s]:%u messages=%d errors=%d", s->client_addr, s->client_port,
 	    s->nmessages, s->errors);
+	transaction_reset(s);
 	free(s->rcpts);
 	free(s->rcpts_dsn);
+	session_headers_free(s);
 	spool_close(&s->spool);
 	log_set_session(NULL);
 }

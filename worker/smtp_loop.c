@@ -9,6 +9,8 @@
 #include "autoconf.h"
 #include "smtp_loop.h"
 #include "session.h"
+#include "milter_step.h"
+#include "pipeline.h"
 #include "auth.h"
 #include "command.h"
 #include "decision.h"
@@ -41,13 +43,16 @@ smtp_hello(struct session *s, const char *arg, int esmtp)
 		return;
 	}
 	s->accept_text[0] = '\0';
-	if (hook_is_set(s->cfg, HOOK_HELO)) {
-		/* the hook sees the name being offered */
+	if (endpoint_has_stage(s->cfg, s->ep, HOOK_HELO)) {
+		/* the hook sees the name and the command being offered */
 		char saved[sizeof(s->helo)];
+		int saved_esmtp = s->esmtp;
 		strlcpy(saved, s->helo, sizeof(saved));
 		strlcpy(s->helo, arg, sizeof(s->helo));
+		s->esmtp = esmtp;
 		if (!session_ask(s, HOOK_HELO)) {
 			strlcpy(s->helo, saved, sizeof(s->helo));
+			s->esmtp = saved_esmtp;
 			return;
 		}
 	}
@@ -265,7 +270,7 @@ greet(struct session *s)
 		}
 		log_info("TLS: %s", s->tls_info);
 	}
-	if (hook_is_set(s->cfg, HOOK_CONNECT) && !session_ask(s, HOOK_CONNECT)) {
+	if (endpoint_has_stage(s->cfg, s->ep, HOOK_CONNECT) && !session_ask(s, HOOK_CONNECT)) {
 		/* A refused connection: the reply went out; RFC 5321 3.1 lets us
 		 * wait for QUIT, but a 4xx/5xx greeting followed by close is what
 		 * clients handle best. */
@@ -341,6 +346,8 @@ read_commands(struct session *s)
 		if (parse_line(s, line, len, &cmd) < 0)
 			continue;
 		log_command(&cmd, line, len);
+		if (cmd.verb == CMD_UNKNOWN && milter_step_unknown(s, line))
+			continue;       /* a milter refused it with its own reply */
 		dispatch(s, &cmd);
 	}
 }
@@ -363,6 +370,5 @@ session_run(const struct config *cfg, const struct tls_server *ts,
 		if (!s.quit)
 			read_commands(&s);
 	}
-	transaction_reset(&s);
 	session_close(&s, conn);
 }

@@ -16,16 +16,14 @@
 #include <unistd.h>
 
 int
-spool_open(struct spool *sp, const char *dir)
+spool_tmpfile(const char *dir)
 {
-	sp->len = 0;
-	sp->written = 0;
-	sp->file_size = 0;
-	sp->error = 0;
+	int fd;
+
 #ifdef O_TMPFILE
-	sp->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (sp->fd >= 0)
-		return 0;
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
 	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
 		return -1;
 #endif
@@ -35,12 +33,23 @@ spool_open(struct spool *sp, const char *dir)
 			errno = ENAMETOOLONG;
 			return -1;
 		}
-		sp->fd = mkostemp(path, O_CLOEXEC);
-		if (sp->fd < 0)
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd < 0)
 			return -1;
 		unlink(path);
 	}
-	return 0;
+	return fd;
+}
+
+int
+spool_open(struct spool *sp, const char *dir)
+{
+	sp->len = 0;
+	sp->written = 0;
+	sp->file_size = 0;
+	sp->error = 0;
+	sp->fd = spool_tmpfile(dir);
+	return sp->fd < 0 ? -1 : 0;
 }
 
 /* The next message overwrites the file from the start; spool_finish cuts

@@ -1,12 +1,14 @@
 /*
  * transaction.c - the mail transaction (RFC 5321 3.3): MAIL FROM with its
  * SIZE and BODY parameters (RFC 1870, RFC 6152), RCPT TO, and DATA, whose
- * message is spooled, then given to the data hook.  The client gets 250 only
- * after the data hook accepted the message.
+ * message is spooled, then given to the data steps (pipeline.c).  The client
+ * gets 250 only after every data step accepted the message.
  */
 #include "autoconf.h"
 #include "transaction.h"
 #include "session.h"
+#include "milter_step.h"
+#include "pipeline.h"
 #include "data.h"
 #include "decision.h"
 #include "hook.h"
@@ -28,6 +30,7 @@
 void
 transaction_reset(struct session *s)
 {
+	milter_step_abort();
 	s->in_transaction = 0;
 	s->mail_from[0] = '\0';
 	s->declared_size = -1;
@@ -45,6 +48,7 @@ transaction_reset(struct session *s)
 	s->chunking = 0;
 	s->chunk_failed = 0;
 	s->queue_id[0] = '\0';
+	session_headers_clear(s, HDRS_TXN);
 }
 
 /* A reply for a path that did not parse. */
@@ -308,18 +312,8 @@ deliver(struct session *s, struct data_reader *dr)
 		log_err("%s: cannot write the spool file in %s: %s", qid, s->cfg->spool_directory, strerror(errno));
 		smtp_reply(s, 451, "4.3.0", "Error: local error writing the message, try again later");
 	} else {
-		/* An exec hook reads the spool through its own read-only
-		 * descriptor: it cannot write into it, nor move the worker's file
-		 * offset.  A persistent hook gets the bytes from us. */
-		char self[64];
-		int ro = -1;
-		if (!s->cfg->hooks[HOOK_DATA].persistent) {
-			snprintf(self, sizeof(self), "/proc/self/fd/%d", s->spool.fd);
-			ro = open(self, O_RDONLY | O_CLOEXEC);
-		}
-		session_hook(s, HOOK_DATA, ro >= 0 ? ro : s->spool.fd, s->rcpts, s->rcpts_len, &res);
-		if (ro >= 0)
-			close(ro);
+		const char *decider;
+		session_deliver(s, &res, &decider);
 		delay = monotonic_since(&s->data_started);
 		rcpt_summary(s, to, sizeof(to));
 		if (res.verdict == HOOK_ACCEPT) {
@@ -331,9 +325,9 @@ deliver(struct session *s, struct data_reader *dr)
 			else
 				smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
 		} else {
-			log_info("%s: from=<%s> to=%s nrcpt=%d size=%lld delay=%.3f status=%s (data hook exit %d)",
+			log_info("%s: from=<%s> to=%s nrcpt=%d size=%lld delay=%.3f status=%s (%s hook exit %d)",
 			    qid, s->mail_from, to, s->nrcpts, dr->size, delay,
-			    res.verdict == HOOK_REJECT ? "rejected" : "deferred", res.exit_status);
+			    res.verdict == HOOK_REJECT ? "rejected" : "deferred", decider, res.exit_status);
 			session_refuse(s, HOOK_DATA, &res);
 		}
 	}

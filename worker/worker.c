@@ -266,6 +266,6 @@ worker_main(const struct worker_args *a)
 		}
 	}
 	scoreboard_set(a->sb, a->slot, SLOT_EXITING);
-	policy_close_all();
+	policy_close_all(a->cfg);
 	_exit(0);
 }
