@@ -9,6 +9,7 @@
 #include "session.h"
 #include "milter_step.h"
 #include "pipeline.h"
+#include "transaction.h"
 #include "tls.h"
 #include "../common/deadline.h"
 #include "../common/log.h"
@@ -196,6 +197,7 @@ session_close(struct session *s, const struct connection *conn)
 	tls_close(s->io);
 	log_info("disconnect from [%s]:%u messages=%d errors=%d", s->client_addr, s->client_port,
 	    s->nmessages, s->errors);
+	transaction_reset(s);
 	free(s->rcpts);
 	free(s->rcpts_dsn);
 	session_headers_free(s);

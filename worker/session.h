@@ -122,8 +122,7 @@ struct tls_server;
 /* Set up S for the connection CONN, reading and writing through IO. */
 void session_open(struct session *, const struct config *, const struct tls_server *,
     const struct connection *, struct netio *io);
-/* The end of the session: flush the last replies, close TLS, log, free
- * (the transaction, if any, was reset first: smtp_loop.c). */
+/* The end of the session: flush the last replies, close TLS, log, free. */
 void session_close(struct session *, const struct connection *);
 
 /*

@@ -383,6 +383,5 @@ session_run(const struct config *cfg, const struct tls_server *ts,
 		if (!s.quit)
 			read_commands(&s);
 	}
-	transaction_reset(&s);
 	session_close(&s, conn);
 }
