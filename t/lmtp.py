@@ -8,16 +8,18 @@
 # and from a persistent step (rcpt_action=), the tee rule (a recipient's
 # first refusal is final), the same steps on an SMTP endpoint collapsed to
 # one reply (451 4.3.0 for a mix, never 250), "with LMTP" in Received:; then
-# the real use case: a private Postfix as the MX with relay_transport =
+# a milter adding and deleting recipients (the reply count stays); the
+# real use case: a private Postfix as the MX with relay_transport =
 # lmtp:inet:127.0.0.1:PORT, and each recipient's status in its log.
 import os
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 
-from postern_test import TAP, Server, IS_ROOT, Lines, workdir, write_script, run_main
+from postern_test import TAP, Server, IS_ROOT, Lines, free_port, workdir, write_script, run_main
 
 ok, is_ = TAP.ok, TAP.is_
 
@@ -330,6 +332,48 @@ def t_postfix():
         ok(srv.stop() == 0, 'posternd (behind Postfix) exits 0')
 
 
+def t_milter_edits():
+    """A milter that adds two recipients and deletes one at the end of the
+    message (t/lib/milter_recorder.py, Subject 'edits'): the LMTP client
+    still gets exactly one reply per recipient it gave."""
+    exe = None
+    for cand in (sys.executable, '/usr/bin/python3'):
+        if cand and subprocess.run([cand, '-c', 'import Milter'], capture_output=True).returncode == 0:
+            exe = cand
+            break
+    if exe is None:
+        TAP.skip('LMTP with a milter that edits recipients', 'python3-milter missing: apt-get install python3-milter')
+        return
+    d = workdir()
+    port = free_port()
+    rec = subprocess.Popen([exe, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib', 'milter_recorder.py'),
+                            str(port), d + '/events.jsonl'], stdout=subprocess.DEVNULL, stderr=open(d + '/rec.err', 'w'))
+    srv = None
+    try:
+        end = time.monotonic() + 15
+        while time.monotonic() < end:
+            try:
+                socket.create_connection(('127.0.0.1', port), 1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        write_script(d + '/exec-step', EXEC_STEP % {'dir': d})
+        srv = Server(dir=d, config={'milter.rec': {'socket': 'inet:127.0.0.1:%d' % port, 'command_timeout': 10,
+                                                   'content_timeout': 10},
+                                    'hook.ex': {'stage': 'data', 'command': d + '/exec-step'},
+                                    'lmtp': {'protocol': 'lmtp', 'pipeline': 'rec ex'}}, endpoints=('lmtp',))
+        rr, after, extra = lmtp_send(srv.ports['lmtp'], ['del@example.org', 'carol@example.org', 'x@example.org'],
+                                     body='Subject: edits\r\nX-Gone: 1\r\n\r\nbody\r\n')
+        ok(len(after) == 3 and extra is None,
+           'milter deleted one recipient and added two: still exactly 3 replies', (after, extra))
+        is_(codes(after), [250, 550, 250], 'del (removed by the milter) 250, carol refused by the step, x 250')
+    finally:
+        if srv is not None:
+            ok(srv.stop() == 0, 'posternd (with the milter) exits 0')
+        rec.terminate()
+        rec.wait(10)
+
+
 def main():
     config_errors()
     srv = None
@@ -343,6 +387,7 @@ def main():
         if srv is not None:
             ok(not srv.sanitizer_reports(), 'no sanitizer report in the server log')
             ok(srv.stop() == 0, 'posternd exits 0 on SIGTERM')
+    TAP.run(t_milter_edits)
     TAP.run(t_postfix)
     return TAP.done()
 
