@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # lmtp.py - LMTP server mode (RFC 2033, endpoint key protocol = lmtp) through
 # posternd, over raw sockets (smtplib's LMTP reads one reply to DATA):
-# LHLO and its extensions, EHLO/HELO refused with 500, LHLO unknown on an
+# LHLO and its extensions, STARTTLS (with LMTPS), EHLO/HELO refused with 500, LHLO unknown on an
 # SMTP endpoint, one reply per recipient after DATA and after BDAT LAST,
 # pipelined RCPTs, a message over the size limit (552 for each recipient;
 # one for a BDAT chunk that is not LAST), per-recipient answers from an exec data step (RCPT lines)
@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from postern_test import TAP, Server, IS_ROOT, Lines, free_port, workdir, write_script, run_main
+from postern_test import TAP, Server, IS_ROOT, Lines, client_context, free_port, workdir, write_script, run_main
 
 ok, is_ = TAP.ok, TAP.is_
 
@@ -147,6 +147,28 @@ def t_plain(srv):
     ok(re.search(r'by mx\.test \(Postern\) with LMTP id', text), 'Received: ... with LMTP (RFC 3848)', text[:400])
 
 
+def t_starttls(srv):
+    s, c = session(srv.ports['lmtps'])
+    r = c.cmd('LHLO client.test')
+    ok(re.search(r'^250[- ]STARTTLS', r, re.M), 'LHLO offers STARTTLS where tls = starttls', r)
+    r = c.cmd('STARTTLS')
+    ok(r and r.startswith('220'), 'STARTTLS: 220', r)
+    t = client_context().wrap_socket(s, server_hostname='localhost')
+    c = Lines(t)
+    r = c.cmd('LHLO client.test')
+    ok(r and r.startswith('250') and 'STARTTLS' not in r, 'LHLO again inside TLS', r)
+    t.sendall(b'MAIL FROM:<a@example.net>\r\nRCPT TO:<tls1@example.org>\r\nRCPT TO:<tls2@example.org>\r\nDATA\r\n')
+    replies(c, 3)
+    c.reply()
+    t.sendall(b'Subject: over tls\r\n\r\nx\r\n.\r\n')
+    after = replies(c, 2)
+    is_(codes(after), [250, 250], 'two replies after the dot, inside TLS')
+    c.cmd('QUIT')
+    t.close()
+    text = srv.message('over tls')
+    ok(re.search(r'with LMTPS \(TLS', text), 'Received: ... with LMTPS (RFC 3848)', text[:400])
+
+
 def t_exec(srv):
     rr, after, extra = lmtp_send(srv.ports['lmtp'], ['bob@example.org', 'carol@example.org', 'dave@example.org',
                                                      'erin@example.org', 'nobody@example.org'])
@@ -246,8 +268,9 @@ def setup():
         'plain': {'protocol': 'LMTP', 'pipeline': 'data'},
         'smtp': {'protocol': 'smtp', 'pipeline': 'ex'},
         'small': {'protocol': 'lmtp', 'pipeline': 'ex', 'max_message_size': '1000'},
+        'lmtps': {'protocol': 'lmtp', 'pipeline': 'data', 'tls': 'starttls'},
     }
-    return Server(dir=d, config=conf, endpoints=('lmtp', 'tee', 'plain', 'smtp', 'small'))
+    return Server(dir=d, config=conf, endpoints=('lmtp', 'tee', 'plain', 'smtp', 'small', 'lmtps'), tls=True)
 
 
 def config_errors():
@@ -379,7 +402,7 @@ def main():
     srv = None
     try:
         srv = setup()
-        for fn in (t_greeting, t_plain, t_exec, t_policy_tee, t_bdat, t_too_big, t_smtp_collapse):
+        for fn in (t_greeting, t_plain, t_starttls, t_exec, t_policy_tee, t_bdat, t_too_big, t_smtp_collapse):
             TAP.run(fn, srv)
     except Exception as e:  # noqa: BLE001
         ok(False, 'start posternd', repr(e))
