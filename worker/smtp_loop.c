@@ -197,7 +197,8 @@ static void
 smtp_help(struct session *s, const char *arg)
 {
 	(void)arg;
-	smtp_reply_cont(s, 214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+	smtp_reply_cont(s, 214, "2.0.0", "Commands: %s MAIL RCPT DATA RSET NOOP QUIT VRFY HELP",
+	    s->ep->protocol == PROTO_LMTP ? "LHLO" : "EHLO HELO");
 	smtp_reply(s, 214, "2.0.0", "See RFC 5321");
 }
 
