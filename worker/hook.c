@@ -35,8 +35,6 @@
 #define REAP_MS         1000    /* after SIGKILL: then the leader is reaped later */
 #define PENDING_MAX     16
 
-volatile pid_t *hook_running;
-
 void
 hook_env_init(struct hook_env *e)
 {
@@ -444,8 +442,6 @@ hook_run(const struct hook_call *call, struct hook_result *res)
 		goto fail;
 	}
 	hook_reap_pending();
-	if (hook_running != NULL)
-		*hook_running = pid;
 	close(outp[1]); outp[1] = -1;
 	close(errp[1]); errp[1] = -1;
 	if (fd3p[0] >= 0) {
@@ -539,8 +535,6 @@ hook_run(const struct hook_call *call, struct hook_result *res)
 			res->timed_out = 1;
 		exited = 1;
 	}
-	if (hook_running != NULL)
-		*hook_running = 0;
 	if (res->timed_out) {
 		res->verdict = HOOK_FAILED;
 		res->exit_status = -1;
