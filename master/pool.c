@@ -19,6 +19,7 @@
  */
 #include "autoconf.h"
 #include "pool.h"
+#include "credentials.h"
 #include "listen.h"
 #include "../common/config.h"
 #include "../common/listener.h"
@@ -30,9 +31,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,43 +81,6 @@ now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-int
-credentials_lookup(const struct config *cfg, struct credentials *cr,
-    char *err, size_t errlen)
-{
-	struct passwd *pw;
-
-	memset(cr, 0, sizeof(*cr));
-	if (geteuid() != 0)
-		return 0;
-	if ((pw = getpwnam(cfg->user)) == NULL) {
-		snprintf(err, errlen, "[server] user: no such user '%s' (create it: useradd --system %s)",
-		    cfg->user, cfg->user);
-		return -1;
-	}
-	if (pw->pw_uid == 0) {
-		snprintf(err, errlen, "[server] user: '%s' is root; workers must not run as root", cfg->user);
-		return -1;
-	}
-	cr->drop = 1;
-	cr->uid = pw->pw_uid;
-	cr->gid = pw->pw_gid;
-	strlcpy(cr->user, cfg->user, sizeof(cr->user));
-	if (cfg->group[0] != '\0') {
-		struct group *gr = getgrnam(cfg->group);
-		if (gr == NULL) {
-			snprintf(err, errlen, "[server] group: no such group '%s'", cfg->group);
-			return -1;
-		}
-		if (gr->gr_gid == 0) {
-			snprintf(err, errlen, "[server] group: '%s' is gid 0; workers must not run as root", cfg->group);
-			return -1;
-		}
-		cr->gid = gr->gr_gid;
-	}
-	return 0;
 }
 
 static int

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <unistd.h>
@@ -86,6 +87,17 @@ drop_privileges(const struct worker_args *a)
 	if (getuid() != a->uid || geteuid() != a->uid || getgid() != a->gid ||
 	    getegid() != a->gid || setuid(0) == 0) {
 		log_err("worker: privileges were not dropped to %s: refusing to serve", a->user);
+		_exit(2);
+	}
+}
+
+/* No execve from here on (a hook included) can gain privileges: setuid
+ * and file-capability binaries run without them. */
+static void
+no_new_privs(void)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		log_err("worker: prctl(PR_SET_NO_NEW_PRIVS): %s: refusing to serve", strerror(errno));
 		_exit(2);
 	}
 }
@@ -221,6 +233,7 @@ worker_main(const struct worker_args *a)
 
 	setproctitle("worker starting");
 	drop_privileges(a);
+	no_new_privs();
 	my_listeners = a->listeners;
 	my_nlisteners = a->nlisteners;
 	setup_signals(&waitmask);
