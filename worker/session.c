@@ -9,6 +9,7 @@
 #include "command.h"
 #include "hook.h"
 #include "tls.h"
+#include "../common/scoreboard.h"
 #include "../common/log.h"
 #include "../common/netaddr.h"
 
@@ -382,7 +383,7 @@ session_run(const struct config *cfg, const struct tls_server *ts,
 	/* The session is over for the per-client count before the last reply
 	 * (221) goes out: a client that reconnects at once is not counted twice. */
 	if (conn->client_key != NULL)
-		memset(conn->client_key, 0, 9);
+		memset(conn->client_key, 0, SB_KEY_LEN);
 	deadline = netio_deadline(10);
 	netio_flush(&io, &deadline);
 	tls_close(&io);
