@@ -35,6 +35,7 @@ while read -r r <&3; do
   dave@*) echo "RCPT <$r> 451 mailbox busy" ;;
   bob@*) echo "RCPT $r 250 2.0.0 stored for $r" ;;
   nobody@*) echo "RCPT $r 999 not a code" ;;
+  weird@*) echo "RCPT $r 501 5.5.4 a syntax error for a message" ;;
   esac
 done
 printf '%%s\n' "$msg" > %(dir)s/exec-$POSTERN_SESSION-$$.eml
@@ -184,6 +185,15 @@ def t_exec(srv):
     ok(srv.wait_log(r'to=<carol@example\.org> status=rejected \(550 5\.1\.1'), 'each refusal logged per recipient')
 
 
+def t_error_codes(srv):
+    # with max_errors = 1 a 501 would end the session with a 421 slipped in
+    # among the replies, shifting them: it goes out as 550
+    rr, after, extra = lmtp_send(srv.ports['strict'], ['weird@example.org', 'bob@example.org', 'carol@example.org'])
+    is_(codes(after), [550, 250, 550], 'a 501 per-recipient answer goes out as 550; the others keep their place')
+    ok(after[0] and 'a syntax error for a message' in after[0], 'with its text', after[0])
+    ok(extra is None, 'no 421 slipped in', extra)
+
+
 def t_policy_tee(srv):
     # pipeline: exec step then policy step (a tee): carol/dave refused by the
     # first, erin/bob by the second; bob's earlier 250 does not shield it;
@@ -269,8 +279,9 @@ def setup():
         'smtp': {'protocol': 'smtp', 'pipeline': 'ex'},
         'small': {'protocol': 'lmtp', 'pipeline': 'ex', 'max_message_size': '1000'},
         'lmtps': {'protocol': 'lmtp', 'pipeline': 'data', 'tls': 'starttls'},
+        'strict': {'protocol': 'lmtp', 'pipeline': 'ex', 'max_errors': '1'},
     }
-    return Server(dir=d, config=conf, endpoints=('lmtp', 'tee', 'plain', 'smtp', 'small', 'lmtps'), tls=True)
+    return Server(dir=d, config=conf, endpoints=('lmtp', 'tee', 'plain', 'smtp', 'small', 'lmtps', 'strict'), tls=True)
 
 
 def config_errors():
@@ -402,7 +413,7 @@ def main():
     srv = None
     try:
         srv = setup()
-        for fn in (t_greeting, t_plain, t_starttls, t_exec, t_policy_tee, t_bdat, t_too_big, t_smtp_collapse):
+        for fn in (t_greeting, t_plain, t_starttls, t_exec, t_error_codes, t_policy_tee, t_bdat, t_too_big, t_smtp_collapse):
             TAP.run(fn, srv)
     except Exception as e:  # noqa: BLE001
         ok(False, 'start posternd', repr(e))

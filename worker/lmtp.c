@@ -16,6 +16,7 @@
 #include "../common/log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int
@@ -32,6 +33,24 @@ lmtp_wrong_hello(struct session *s, const char *verb)
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * Queue one recipient's reply TEXT ("NNN ...").  A code that counts as a
+ * protocol error (500-504, 530, 555: session.c) could make the session add
+ * its "421 too many errors" among the replies, and the client would take
+ * each later reply for the recipient before: such a code, meaningless for
+ * a message, goes out as 550 with the same text.
+ */
+static void
+rcpt_reply(struct session *s, const char *text)
+{
+	int code = atoi(text);
+
+	if ((code >= 500 && code <= 504) || code == 530 || code == 555)
+		reply(s, "550%s", text + 3);
+	else
+		reply(s, "%s", text);
 }
 
 /* The recipient at P ("a@b\n..."): its length. */
@@ -66,13 +85,13 @@ lmtp_replies(struct session *s, int accepted, const struct hook_result *res)
 		if (refusal != NULL) {
 			log_info("%s: to=<%.*s> status=%s (%s)", s->queue_id, (int)l, p,
 			    refusal[0] == '5' ? "rejected" : "deferred", refusal);
-			reply(s, "%s", refusal);
+			rcpt_reply(s, refusal);
 		} else if (own_ok != NULL) {
 			log_info("%s: to=<%.*s> status=sent (%s)", s->queue_id, (int)l, p, own_ok);
-			reply(s, "%s", own_ok);
+			rcpt_reply(s, own_ok);
 		} else if (res->reply[0] == '2') {
 			log_info("%s: to=<%.*s> status=sent", s->queue_id, (int)l, p);
-			reply(s, "%s", res->reply);
+			rcpt_reply(s, res->reply);
 		} else {
 			log_info("%s: to=<%.*s> status=sent", s->queue_id, (int)l, p);
 			smtp_reply(s, 250, "2.0.0", "<%.*s> Ok: queued as %s", (int)l, p, s->queue_id);
