@@ -9,7 +9,7 @@
 #include "../common/config.h"
 #include "../common/listener.h"
 #include "../common/log.h"
-#include "../common/tls.h"
+#include "../common/tls_creds.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -58,7 +58,7 @@ main(int argc, char **argv)
 	const char *file = DEFAULT_CONFIG;
 	int foreground = 0, debug = 0, check = 0, ch, n, rc;
 	struct listener listeners[MAX_LISTENERS];
-	struct credentials cr;
+	struct run_as cr;
 	struct tls_server tls;
 	struct config *cfg;
 	struct pidfh *pfh = NULL;
@@ -89,7 +89,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "posternd: %s\n", err);
 		return 1;
 	}
-	if (credentials_lookup(cfg, &cr, err, sizeof(err)) < 0) {
+	if (run_as_lookup(cfg, &cr, err, sizeof(err)) < 0) {
 		fprintf(stderr, "posternd: %s: %s\n", file, err);
 		config_free(cfg);
 		return 1;

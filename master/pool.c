@@ -19,7 +19,7 @@
 #include "../common/listener.h"
 #include "../common/log.h"
 #include "../common/scoreboard.h"
-#include "../common/tls.h"
+#include "../common/tls_creds.h"
 #include "../worker/worker.h"
 
 #include <errno.h>
@@ -54,7 +54,7 @@ on_signal(int sig)
 
 struct pool {
 	struct config *cfg;
-	struct credentials cr;
+	struct run_as cr;
 	struct tls_server tls;
 	struct listener *listeners;
 	int nlisteners;
@@ -77,7 +77,7 @@ now_s(void)
 }
 
 int
-credentials_lookup(const struct config *cfg, struct credentials *cr,
+run_as_lookup(const struct config *cfg, struct run_as *cr,
     char *err, size_t errlen)
 {
 	struct passwd *pw;
@@ -273,7 +273,7 @@ reload(struct pool *p)
 {
 	char err[1024];
 	struct config *nc;
-	struct credentials cr;
+	struct run_as cr;
 	struct tls_server tls;
 	struct listener *nl;
 	int n;
@@ -283,7 +283,7 @@ reload(struct pool *p)
 		log_err("reload failed, keeping the running configuration: %s", err);
 		return;
 	}
-	if (credentials_lookup(nc, &cr, err, sizeof(err)) < 0) {
+	if (run_as_lookup(nc, &cr, err, sizeof(err)) < 0) {
 		log_err("reload failed, keeping the running configuration: %s", err);
 		config_free(nc);
 		return;
@@ -380,7 +380,7 @@ drain_notify(struct pool *p)
 }
 
 int
-pool_run(struct config *cfg, const struct credentials *cr,
+pool_run(struct config *cfg, const struct run_as *cr,
     struct tls_server *tls, int nlisteners, struct listener *listeners)
 {
 	struct pool *p;

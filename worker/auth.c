@@ -74,7 +74,7 @@ initial(const char *ir, char *out, size_t outmax)
 /* A checkpassword program (qmail's interface): "user\0password\0timestamp\0"
  * on fd 3; exit 0 accepted, 1 refused, 111 temporary failure. */
 static void
-check_checkpassword(struct session *s, const struct credentials *cr, struct hook_result *res)
+check_checkpassword(struct session *s, const struct sasl_credentials *cr, struct hook_result *res)
 {
 	char buf[3 * (SASL_FIELD_MAX + 1) + 32];
 	int n;
@@ -88,7 +88,7 @@ check_checkpassword(struct session *s, const struct credentials *cr, struct hook
 
 /* A persistent auth hook: request=postern_auth with user= and password=. */
 static void
-check_policy(struct session *s, const struct credentials *cr, struct hook_result *res)
+check_policy(struct session *s, const struct sasl_credentials *cr, struct hook_result *res)
 {
 	char user[SASL_FIELD_MAX + 8], password[SASL_FIELD_MAX + 16], authzid[SASL_FIELD_MAX + 16];
 	char *extra[4] = { user, password, NULL, NULL };
@@ -105,7 +105,7 @@ check_policy(struct session *s, const struct credentials *cr, struct hook_result
 
 /* Ask the auth hook: by default its stdin is a pipe holding the credentials. */
 static void
-check(struct session *s, const char *mech, const struct credentials *cr, struct hook_result *res)
+check(struct session *s, const char *mech, const struct sasl_credentials *cr, struct hook_result *res)
 {
 	char buf[3 * (SASL_FIELD_MAX + 1) + 1];
 	int p[2], n;
@@ -149,7 +149,7 @@ smtp_auth(struct session *s, const char *arg)
 {
 	char mech[32], ir[SASL_LINE_MAX + 1], msg[3 * (SASL_FIELD_MAX + 1) + 1];
 	const char *sp;
-	struct credentials cr;
+	struct sasl_credentials cr;
 	struct hook_result res;
 	enum sasl_read r = SASL_OK;
 	size_t mlen;

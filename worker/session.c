@@ -8,7 +8,7 @@
 #include "session.h"
 #include "command.h"
 #include "hook.h"
-#include "tls.h"
+#include "tls_session.h"
 #include "../common/log.h"
 #include "../common/netaddr.h"
 

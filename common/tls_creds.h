@@ -1,10 +1,10 @@
 /*
- * tls.h - the server's TLS material, loaded by the master while it is root
+ * tls_creds.h - the server's TLS material, loaded by the master while it is root
  * (certificate chain, private key, priority string) plus the session-ticket
  * key shared by all workers, so that a client resumes on any worker.
  */
-#ifndef POSTERN_TLS_H
-#define POSTERN_TLS_H
+#ifndef POSTERN_TLS_CREDS_H
+#define POSTERN_TLS_CREDS_H
 
 #include <stddef.h>
 #include <gnutls/gnutls.h>

@@ -1,9 +1,9 @@
 /*
- * tls.h - TLS on a client connection (RFC 3207 STARTTLS, RFC 8314 implicit
+ * tls_session.h - TLS on a client connection (RFC 3207 STARTTLS, RFC 8314 implicit
  * TLS), through GnuTLS.
  */
-#ifndef POSTERN_WORKER_TLS_H
-#define POSTERN_WORKER_TLS_H
+#ifndef POSTERN_TLS_SESSION_H
+#define POSTERN_TLS_SESSION_H
 
 #include <stddef.h>
 #include <time.h>

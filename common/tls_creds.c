@@ -1,11 +1,11 @@
 /*
- * tls.c - load the TLS credentials with GnuTLS: the certificate chain and
+ * tls_creds.c - load the TLS credentials with GnuTLS: the certificate chain and
  * key (checked to match), the priority string (checked to parse), and a
  * fresh session-ticket key.  Done in the master, as root, before fork: the
  * workers inherit the credentials in memory and never open the key file.
  */
 #include "autoconf.h"
-#include "tls.h"
+#include "tls_creds.h"
 #include "config.h"
 
 #include <errno.h>

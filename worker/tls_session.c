@@ -1,5 +1,5 @@
 /*
- * tls.c - the server side of a TLS handshake on a non-blocking socket,
+ * tls_session.c - the server side of a TLS handshake on a non-blocking socket,
  * bounded by a deadline.  Every TLS detail is GnuTLS's: the priority string
  * and credentials come from the master; session tickets use the key the
  * master made, so resumption works across workers.  Client certificates
@@ -7,9 +7,9 @@
  * GNUTLS_E_REHANDSHAKE as an error).
  */
 #include "autoconf.h"
-#include "tls.h"
+#include "tls_session.h"
 #include "netio.h"
-#include "../common/tls.h"
+#include "../common/tls_creds.h"
 
 #include <errno.h>
 #include <netinet/in.h>
