@@ -67,6 +67,10 @@ static const struct key tls_keys[] = {
 	{ "certificate", K_STRING, S(tls_certificate), 0, 0 },
 	{ "key", K_STRING, S(tls_key), 0, 0 },
 	{ "priority", K_STRING, S(tls_priority), 0, 0 },
+	{ "certificate_directory", K_STRING, S(tls_certificate_directory), 0, 0 },
+	{ "ticket_key_file", K_STRING, S(tls_ticket_key_file), 0, 0 },
+	{ "client_certificates", K_STRING, S(tls_client_certificates), 0, 0 },
+	{ "client_ca", K_STRING, S(tls_client_ca), 0, 0 },
 	{ NULL, 0, 0, 0, 0, 0 }
 };
 

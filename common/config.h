@@ -75,6 +75,10 @@ struct config {
 	char tls_certificate[1024];
 	char tls_key[1024];
 	char tls_priority[512];
+	char tls_certificate_directory[1024];   /* certbot layout, for SNI */
+	char tls_ticket_key_file[1024];
+	char tls_client_certificates[16];       /* "no" or "request" (checked in tls_creds.c) */
+	char tls_client_ca[1024];
 	/* [hooks] */
 	struct hook_command hooks[HOOK_COUNT];
 	char hook_directory[1024];

@@ -288,7 +288,7 @@ reload(struct pool *p)
 		config_free(nc);
 		return;
 	}
-	if (tls_server_load(nc, &tls, err, sizeof(err)) < 0) {
+	if (tls_server_load(nc, &p->tls, &tls, err, sizeof(err)) < 0) {
 		log_err("reload failed, keeping the running configuration and certificates: %s", err);
 		config_free(nc);
 		return;

@@ -28,6 +28,7 @@ session_hook_env(struct session *s, enum hook_kind kind, struct hook_env *e)
 	hook_env_add(e, "POSTERN_SERVER_ADDR", s->server_addr);
 	hook_env_addf(e, "POSTERN_SERVER_PORT", "%u", s->server_port);
 	hook_env_add(e, "POSTERN_TLS", s->tls_info);
+	tls_peer_env(&s->tls_peer, e);
 	hook_env_add(e, "PROTO", "TCP");
 	hook_env_add(e, "TCPREMOTEIP", s->client_addr);
 	hook_env_addf(e, "TCPREMOTEPORT", "%u", s->client_port);
@@ -119,9 +120,10 @@ policy_attrs(struct session *s, enum hook_kind kind, struct hook_env *a,
 		hook_env_add(a, "encryption_cipher", cipher);
 		hook_env_add(a, "encryption_keysize", "");
 	}
-	hook_env_add(a, "ccert_subject", "");
-	hook_env_add(a, "ccert_issuer", "");
-	hook_env_add(a, "ccert_fingerprint", "");
+	/* Postfix's meaning: CNs of a verified certificate, the fingerprint of any */
+	hook_env_add(a, "ccert_subject", s->tls_peer.verified ? s->tls_peer.subject_cn : "");
+	hook_env_add(a, "ccert_issuer", s->tls_peer.verified ? s->tls_peer.issuer_cn : "");
+	hook_env_add(a, "ccert_fingerprint", s->tls_peer.fingerprint);
 	hook_env_add(a, "etrn_domain", "");
 	hook_env_add(a, "stress", "");
 	hook_env_add(a, "policy_context", "");

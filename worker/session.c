@@ -152,7 +152,7 @@ smtp_starttls(struct session *s, const char *arg)
 		log_warn("discarding %zu bytes of plaintext pipelined after STARTTLS", pending);
 	netio_discard_input(s->io);
 	if (tls_accept(s->io, s->tls_server, &deadline, s->tls_info, sizeof(s->tls_info),
-	    why, sizeof(why)) < 0) {
+	    &s->tls_peer, why, sizeof(why)) < 0) {
 		log_info("STARTTLS: %s", why);
 		s->tls_info[0] = '\0';
 		s->quit = 1;
@@ -252,7 +252,7 @@ greet(struct session *s)
 		struct timespec deadline = netio_deadline(s->lim->command_timeout);
 		char why[256];
 		if (tls_accept(s->io, s->tls_server, &deadline, s->tls_info, sizeof(s->tls_info),
-		    why, sizeof(why)) < 0) {
+		    &s->tls_peer, why, sizeof(why)) < 0) {
 			log_info("%s", why);
 			s->quit = 1;
 			return;

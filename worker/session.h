@@ -14,6 +14,7 @@
 #include "spool.h"
 #include "esmtp_params.h"
 #include "data.h"
+#include "tls_peer.h"
 
 struct session {
 	const struct config *cfg;
@@ -31,6 +32,7 @@ struct session {
 	/* TLS */
 	const struct tls_server *tls_server;
 	char tls_info[128];             /* "TLSv1.3 TLS_AES_256_GCM_SHA384", "" without TLS */
+	struct tls_peer tls_peer;       /* SNI and client certificate */
 
 	/* AUTH (RFC 4954) */
 	char auth_user[256];            /* "" until AUTH succeeded */
