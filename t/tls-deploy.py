@@ -396,6 +396,19 @@ def client_checks(srv, out, good, other):
         ok(pol.get('ccert_subject') == 'client one' and pol.get('ccert_issuer') == 'Postern Test CA One' and
            pol.get('ccert_fingerprint') == fingerprint(good[0]),
            '%s: policy gets ccert_subject, ccert_issuer (CNs, as Postfix) and ccert_fingerprint' % label, pol)
+    # A resumed session still knows the certificate of the first one.
+    ctx = client_context()
+    ctx.load_cert_chain(*good)
+    sess = session_of(port, ctx)
+    cert, g, s, t = handshake(port, None, ctx, sess)
+    reused, lp = s.session_reused, s.getsockname()[1]
+    t.cmd('EHLO client.test')
+    t.cmd('QUIT')
+    s.close()
+    env = seen(out, 'env', lp) or {}
+    ok(reused and env.get('POSTERN_TLS_CLIENT_VERIFIED') == 'yes' and
+       env.get('POSTERN_TLS_CLIENT_SUBJECT') == 'CN=client one',
+       'a resumed session: the client certificate of the first one, verified', repr((reused, env)))
     ctx = client_context()
     ctx.load_cert_chain(*other)
     env, pol = session_with_hooks(port, out, None, ctx)
