@@ -1,8 +1,10 @@
 /*
  * tls_creds.c - load the TLS credentials with GnuTLS: the certificate chain and
- * key (checked to match), the priority string (checked to parse), and a
- * fresh session-ticket key.  Done in the master, as root, before fork: the
- * workers inherit the credentials in memory and never open the key file.
+ * key (checked to match), the priority string (checked to parse), the
+ * session-ticket key (ticket_key_file, or a fresh one), the certificates
+ * of certificate_directory (tls_sni.c) and the CAs of client_ca.  Done in
+ * the master, as root, before fork: the workers inherit the credentials in
+ * memory and never open a key file.
  */
 #include "autoconf.h"
 #include "tls_creds.h"
