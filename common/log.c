@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,6 +72,19 @@ log_msg(int priority, const char *fmt, ...)
 		    session_id, session_id[0] != '\0' ? ": " : "", line);
 	}
 	errno = saved;
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_msg(LOG_CRIT, "fatal: %s (a bug: please report it)", line);
+	abort();
 }
 
 void

@@ -21,6 +21,11 @@ void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2
 #define log_info(...)   log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...)  log_msg(LOG_DEBUG, __VA_ARGS__)
 
+/* An impossible state (a bug, never the peer's doing): log it at LOG_CRIT
+ * and abort, as OpenSMTPD's fatalx() does, rather than go on in a state
+ * nothing was written for. */
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
 /* Copy untrusted text for a log line: control and 8-bit bytes become \xNN,
  * the result is truncated to fit dst. */
 void log_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen);
