@@ -55,6 +55,7 @@ static const struct key server_keys[] = {
 static const struct key limits_keys[] = {
 	{ "max_message_size", K_SIZE, L(max_message_size), 0, 1LL << 40 },
 	{ "max_recipients", K_INT, L(max_recipients), 1, 1000000 },
+	{ "max_transactions", K_INT, L(max_transactions), 0, 1000000 },
 	{ "max_errors", K_INT, L(max_errors), 1, 100000 },
 	{ "max_auth_attempts", K_INT, L(max_auth_attempts), 1, 1000 },
 	{ "max_connections_per_client", K_INT, L(max_connections_per_client), 0, 100000 },

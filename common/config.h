@@ -26,6 +26,7 @@ struct limits {
 	int max_connections_per_client; /* busy sessions per IPv4 / IPv6 /64; 0: no limit */
 	int command_timeout;            /* seconds */
 	int data_timeout;               /* seconds */
+	int max_transactions;           /* MAIL commands accepted per session; 0 = no limit */
 };
 
 enum hook_kind {

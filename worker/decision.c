@@ -8,6 +8,7 @@
 #include "session.h"
 #include "hook.h"
 #include "policy.h"
+#include "esmtp_ext.h"
 #include "../common/log.h"
 
 #include <ctype.h>
@@ -53,6 +54,7 @@ session_hook_env(struct session *s, enum hook_kind kind, struct hook_env *e)
 			hook_env_add(e, "POSTERN_DSN_RET", s->dsn_ret);
 		if (s->dsn_envid[0] != '\0')
 			hook_env_add(e, "POSTERN_DSN_ENVID", s->dsn_envid);
+		esmtp_ext_env(s, e);
 	}
 	if (kind == HOOK_RCPT) {
 		if (s->rcpt_dsn.notify[0] != '\0')

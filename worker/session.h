@@ -50,6 +50,8 @@ struct session {
 	long long declared_size;        /* SIZE=, -1 if not given */
 	enum body_type body;            /* BODY= */
 	int smtputf8;                   /* SMTPUTF8 given (RFC 6531) */
+	int requiretls;                 /* REQUIRETLS given (RFC 8689) */
+	int has_priority, priority;     /* MT-PRIORITY= (RFC 6710), -9 to 9 */
 	char dsn_ret[8];                /* RET= (RFC 3461) */
 	char dsn_envid[101];            /* ENVID=, xtext */
 	char *rcpts;                    /* accepted recipients, "a@b\n" each */
@@ -72,6 +74,7 @@ struct session {
 	/* counters */
 	int errors;
 	int nmessages;                  /* accepted in this session */
+	int ntransactions;              /* MAIL commands accepted (max_transactions) */
 	int quit;                       /* stop reading: QUIT, 421, fatal error */
 	long long bytes_in;
 };

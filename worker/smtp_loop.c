@@ -14,6 +14,7 @@
 #include "decision.h"
 #include "hook.h"
 #include "tls_session.h"
+#include "esmtp_ext.h"
 #include "transaction.h"
 #include "../common/log.h"
 
@@ -71,6 +72,7 @@ smtp_hello(struct session *s, const char *arg, int esmtp)
 	/* Credentials never cross in clear unless the endpoint allows it. */
 	if (s->ep->auth != AUTH_NONE && (s->tls_info[0] != '\0' || s->ep->insecure_auth))
 		smtp_reply_cont(s, 250, NULL, "AUTH PLAIN LOGIN");
+	esmtp_ext_advertise(s);
 	smtp_reply(s, 250, NULL, "ENHANCEDSTATUSCODES");
 }
 
