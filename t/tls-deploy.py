@@ -105,6 +105,20 @@ def peer_cert(port, sni=None, ctx=None):
             s.close()
 
 
+def gnutls_cli_cert(port, sni):
+    """The DER of the certificate gnutls-cli got for SNI; False when
+    there is no gnutls-cli."""
+    import shutil
+    if shutil.which('gnutls-cli') is None:
+        return False
+    r = subprocess.run(['gnutls-cli', '--insecure', '--print-cert', '--sni-hostname', sni,
+                        '--port', str(port), '127.0.0.1'], input=b'QUIT\r\n',
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    m = re.search(r'-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----',
+                  r.stdout.decode('latin-1'), re.S)
+    return ssl.PEM_cert_to_DER_cert(m.group(0)) if m else None
+
+
 def session_of(port, ctx):
     """A session to resume: TLS 1.3 tickets arrive after the handshake, so
     one command is answered first."""
@@ -248,6 +262,14 @@ def sni_checks(srv, live, out, a, a_rsa, b, w, cn_only):
     got = peer_cert(port, 'a.test', ctx_tls12('ECDHE-ECDSA-AES128-GCM-SHA256'))
     ok(got == der(a[0]), 'SNI a.test, ECDSA-only client: the ECDSA certificate')
 
+    # GnuTLS's own client too: --sni-hostname, the certificate it printed.
+    for sni, want in (('b.test', b), ('x.w.test', w)):
+        got = gnutls_cli_cert(port, sni)
+        if got is False:
+            TAP.skip('gnutls-cli --sni-hostname %s' % sni, 'gnutls-cli missing: apt-get install gnutls-bin')
+        else:
+            ok(got == der(want[0]), 'gnutls-cli --sni-hostname %s: its certificate' % sni)
+
     env, pol = session_with_hooks(port, out, 'b.test')
     ok(env is not None and env.get('POSTERN_TLS_SNI') == 'b.test', 'POSTERN_TLS_SNI=b.test to the hook', env)
     ok(pol is not None and pol.get('postern_tls_sni') == 'b.test',
@@ -360,11 +382,15 @@ def client_cert_tests():
     good = make_cert(d, 'client1', 'client one', ca=ca1, client=True)
     other = make_cert(d, 'client2', 'client two', ca=ca2, client=True)
     out, hooks = recorder(d)
+    live = os.path.join(d, 'live')
+    os.mkdir(live)
+    sni = certbot_dir(live, 'sni.test', 'sni.test', ('sni.test',))
     srv = postern_test.Server(dir=d, endpoints=('smtps',), certs=(('server', 'localhost'),),
                               config={'smtps': {'tls': 'implicit'}, 'hooks': hooks,
-                                      'tls': {'client_certificates': 'request', 'client_ca': ca1[0]}})
+                                      'tls': {'client_certificates': 'request', 'client_ca': ca1[0],
+                                              'certificate_directory': live}})
     try:
-        client_checks(srv, out, good, other)
+        client_checks(srv, out, good, other, sni)
     finally:
         TAP.ok(srv.stop() == 0, 'client certificates: posternd exits 0 on SIGTERM')
     srv.conf['tls']['client_certificates'] = 'require'
@@ -379,8 +405,20 @@ def fingerprint(pem_file):
     return ':'.join('%02X' % b for b in hashlib.sha256(der(pem_file)).digest())
 
 
-def client_checks(srv, out, good, other):
+def client_checks(srv, out, good, other, sni):
     port = srv.ports['smtps']
+    # With a certificate chosen by SNI, client certificates verify the same.
+    ctx = client_context()
+    ctx.load_cert_chain(*good)
+    cert, g, s, t = handshake(port, 'sni.test', ctx)
+    lp = s.getsockname()[1]
+    t.cmd('EHLO client.test')
+    t.cmd('QUIT')
+    s.close()
+    env = seen(out, 'env', lp) or {}
+    ok(cert == der(sni[0]) and env.get('POSTERN_TLS_CLIENT_VERIFIED') == 'yes' and
+       env.get('POSTERN_TLS_SNI') == 'sni.test',
+       'SNI sni.test and a client certificate: its certificate, and the client verified', env)
     for maximum, label in ((None, 'TLS 1.3'), (ssl.TLSVersion.TLSv1_2, 'TLS 1.2')):
         ctx = client_context(maximum)
         ctx.load_cert_chain(*good)
