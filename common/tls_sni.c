@@ -44,8 +44,8 @@ tls_sni_normalize(const char *in, size_t len, char *out, size_t outlen)
 			return -1;
 		out[i] = (char)tolower(c);
 	}
-	if (in[len - 1] == '-')
-		return -1;
+	if (label == 0 || in[len - 1] == '-')
+		return -1;      /* "a..": an empty last label once one dot went */
 	out[len] = '\0';
 	return 0;
 }

@@ -42,6 +42,7 @@ main(void)
 	norm("", NULL, "empty: refused");
 	norm(".", NULL, "only a dot: refused");
 	norm("a..b", NULL, "an empty label: refused");
+	norm("a..", NULL, "two trailing dots: refused (found by make fuzz)");
 	norm(".a.b", NULL, "a leading dot: refused");
 	norm("-a.b", NULL, "a label starting with '-': refused");
 	norm("a-.b", NULL, "a label ending in '-': refused");
