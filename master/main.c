@@ -58,7 +58,7 @@ main(int argc, char **argv)
 	const char *file = DEFAULT_CONFIG;
 	int foreground = 0, debug = 0, check = 0, ch, n, rc;
 	struct listener listeners[MAX_LISTENERS];
-	struct run_as cr;
+	struct credentials cr;
 	struct tls_server tls;
 	struct config *cfg;
 	struct pidfh *pfh = NULL;
@@ -89,7 +89,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "posternd: %s\n", err);
 		return 1;
 	}
-	if (run_as_lookup(cfg, &cr, err, sizeof(err)) < 0) {
+	if (credentials_lookup(cfg, &cr, err, sizeof(err)) < 0) {
 		fprintf(stderr, "posternd: %s: %s\n", file, err);
 		config_free(cfg);
 		return 1;

@@ -54,7 +54,7 @@ on_signal(int sig)
 
 struct pool {
 	struct config *cfg;
-	struct run_as cr;
+	struct credentials cr;
 	struct tls_server tls;
 	struct listener *listeners;
 	int nlisteners;
@@ -77,7 +77,7 @@ now_s(void)
 }
 
 int
-run_as_lookup(const struct config *cfg, struct run_as *cr,
+credentials_lookup(const struct config *cfg, struct credentials *cr,
     char *err, size_t errlen)
 {
 	struct passwd *pw;
@@ -273,7 +273,7 @@ reload(struct pool *p)
 {
 	char err[1024];
 	struct config *nc;
-	struct run_as cr;
+	struct credentials cr;
 	struct tls_server tls;
 	struct listener *nl;
 	int n;
@@ -283,7 +283,7 @@ reload(struct pool *p)
 		log_err("reload failed, keeping the running configuration: %s", err);
 		return;
 	}
-	if (run_as_lookup(nc, &cr, err, sizeof(err)) < 0) {
+	if (credentials_lookup(nc, &cr, err, sizeof(err)) < 0) {
 		log_err("reload failed, keeping the running configuration: %s", err);
 		config_free(nc);
 		return;
@@ -380,7 +380,7 @@ drain_notify(struct pool *p)
 }
 
 int
-pool_run(struct config *cfg, const struct run_as *cr,
+pool_run(struct config *cfg, const struct credentials *cr,
     struct tls_server *tls, int nlisteners, struct listener *listeners)
 {
 	struct pool *p;

@@ -11,8 +11,7 @@ struct config;
 struct listener;
 struct tls_server;
 
-/* The user and group the workers (and their hooks) run as. */
-struct run_as {
+struct credentials {
 	int drop;               /* the master is root: workers switch user */
 	uid_t uid;
 	gid_t gid;
@@ -20,11 +19,11 @@ struct run_as {
 };
 
 /* Resolve server.user/server.group of CFG.  Returns 0 or -1 with err set. */
-int run_as_lookup(const struct config *cfg, struct run_as *cr,
+int credentials_lookup(const struct config *cfg, struct credentials *cr,
     char *err, size_t errlen);
 
 /* Run the pool until SIGTERM/SIGINT; returns the exit status. */
-int pool_run(struct config *cfg, const struct run_as *cr,
+int pool_run(struct config *cfg, const struct credentials *cr,
     struct tls_server *tls, int nlisteners, struct listener *listeners);
 
 #endif
