@@ -187,13 +187,15 @@ dir_read(const char *base, const char *name, struct tls_sni_dir *d, char *err, s
 	memset(d, 0, sizeof(*d));
 	strlcpy(d->dir, name, sizeof(d->dir));
 	snprintf(path, sizeof(path), "%s/%s/fullchain.pem", base, name);
+	errno = 0;
 	if ((rc = gnutls_load_file(path, &d->chain)) < 0) {
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: cannot read: %s", path, errno ? strerror(errno) : gnutls_strerror(rc));
 		goto fail;
 	}
 	snprintf(path, sizeof(path), "%s/%s/privkey.pem", base, name);
+	errno = 0;
 	if ((rc = gnutls_load_file(path, &d->key)) < 0) {
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: cannot read: %s", path, errno ? strerror(errno) : gnutls_strerror(rc));
 		goto fail;
 	}
 	if ((rc = gnutls_certificate_allocate_credentials(&probe)) < 0) {
