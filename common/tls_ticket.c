@@ -27,7 +27,7 @@ tls_ticket_read(const char *path, gnutls_datum_t *key, char *err, size_t errlen)
 	int fd, rc;
 
 	memset(key, 0, sizeof(*key));
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		snprintf(err, errlen, "[tls] ticket_key_file: cannot read %s: %s (make one with postern-ticket-key %s)",
 		    path, strerror(errno), path);
 		return -1;
