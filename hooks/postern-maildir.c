@@ -53,6 +53,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/writeall.h"
+
 #define PROG		"postern-maildir"
 #define COPY_BUFSIZE	(64 * 1024)	/* stdin -> file copy buffer */
 #define MAX_TRIES	20		/* attempts at an unused tmp/ name */
@@ -354,22 +356,11 @@ static int create_tmp(const char *dir, char *name, size_t size)
 	}
 }
 
-/* write_all - write a whole buffer, retrying short writes and EINTR */
-static void write_all(int fd, const char *buf, size_t len)
+/* write_tmp - write a whole buffer to the tmp/ file, or fail */
+static void write_tmp(int fd, const char *buf, size_t len)
 {
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			fail(errno, "cannot write %s", tmp_path);
-		}
-		if (n == 0)	/* should not happen on a regular file */
-			fail(ENOSPC, "cannot write %s", tmp_path);
-		buf += n;
-		len -= (size_t)n;
-	}
+	if (write_all(fd, buf, len, NULL) < 0)
+		fail(errno, "cannot write %s", tmp_path);
 }
 
 /* copy_stdin - copy standard input to fd; return the byte count */
@@ -389,7 +380,7 @@ static uintmax_t copy_stdin(int fd)
 		}
 		if (n == 0)
 			return (total);
-		write_all(fd, buf, (size_t)n);
+		write_tmp(fd, buf, (size_t)n);
 		if (total > UINTMAX_MAX - (uintmax_t)n)
 			fail(EFBIG, "message on standard input");
 		total += (uintmax_t)n;
@@ -473,7 +464,7 @@ static void copy_exact(int fd, uintmax_t size)
 		if (n == 0)
 			fail(ferror(stdin) ? errno : EPIPE,
 			    "the message ended before its announced size");
-		write_all(fd, buf, n);
+		write_tmp(fd, buf, n);
 		size -= n;
 	}
 }

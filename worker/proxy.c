@@ -11,6 +11,7 @@
  */
 #include "autoconf.h"
 #include "proxy.h"
+#include "../common/deadline.h"
 #include "../common/log.h"
 
 #include <arpa/inet.h>
@@ -235,11 +236,8 @@ read_exact(int fd, unsigned char *buf, size_t n, const struct timespec *deadline
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return READ_CLOSED;
 		{
-			struct timespec now;
 			struct pollfd pfd = { fd, POLLIN, 0 };
-			long ms;
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			ms = (deadline->tv_sec - now.tv_sec) * 1000L + (deadline->tv_nsec - now.tv_nsec) / 1000000L;
+			long ms = deadline_ms_left(deadline);
 			if (ms <= 0 || poll(&pfd, 1, (int)ms) <= 0)
 				return READ_TIMEOUT;
 		}

@@ -12,6 +12,7 @@
 #include "tls_session.h"
 #include "tls_peer.h"
 #include "netio.h"
+#include "../common/deadline.h"
 #include "../common/tls_creds.h"
 
 #include <errno.h>
@@ -25,14 +26,12 @@
 static int
 wait_for(int fd, int write, const struct timespec *deadline)
 {
-	struct timespec now;
 	long ms;
 	struct pollfd pfd = { fd, write ? POLLOUT : POLLIN, 0 };
 	int n;
 
 	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ms = (deadline->tv_sec - now.tv_sec) * 1000L + (deadline->tv_nsec - now.tv_nsec) / 1000000L;
+		ms = deadline_ms_left(deadline);
 		if (ms <= 0)
 			return -1;
 		n = poll(&pfd, 1, (int)ms);
@@ -131,8 +130,7 @@ tls_close(struct netio *io)
 
 	if (s == NULL)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += 2;
+	deadline = deadline_in(2);
 	for (;;) {
 		int rc = gnutls_bye(s, GNUTLS_SHUT_WR);
 		if (rc != GNUTLS_E_AGAIN && rc != GNUTLS_E_INTERRUPTED)

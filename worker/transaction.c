@@ -1,18 +1,20 @@
 /*
  * transaction.c - the mail transaction (RFC 5321 3.3): MAIL FROM with its
  * SIZE and BODY parameters (RFC 1870, RFC 6152), RCPT TO, and DATA, whose
- * message is spooled, then given to the data hook.  The client gets 250 only
- * after the data hook accepted the message.
+ * message is spooled, then given to the data steps (pipeline.c).  The client
+ * gets 250 only after every data step accepted the message.
  */
 #include "autoconf.h"
 #include "transaction.h"
 #include "session.h"
+#include "pipeline.h"
 #include "data.h"
 #include "decision.h"
 #include "hook.h"
 #include "esmtp_ext.h"
 #include "esmtp_params.h"
 #include "received.h"
+#include "../common/deadline.h"
 #include "../common/log.h"
 
 #include <errno.h>
@@ -46,6 +48,7 @@ transaction_reset(struct session *s)
 	s->chunking = 0;
 	s->chunk_failed = 0;
 	s->queue_id[0] = '\0';
+	session_headers_clear(s, HDRS_TXN);
 }
 
 /* A reply for a path that did not parse. */
@@ -230,13 +233,25 @@ smtp_rcpt(struct session *s, const char *arg)
 	smtp_reply(s, 250, "2.1.5", "%s", s->accept_text[0] ? s->accept_text : "Ok");
 }
 
+/* A slow but steady sender earns time: 1 s per MIN_DATA_RATE octets
+ * received, counted in *CREDIT. */
+static void
+data_credit(struct timespec *deadline, unsigned long long *credit, size_t n)
+{
+	*credit += n;
+	if (*credit >= MIN_DATA_RATE) {
+		deadline_extend(deadline, (long long)(*credit / MIN_DATA_RATE));
+		*credit %= MIN_DATA_RATE;
+	}
+}
+
 /* Receive the message text into the spool.  Returns 0 when the end of data
  * was read, -1 when the session is over (the reply, if any, is queued). */
 static int
 receive_text(struct session *s, struct data_reader *dr)
 {
-	struct timespec deadline = netio_deadline(s->lim->data_timeout);
-	long long credit = 0;
+	struct timespec deadline = deadline_in(s->lim->data_timeout);
+	unsigned long long credit = 0;
 
 	s->io->bulk = 1;
 	for (;;) {
@@ -246,27 +261,16 @@ receive_text(struct session *s, struct data_reader *dr)
 
 		rc = netio_peek(s->io, &p, &n, &deadline);
 		if (rc != NETIO_OK) {
-			if (rc == NETIO_TIMEOUT) {
-				log_info("timeout during DATA after %lld bytes: disconnecting", dr->size);
-				smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
-			} else if (rc == NETIO_ABORT) {
-				smtp_reply(s, 421, "4.3.2", "%s Service shutting down, try again later", s->cfg->hostname);
-			} else {
-				log_info("lost connection during DATA after %lld bytes", dr->size);
-			}
-			s->quit = 1;
+			char where[64];
+			snprintf(where, sizeof(where), " during DATA after %lld bytes", dr->size);
+			session_gone(s, rc, where + 1, where);
 			s->io->bulk = 0;
 			return -1;
 		}
 		used = data_reader_feed(dr, p, n, &done);
 		netio_consume(s->io, used);
 		s->bytes_in += (long long)used;
-		/* A slow but steady sender earns time: 1 s per MIN_DATA_RATE bytes. */
-		credit += (long long)used;
-		if (credit >= MIN_DATA_RATE) {
-			deadline.tv_sec += credit / MIN_DATA_RATE;
-			credit %= MIN_DATA_RATE;
-		}
+		data_credit(&deadline, &credit, used);
 		if (done) {
 			s->io->bulk = 0;
 			return 0;
@@ -300,7 +304,6 @@ static void
 deliver(struct session *s, struct data_reader *dr)
 {
 	struct hook_result res;
-	struct timespec t1;
 	double delay;
 	const char *qid = s->queue_id;
 	char to[600];
@@ -318,21 +321,9 @@ deliver(struct session *s, struct data_reader *dr)
 		log_err("%s: cannot write the spool file in %s: %s", qid, s->cfg->spool_directory, strerror(errno));
 		smtp_reply(s, 451, "4.3.0", "Error: local error writing the message, try again later");
 	} else {
-		/* An exec hook reads the spool through its own read-only
-		 * descriptor: it cannot write into it, nor move the worker's file
-		 * offset.  A persistent hook gets the bytes from us. */
-		char self[64];
-		int ro = -1;
-		if (!s->cfg->hooks[HOOK_DATA].persistent) {
-			snprintf(self, sizeof(self), "/proc/self/fd/%d", s->spool.fd);
-			ro = open(self, O_RDONLY | O_CLOEXEC);
-		}
-		session_hook(s, HOOK_DATA, ro >= 0 ? ro : s->spool.fd, s->rcpts, s->rcpts_len, &res);
-		if (ro >= 0)
-			close(ro);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		delay = (double)(t1.tv_sec - s->data_started.tv_sec) +
-		    (double)(t1.tv_nsec - s->data_started.tv_nsec) / 1e9;
+		const char *decider;
+		session_deliver(s, &res, &decider);
+		delay = monotonic_since(&s->data_started);
 		rcpt_summary(s, to, sizeof(to));
 		if (res.verdict == HOOK_ACCEPT) {
 			s->nmessages++;
@@ -343,9 +334,9 @@ deliver(struct session *s, struct data_reader *dr)
 			else
 				smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
 		} else {
-			log_info("%s: from=<%s> to=%s nrcpt=%d size=%lld delay=%.3f status=%s (data hook exit %d)",
+			log_info("%s: from=<%s> to=%s nrcpt=%d size=%lld delay=%.3f status=%s (%s hook exit %d)",
 			    qid, s->mail_from, to, s->nrcpts, dr->size, delay,
-			    res.verdict == HOOK_REJECT ? "rejected" : "deferred", res.exit_status);
+			    res.verdict == HOOK_REJECT ? "rejected" : "deferred", decider, res.exit_status);
 			session_refuse(s, HOOK_DATA, &res);
 		}
 	}
@@ -356,7 +347,7 @@ deliver(struct session *s, struct data_reader *dr)
 static int
 message_start(struct session *s, struct data_reader *dr)
 {
-	clock_gettime(CLOCK_MONOTONIC, &s->data_started);
+	s->data_started = monotonic_now();
 	snprintf(s->queue_id, sizeof(s->queue_id), "%s.%d", s->id, s->nmessages + 1);
 	if (spool_reset(&s->spool) < 0) {
 		log_err("cannot reset the spool file: %s", strerror(errno));
@@ -405,7 +396,7 @@ smtp_data(struct session *s, const char *arg)
 static int
 read_chunk(struct session *s, unsigned long long n, struct data_reader *dr, int binary)
 {
-	struct timespec deadline = netio_deadline(s->lim->data_timeout);
+	struct timespec deadline = deadline_in(s->lim->data_timeout);
 	unsigned long long credit = 0;
 
 	s->io->bulk = 1;
@@ -415,15 +406,9 @@ read_chunk(struct session *s, unsigned long long n, struct data_reader *dr, int 
 		int rc = netio_peek(s->io, &p, &avail, &deadline);
 
 		if (rc != NETIO_OK) {
-			if (rc == NETIO_TIMEOUT) {
-				log_info("timeout during BDAT with %llu octets still to come: disconnecting", n);
-				smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
-			} else if (rc == NETIO_ABORT) {
-				smtp_reply(s, 421, "4.3.2", "%s Service shutting down, try again later", s->cfg->hostname);
-			} else {
-				log_info("lost connection during BDAT");
-			}
-			s->quit = 1;
+			char where[80];
+			snprintf(where, sizeof(where), "during BDAT with %llu octets still to come", n);
+			session_gone(s, rc, where, " during BDAT");
 			s->io->bulk = 0;
 			return -1;
 		}
@@ -433,11 +418,7 @@ read_chunk(struct session *s, unsigned long long n, struct data_reader *dr, int 
 		netio_consume(s->io, take);
 		s->bytes_in += (long long)take;
 		n -= take;
-		credit += take;
-		if (credit >= MIN_DATA_RATE) {
-			deadline.tv_sec += (time_t)(credit / MIN_DATA_RATE);
-			credit %= MIN_DATA_RATE;
-		}
+		data_credit(&deadline, &credit, take);
 	}
 	s->io->bulk = 0;
 	return 0;
