@@ -507,7 +507,7 @@ set_defaults(struct config *c)
 	c->limits.max_connections_per_client = 20;
 	c->limits.command_timeout = 300;
 	c->limits.data_timeout = 600;
-	strlcpy(c->tls_priority, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", sizeof(c->tls_priority));
+	strlcpy(c->tls_priority, TLS_PRIORITY_DEFAULT, sizeof(c->tls_priority));
 	strlcpy(c->hook_directory, "/", sizeof(c->hook_directory));
 }
 

@@ -9,8 +9,7 @@
  * (message.c), and the message is taken only when every data step accepted.
  *
  * Each kind of step has its runner: exec and policy steps in decision.c,
- * milter steps in milter.c (not built yet: a milter step does what its
- * default_action says).
+ * milter steps in milter_step.c.
  */
 #include "autoconf.h"
 #include "session.h"
@@ -18,6 +17,7 @@
 #include "hook.h"
 #include "header.h"
 #include "message.h"
+#include "milter_step.h"
 #include "pipeline.h"
 #include "../common/log.h"
 
@@ -52,38 +52,6 @@ session_stage_steps(struct session *s, enum hook_kind kind, const struct step **
 	return n;
 }
 
-/* Until the milter client is built: what default_action says, logged once
- * per worker and milter. */
-static void
-run_milter(struct session *s, const struct step *st, struct hook_result *res)
-{
-	static unsigned logged;
-	unsigned bit = 1u << (st - s->cfg->steps);
-
-	hook_result_init(res);
-	if (!(logged & bit)) {
-		log_warn("milter %s: milter support not built: default_action applies to every stage", st->name);
-		logged |= bit;
-	}
-	switch (st->milter.default_action) {
-	case MILTER_ACCEPT:
-		res->verdict = HOOK_ACCEPT;
-		res->exit_status = 0;
-		break;
-	case MILTER_REJECT:
-		res->verdict = HOOK_REJECT;
-		res->exit_status = 1;
-		strlcpy(res->reply, "550 5.7.1 Error: rejected by the content filter", sizeof(res->reply));
-		break;
-	default:
-		res->verdict = HOOK_TEMPFAIL;
-		res->exit_status = 75;
-		strlcpy(res->reply, "451 4.7.1 Error: the content filter is not available, try again later",
-		    sizeof(res->reply));
-		break;
-	}
-}
-
 /* Ask one step; MSG is the message at the data stage, else NULL. */
 void
 pipeline_run_step(struct session *s, const struct step *st, enum hook_kind kind,
@@ -94,7 +62,7 @@ pipeline_run_step(struct session *s, const struct step *st, enum hook_kind kind,
 
 	switch (st->kind) {
 	case STEP_MILTER:
-		run_milter(s, st, res);
+		milter_step_run(s, st, kind, msg, res);
 		return;
 	case STEP_POLICY:
 		session_hook(s, st, kind, msg != NULL ? msg->fd : -1, msg != NULL ? msg->len : 0,
@@ -296,13 +264,15 @@ session_deliver(struct session *s, struct hook_result *res, const char **decider
 		return 0;
 	}
 	n = session_stage_steps(s, HOOK_DATA, steps);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && milter_step_discarded() == NULL; i++) {
 		*decider = steps[i]->name;
 		if (message_materialise(&m) < 0) {
 			local_error(s, res, "cannot write the message with its new headers");
 			break;
 		}
 		pipeline_run_step(s, steps[i], HOOK_DATA, &m, res);
+		if (milter_step_discarded() != NULL)
+			break;
 		passed = 0;
 		if (res->verdict != HOOK_ACCEPT && !(passed = failure_accepted(steps[i], res)))
 			break;
@@ -313,6 +283,15 @@ session_deliver(struct session *s, struct hook_result *res, const char **decider
 		take_headers(steps[i], res, NULL, &m);
 	}
 	message_end(&m);
+	if (milter_step_discarded() != NULL) {
+		/* a milter discarded it (at any stage): 250, nothing stored */
+		hook_result_init(res);
+		res->verdict = HOOK_ACCEPT;
+		res->exit_status = 0;
+		snprintf(res->reply, sizeof(res->reply), "250 2.0.0 Ok: discarded by %s",
+		    milter_step_discarded());
+		return 1;
+	}
 	if (i < n)
 		return 0;
 	if (!taken) {

@@ -15,6 +15,7 @@
 #include "autoconf.h"
 #include "policy.h"
 #include "hook.h"
+#include "sockconnect.h"
 #include "../common/deadline.h"
 #include "../common/log.h"
 
@@ -132,40 +133,6 @@ stop(struct coproc *cp, const char *name, int failed)
 	stop_process(cp, name, failed, 0);
 }
 
-/* Connect, non-blocking, bounded by the deadline, to the address
- * config.c parsed from inet:/unix:. */
-static int
-connect_to(const struct hook_command *cmd, const struct timespec *deadline, char *why, size_t whylen)
-{
-	const struct sockaddr_storage *ss = &cmd->addr;
-	socklen_t len = cmd->addrlen;
-	int fd, rc;
-
-	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(why, whylen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	rc = connect(fd, (const struct sockaddr *)ss, len);
-	if (rc < 0 && errno == EINPROGRESS) {
-		struct pollfd pfd = { fd, POLLOUT, 0 };
-		int err = 0;
-		socklen_t elen = sizeof(err);
-		long ms = deadline_ms_left(deadline);
-		if (ms <= 0 || poll(&pfd, 1, (int)ms) != 1 ||
-		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err != 0) {
-			snprintf(why, whylen, "cannot connect: %s", err ? strerror(err) : "timed out");
-			close(fd);
-			return -1;
-		}
-	} else if (rc < 0) {
-		snprintf(why, whylen, "cannot connect: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static int
 start(struct coproc *cp, const struct config *cfg, const struct step *st, enum hook_kind kind,
     const struct timespec *deadline)
@@ -175,7 +142,8 @@ start(struct coproc *cp, const struct config *cfg, const struct step *st, enum h
 	char why[256];
 
 	if (cmd->server) {
-		cp->fd = connect_to(cmd, deadline, why, sizeof(why));
+		cp->fd = sock_connect_addr((const struct sockaddr *)&cmd->addr, cmd->addrlen, deadline,
+		    why, sizeof(why));
 		if (cp->fd < 0) {
 			log_warn("hook %s: %s: %s", name, cmd->line, why);
 			return -1;

@@ -7,10 +7,12 @@
  */
 #include "autoconf.h"
 #include "session.h"
+#include "milter_step.h"
 #include "pipeline.h"
 #include "transaction.h"
 #include "tls_session.h"
 #include "../common/deadline.h"
+#include "../common/scoreboard.h"
 #include "../common/log.h"
 #include "../common/netaddr.h"
 
@@ -182,9 +184,10 @@ session_close(struct session *s, const struct connection *conn)
 	/* The session is over for the per-client count before the last reply
 	 * (221) goes out: a client that reconnects at once is not counted twice. */
 	if (conn->client_key != NULL)
-		memset(conn->client_key, 0, 9);
+		memset(conn->client_key, 0, SB_KEY_LEN);
 	deadline = deadline_in(10);
 	netio_flush(s->io, &deadline);
+	milter_step_end_session();
 	tls_close(s->io);
 	log_info("disconnect from [%s]:%u messages=%d errors=%d", s->client_addr, s->client_port,
 	    s->nmessages, s->errors);

@@ -7,6 +7,7 @@
 #include "autoconf.h"
 #include "transaction.h"
 #include "session.h"
+#include "milter_step.h"
 #include "pipeline.h"
 #include "data.h"
 #include "decision.h"
@@ -30,6 +31,7 @@
 void
 transaction_reset(struct session *s)
 {
+	milter_step_abort();
 	s->in_transaction = 0;
 	s->mail_from[0] = '\0';
 	s->declared_size = -1;
