@@ -40,12 +40,6 @@ log_debugging(void)
 	return log_debug_on;
 }
 
-const char *
-log_session(void)
-{
-	return session_id;
-}
-
 void
 log_msg(int priority, const char *fmt, ...)
 {

@@ -11,7 +11,6 @@
 void log_open(const char *ident, int to_stderr, int debug);
 /* The session id put in front of every line; NULL or "" for none. */
 void log_set_session(const char *id);
-const char *log_session(void);
 /* Is debug logging on (-d)?  To skip work for lines nobody will see. */
 int log_debugging(void);
 

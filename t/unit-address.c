@@ -1,10 +1,10 @@
 /*
  * unit-address.c - tests of the RFC 5321 path and parameter parser
- * (common/address.c).
+ * (worker/address.c).
  */
 #include "autoconf.h"
 #include "t/tap.h"
-#include "common/address.h"
+#include "worker/address.h"
 
 static enum path_error
 parse(const char *arg, const char *prefix, int null_ok, int pm, char *box)

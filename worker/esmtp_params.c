@@ -9,7 +9,7 @@
  */
 #include "autoconf.h"
 #include "esmtp_params.h"
-#include "../common/address.h"
+#include "address.h"
 
 #include <ctype.h>
 #include <stdarg.h>

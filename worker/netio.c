@@ -8,6 +8,7 @@
 #include "autoconf.h"
 #include "netio.h"
 #include "../common/deadline.h"
+#include "../common/log.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -35,6 +36,30 @@ netio_init(struct netio *io, int fd, const sigset_t *waitmask, volatile int *abo
 	io->abort_flag = abort_flag;
 }
 
+void
+netio_set_tls(struct netio *io, void *session)
+{
+	io->tls = session;
+}
+
+void *
+netio_tls(const struct netio *io)
+{
+	return io->tls;
+}
+
+void
+netio_set_bulk(struct netio *io, int on)
+{
+	io->bulk = on;
+}
+
+void
+netio_set_write_timeout(struct netio *io, int seconds)
+{
+	io->write_timeout = seconds;
+}
+
 /* Wait until FD is ready for EVENTS or the deadline passes; an abortable
  * wait also ends when the worker is told to close sessions. */
 static int
@@ -59,6 +84,60 @@ wait_fd(struct netio *io, short events, const struct timespec *deadline, int abo
 	}
 }
 
+/* What one read or write on the socket got when it moved nothing. */
+enum { IO_AGAIN = -1, IO_FAIL = -2 };
+
+/* One read, through TLS when it is on: the octets read, 0 at the end of
+ * the connection, IO_AGAIN or IO_FAIL. */
+static ssize_t
+raw_recv(struct netio *io, char *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (io->tls != NULL) {
+			n = gnutls_record_recv(io->tls, buf, len);
+			if (n >= 0)
+				return n;
+			if (n == GNUTLS_E_INTERRUPTED)
+				continue;
+			/* includes renegotiation requests */
+			return n == GNUTLS_E_AGAIN ? IO_AGAIN : IO_FAIL;
+		}
+		n = recv(io->fd, buf, len, 0);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_FAIL;
+	}
+}
+
+/* One write, through TLS when it is on: the octets written, IO_AGAIN or
+ * IO_FAIL. */
+static ssize_t
+raw_send(struct netio *io, const char *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (io->tls != NULL) {
+			n = gnutls_record_send(io->tls, buf, len);
+			if (n >= 0)
+				return n;
+			if (n == GNUTLS_E_INTERRUPTED)
+				continue;
+			return n == GNUTLS_E_AGAIN ? IO_AGAIN : IO_FAIL;
+		}
+		n = send(io->fd, buf, len, MSG_NOSIGNAL);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_FAIL;
+	}
+}
+
 /* Read what is available into rbuf (which has room).  Before it waits for
  * the client, it sends the replies queued so far: the client may be waiting
  * for them (RFC 2920 3.2).  Input that is already there is read first, so a
@@ -76,38 +155,19 @@ fill(struct netio *io, const struct timespec *deadline)
 		io->rstart = 0;
 	}
 	for (;;) {
-		ssize_t n;
+		ssize_t n = raw_recv(io, io->rbuf + io->rend, sizeof(io->rbuf) - io->rend);
 		int rc, one = 1;
 
-		if (io->tls != NULL) {
-			n = gnutls_record_recv(io->tls, io->rbuf + io->rend, sizeof(io->rbuf) - io->rend);
-			if (n > 0) {
-				io->rend += (size_t)n;
-				return NETIO_OK;
-			}
-			if (n == 0) {
-				io->eof = 1;
-				return NETIO_EOF;
-			}
-			if (n == GNUTLS_E_INTERRUPTED)
-				continue;
-			if (n != GNUTLS_E_AGAIN)
-				return NETIO_ERROR;     /* includes renegotiation requests */
-		} else {
-			n = recv(io->fd, io->rbuf + io->rend, sizeof(io->rbuf) - io->rend, 0);
-			if (n > 0) {
-				io->rend += (size_t)n;
-				return NETIO_OK;
-			}
-			if (n == 0) {
-				io->eof = 1;
-				return NETIO_EOF;
-			}
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return NETIO_ERROR;
+		if (n > 0) {
+			io->rend += (size_t)n;
+			return NETIO_OK;
 		}
+		if (n == 0) {
+			io->eof = 1;
+			return NETIO_EOF;
+		}
+		if (n == IO_FAIL)
+			return NETIO_ERROR;
 		if (io->wlen > 0 && netio_flush(io, deadline) < 0)
 			return NETIO_ERROR;
 		/* While a message streams in, we reply to nothing, so our ACKs
@@ -180,9 +240,9 @@ netio_peek(struct netio *io, const char **p, size_t *len,
 void
 netio_consume(struct netio *io, size_t n)
 {
+	if (n > io->rend - io->rstart)
+		fatalx("netio_consume of %zu octets with %zu buffered", n, io->rend - io->rstart);
 	io->rstart += n;
-	if (io->rstart > io->rend)
-		io->rstart = io->rend;
 }
 
 size_t
@@ -209,30 +269,15 @@ netio_flush(struct netio *io, const struct timespec *deadline)
 	if (io->werror)
 		return NETIO_ERROR;
 	while (off < io->wlen) {
-		ssize_t n;
+		ssize_t n = raw_send(io, io->wbuf + off, io->wlen - off);
 		int rc;
 
-		if (io->tls != NULL) {
-			n = gnutls_record_send(io->tls, io->wbuf + off, io->wlen - off);
-			if (n >= 0) {
-				off += (size_t)n;
-				continue;
-			}
-			if (n == GNUTLS_E_INTERRUPTED)
-				continue;
-			if (n != GNUTLS_E_AGAIN)
-				goto error;
-		} else {
-			n = send(io->fd, io->wbuf + off, io->wlen - off, MSG_NOSIGNAL);
-			if (n >= 0) {
-				off += (size_t)n;
-				continue;
-			}
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				goto error;
+		if (n >= 0) {
+			off += (size_t)n;
+			continue;
 		}
+		if (n == IO_FAIL)
+			goto error;
 		/* Not abortable: the last replies (421) must still go out. */
 		if ((rc = wait_fd(io, POLLOUT, deadline, 0)) != NETIO_OK)
 			goto error;
@@ -261,21 +306,4 @@ netio_write(struct netio *io, const char *data, size_t len)
 		data += n;
 		len -= n;
 	}
-}
-
-void
-netio_printf(struct netio *io, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	netio_write(io, line, (size_t)n);
 }

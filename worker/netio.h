@@ -65,9 +65,19 @@ size_t netio_pending(const struct netio *);
 /* Throw away everything buffered but unread (after STARTTLS). */
 void netio_discard_input(struct netio *);
 
+/* What other files change in a connection, through these only. */
+/* TLS: reads and writes go through the gnutls_session_t SESSION from now
+ * on; NULL: plaintext again. */
+void netio_set_tls(struct netio *, void *session);
+/* The session's TLS, NULL without. */
+void *netio_tls(const struct netio *);
+/* A message is streaming in (DATA, BDAT): ACK at once (see fill()). */
+void netio_set_bulk(struct netio *, int on);
+/* Seconds a buffered write may take to drain when the buffer is full. */
+void netio_set_write_timeout(struct netio *, int seconds);
+
 /* Buffer a reply. */
 void netio_write(struct netio *, const char *data, size_t len);
-void netio_printf(struct netio *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int netio_flush(struct netio *, const struct timespec *deadline);
 
 #endif

@@ -26,9 +26,10 @@
 
 #define REPLY_LINE_MAX 510      /* octets without CRLF (RFC 5321 4.5.3.1.5) */
 
-/* Send LINE (N octets, code CODE) and count it if it is a protocol error. */
+/* Queue LINE (N octets, cut at the limit; LINE has room for the NUL) and
+ * CRLF. */
 static void
-reply_line(struct session *s, int code, char *line, int n)
+put_line(struct session *s, char *line, int n)
 {
 	if (n < 0)
 		return;
@@ -37,12 +38,23 @@ reply_line(struct session *s, int code, char *line, int n)
 	line[n] = '\0';
 	netio_write(s->io, line, (size_t)n);
 	netio_write(s->io, "\r\n", 2);
+}
+
+/* Send LINE (N octets, code CODE) and count it if it is a protocol error. */
+static void
+reply_line(struct session *s, int code, char *line, int n)
+{
+	if (n < 0)
+		return;
+	put_line(s, line, n);
 	if (code >= 400)
 		log_debug("> %s", line);
 	switch (code) {
 	case 500: case 501: case 502: case 503: case 504: case 530: case 555:
 		if (++s->errors >= s->lim->max_errors && !s->quit) {
-			netio_printf(s->io, "421 4.7.0 %s Error: too many errors\r\n", s->cfg->hostname);
+			char bye[REPLY_LINE_MAX + 1];
+			put_line(s, bye, snprintf(bye, sizeof(bye), "421 4.7.0 %s Error: too many errors",
+			    s->cfg->hostname));
 			log_info("too many errors (%d): disconnecting", s->errors);
 			s->quit = 1;
 		}
@@ -95,12 +107,7 @@ reply(struct session *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > REPLY_LINE_MAX)
-		n = REPLY_LINE_MAX;
-	line[n] = '\0';
-	reply_line(s, atoi(line), line, n);
+	reply_line(s, n < 0 ? 0 : atoi(line), line, n);
 }
 
 void
@@ -141,7 +148,7 @@ stress_limits(struct session *s)
 		s->stress_limits.data_timeout = 10;
 	s->stress_limits.max_errors = 1;
 	s->lim = &s->stress_limits;
-	s->io->write_timeout = s->stress_limits.command_timeout;
+	netio_set_write_timeout(s->io, s->stress_limits.command_timeout);
 	log_warn("stress mode: all %d workers are busy: timeouts %d s, max_errors 1",
 	    s->cfg->max_workers, s->stress_limits.command_timeout);
 }
@@ -160,14 +167,14 @@ session_open(struct session *s, const struct config *cfg, const struct tls_serve
 	s->declared_size = -1;
 	s->spool.fd = -1;
 	s->tls_server = ts;
-	io->write_timeout = s->lim->command_timeout;
+	netio_set_write_timeout(io, s->lim->command_timeout);
 	new_session_id(s->id, sizeof(s->id));
 	log_set_session(s->id);
 	netaddr_format((const struct sockaddr *)&conn->client, s->client_addr,
 	    sizeof(s->client_addr), &s->client_port);
 	netaddr_format((const struct sockaddr *)&conn->server, s->server_addr,
 	    sizeof(s->server_addr), &s->server_port);
-	fcrdns_lookup(cfg, (const struct sockaddr *)&conn->client, &s->dns);   /* bounded */
+	fcrdns_lookup(cfg, (const struct sockaddr *)&conn->client, &s->dns);    /* bounded */
 	log_info("connect from %s[%s]:%u to %s%s%s%s", s->dns.resolve[0] ? s->dns.client_name : "",
 	    s->client_addr, s->client_port, ep->name, s->dns.note[0] ? " (" : "", s->dns.note,
 	    s->dns.note[0] ? ")" : "");

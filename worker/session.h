@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "../common/address.h"
+#include "address.h"
 #include "../common/config.h"
 #include "netio.h"
 #include "spool.h"
@@ -86,6 +86,32 @@ struct session {
 	int quit;                       /* stop reading: QUIT, 421, fatal error */
 	long long bytes_in;
 };
+
+/* The session's states, by name. */
+static inline int
+session_has_tls(const struct session *s)
+{
+	return s->tls_info[0] != '\0';
+}
+
+static inline int
+session_greeted(const struct session *s)       /* EHLO or HELO was accepted */
+{
+	return s->helo[0] != '\0';
+}
+
+static inline int
+session_authenticated(const struct session *s)
+{
+	return s->auth_user[0] != '\0';
+}
+
+/* The text for a positive reply: an accepting hook's, else DFLT. */
+static inline const char *
+session_accept_text(const struct session *s, const char *dflt)
+{
+	return s->accept_text[0] != '\0' ? s->accept_text : dflt;
+}
 
 /* An accepted connection, as the worker hands it to a session. */
 struct connection {

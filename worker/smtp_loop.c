@@ -62,10 +62,10 @@ smtp_hello(struct session *s, const char *arg, int esmtp)
 	s->esmtp = esmtp;
 	log_info("%s %s", esmtp ? "ehlo" : "helo", s->helo);
 	if (!esmtp) {
-		smtp_reply(s, 250, NULL, "%s", s->accept_text[0] ? s->accept_text : s->cfg->hostname);
+		smtp_reply(s, 250, NULL, "%s", session_accept_text(s, s->cfg->hostname));
 		return;
 	}
-	smtp_reply_cont(s, 250, NULL, "%s", s->accept_text[0] ? s->accept_text : s->cfg->hostname);
+	smtp_reply_cont(s, 250, NULL, "%s", session_accept_text(s, s->cfg->hostname));
 	smtp_reply_cont(s, 250, NULL, "PIPELINING");
 	smtp_reply_cont(s, 250, NULL, "SIZE %lld", s->lim->max_message_size);
 	smtp_reply_cont(s, 250, NULL, "8BITMIME");
@@ -73,10 +73,10 @@ smtp_hello(struct session *s, const char *arg, int esmtp)
 	smtp_reply_cont(s, 250, NULL, "DSN");
 	smtp_reply_cont(s, 250, NULL, "CHUNKING");
 	smtp_reply_cont(s, 250, NULL, "BINARYMIME");
-	if (s->ep->tls == TLS_STARTTLS && s->tls_info[0] == '\0')
+	if (s->ep->tls == TLS_STARTTLS && !session_has_tls(s))
 		smtp_reply_cont(s, 250, NULL, "STARTTLS");
 	/* Credentials never cross in clear unless the endpoint allows it. */
-	if (s->ep->auth != AUTH_NONE && (s->tls_info[0] != '\0' || s->ep->insecure_auth))
+	if (s->ep->auth != AUTH_NONE && (session_has_tls(s) || s->ep->insecure_auth))
 		smtp_reply_cont(s, 250, NULL, "AUTH PLAIN LOGIN");
 	esmtp_ext_advertise(s);
 	smtp_reply(s, 250, NULL, "ENHANCEDSTATUSCODES");
@@ -104,7 +104,7 @@ smtp_starttls(struct session *s, const char *arg)
 	char why[256];
 	size_t pending;
 
-	if (s->tls_info[0] != '\0') {
+	if (session_has_tls(s)) {
 		smtp_reply(s, 503, "5.5.1", "Error: TLS already active");
 		return;
 	}
@@ -116,7 +116,7 @@ smtp_starttls(struct session *s, const char *arg)
 		smtp_reply(s, 501, "5.5.4", "Syntax: STARTTLS (no parameters allowed)");
 		return;
 	}
-	if (s->helo[0] == '\0') {
+	if (!session_greeted(s)) {
 		smtp_reply(s, 503, "5.5.1", "Error: send EHLO first");
 		return;
 	}
@@ -248,9 +248,9 @@ dispatch(struct session *s, const struct smtp_command *cmd)
 	c = &commands[cmd->verb];
 	if ((c->needs & NO_ARG) && *cmd->arg != '\0')
 		smtp_reply(s, 501, "5.5.4", "Syntax: %s", c->name);
-	else if ((c->needs & NEEDS_HELO) && s->helo[0] == '\0')
+	else if ((c->needs & NEEDS_HELO) && !session_greeted(s))
 		smtp_reply(s, 503, "5.5.1", "Error: send HELO/EHLO first");
-	else if ((c->needs & NEEDS_AUTH) && s->ep->auth == AUTH_REQUIRED && s->auth_user[0] == '\0')
+	else if ((c->needs & NEEDS_AUTH) && s->ep->auth == AUTH_REQUIRED && !session_authenticated(s))
 		smtp_reply(s, 530, "5.7.0", "Error: authentication required");
 	else if ((c->needs & NEEDS_MAIL) && !s->in_transaction)
 		smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
@@ -279,7 +279,7 @@ greet(struct session *s)
 		s->quit = 1;
 		return;
 	}
-	if (s->accept_text[0] != '\0')
+	if (s->accept_text[0] != '\0')       /* the connect hook's greeting */
 		smtp_reply(s, 220, NULL, "%s", s->accept_text);
 	else
 		smtp_reply(s, 220, NULL, "%s %s", s->cfg->hostname, s->cfg->banner);

@@ -111,7 +111,7 @@ tls_accept(struct netio *io, const struct tls_server *ts,
 		gnutls_deinit(s);
 		return -1;
 	}
-	io->tls = s;
+	netio_set_tls(io, s);
 	tls_peer_read(s, peer);
 	/* The client's Finished is ACKed now, not 40 ms later: a client that
 	 * writes its next command at once (Nagle) would wait for that ACK. */
@@ -125,7 +125,7 @@ tls_accept(struct netio *io, const struct tls_server *ts,
 void
 tls_close(struct netio *io)
 {
-	gnutls_session_t s = io->tls;
+	gnutls_session_t s = netio_tls(io);
 	struct timespec deadline;
 
 	if (s == NULL)
@@ -139,5 +139,5 @@ tls_close(struct netio *io)
 			break;
 	}
 	gnutls_deinit(s);
-	io->tls = NULL;
+	netio_set_tls(io, NULL);
 }

@@ -161,7 +161,7 @@ smtp_mail(struct session *s, const char *arg)
 	    s->body == BODY_8BITMIME ? " body=8BITMIME" : s->body == BODY_BINARYMIME ? " body=BINARYMIME" : "",
 	    s->smtputf8 ? " smtputf8" : "");
 	s->ntransactions++;
-	smtp_reply(s, 250, "2.1.0", "%s", s->accept_text[0] ? s->accept_text : "Ok");
+	smtp_reply(s, 250, "2.1.0", "%s", session_accept_text(s, "Ok"));
 }
 
 /* Append LINE and a newline to a growable buffer. */
@@ -232,7 +232,7 @@ smtp_rcpt(struct session *s, const char *arg)
 		return;
 	}
 	log_debug("rcpt to=<%s>", s->last_rcpt);
-	smtp_reply(s, 250, "2.1.5", "%s", s->accept_text[0] ? s->accept_text : "Ok");
+	smtp_reply(s, 250, "2.1.5", "%s", session_accept_text(s, "Ok"));
 }
 
 /* A slow but steady sender earns time: 1 s per MIN_DATA_RATE octets
@@ -255,7 +255,7 @@ receive_text(struct session *s, struct data_reader *dr)
 	struct timespec deadline = deadline_in(s->lim->data_timeout);
 	unsigned long long credit = 0;
 
-	s->io->bulk = 1;
+	netio_set_bulk(s->io, 1);
 	for (;;) {
 		const char *p;
 		size_t n, used;
@@ -266,7 +266,7 @@ receive_text(struct session *s, struct data_reader *dr)
 			char where[64];
 			snprintf(where, sizeof(where), " during DATA after %lld bytes", dr->size);
 			session_gone(s, rc, where + 1, where);
-			s->io->bulk = 0;
+			netio_set_bulk(s->io, 0);
 			return -1;
 		}
 		used = data_reader_feed(dr, p, n, &done);
@@ -274,7 +274,7 @@ receive_text(struct session *s, struct data_reader *dr)
 		s->bytes_in += (long long)used;
 		data_credit(&deadline, &credit, used);
 		if (done) {
-			s->io->bulk = 0;
+			netio_set_bulk(s->io, 0);
 			return 0;
 		}
 	}
@@ -401,7 +401,7 @@ read_chunk(struct session *s, unsigned long long n, struct data_reader *dr, int 
 	struct timespec deadline = deadline_in(s->lim->data_timeout);
 	unsigned long long credit = 0;
 
-	s->io->bulk = 1;
+	netio_set_bulk(s->io, 1);
 	while (n > 0) {
 		const char *p;
 		size_t avail, take;
@@ -411,7 +411,7 @@ read_chunk(struct session *s, unsigned long long n, struct data_reader *dr, int 
 			char where[80];
 			snprintf(where, sizeof(where), "during BDAT with %llu octets still to come", n);
 			session_gone(s, rc, where, " during BDAT");
-			s->io->bulk = 0;
+			netio_set_bulk(s->io, 0);
 			return -1;
 		}
 		take = avail < n ? avail : (size_t)n;
@@ -422,7 +422,7 @@ read_chunk(struct session *s, unsigned long long n, struct data_reader *dr, int 
 		n -= take;
 		data_credit(&deadline, &credit, take);
 	}
-	s->io->bulk = 0;
+	netio_set_bulk(s->io, 0);
 	return 0;
 }
 

@@ -33,7 +33,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <unistd.h>
 
 static volatile sig_atomic_t stop_requested;
 static volatile int abort_sessions;

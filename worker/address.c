@@ -1,8 +1,9 @@
 /*
  * address.c - parse the reverse-path and forward-path of MAIL FROM and
  * RCPT TO strictly by the RFC 5321 grammar (4.1.2), with the length limits of
- * 4.5.3.1.  Whatever passes here is safe to hand to hooks: no control
- * characters, no CR, LF or NUL, no bytes above 126.
+ * 4.5.3.1, and RFC 6531 with SMTPUTF8.  Whatever passes here is safe to hand
+ * to hooks: no control characters, no CR, LF or NUL, no bytes above 126 but
+ * those of well-formed UTF-8, and those only with SMTPUTF8.
  */
 #include "autoconf.h"
 #include "address.h"
