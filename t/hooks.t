@@ -1193,7 +1193,7 @@ EOS
 	is(scalar @new, 1, 'data-filter.pl: delivered through postern-maildir: a file appears in Maildir/new');
 	my $m = read_file($new[0] // '/dev/null') // '';
 	like($m, qr/\AReceived: from client\.test .*^Subject: \Q$tok\E\n.*^body \Q$tok\E\n\z/ms, 'data-filter.pl: the message is delivered whole');
-	like($I->log_text, qr/not a valid regex/, 'data-filter.pl: the invalid rule is reported on stderr (in the log)');
+	like($I->log_text, qr/not\\x20a\\x20valid\\x20regex/, 'data-filter.pl: the invalid rule is reported on stderr (in the log)');
 	SKIP: {
 		my $tmpdir = "$dI/Maildir/tmp";
 		skip 'no Maildir/tmp', 1 unless -d $tmpdir;

@@ -246,19 +246,9 @@ smtp_auth(struct session *s, const char *arg)
 	}
 	{
 		char user[SASL_FIELD_MAX * 4 + 1];
-		/* spaces escaped too: a user name must not be able to forge the
-		 * "from [ADDRESS]" that fail2ban reads */
+		/* escaped (spaces and brackets too): a user name must not be
+		 * able to forge the "from [ADDRESS]" that fail2ban reads */
 		log_sanitize(user, sizeof(user), cr.user, strlen(cr.user));
-		for (char *blank = strchr(user, ' '); blank != NULL; blank = strchr(blank, ' ')) {
-			size_t rest = strlen(blank + 1);
-			if ((size_t)(blank - user) + 4 + rest + 1 > sizeof(user)) {
-				*blank = '\0';
-				break;
-			}
-			memmove(blank + 4, blank + 1, rest + 1);
-			memcpy(blank, "\\x20", 4);
-			blank += 4;
-		}
 		if (res.verdict == HOOK_ACCEPT) {
 			snprintf(s->auth_user, sizeof(s->auth_user), "%s", cr.user);
 			strlcpy(s->auth_method, mech, sizeof(s->auth_method));

@@ -99,7 +99,7 @@ mail_params_parse(struct session *s, const char *params, struct mail_params *mp)
 			}
 			if (r == -2 || (s->lim->max_message_size > 0 && mp->size > s->lim->max_message_size)) {
 				log_info("reject: MAIL from=<%s> SIZE=%s exceeds the limit of %lld",
-				    s->mail_from, val, s->lim->max_message_size);
+				    log_esc(s->mail_from), log_esc(val), s->lim->max_message_size);
 				reply(s, "552 5.3.4 Error: message size exceeds fixed limit");
 				return -1;
 			}

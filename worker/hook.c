@@ -338,8 +338,8 @@ take_reply(const struct hook_call *call, const char *out, size_t len, struct hoo
 	default: return;
 	}
 	if (code / 100 != want) {
-		log_warn("hook %s: reply '%.60s' does not match exit status %d: ignored",
-		    hook_name(call->kind), line, res->exit_status);
+		log_warn("hook %s: reply '%.240s' does not match exit status %d: ignored",
+		    hook_name(call->kind), log_esc(line), res->exit_status);
 		return;
 	}
 	memcpy(res->reply, line, n + 1);

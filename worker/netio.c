@@ -217,6 +217,13 @@ netio_discard_input(struct netio *io)
 	io->rstart = io->rend = 0;
 }
 
+void
+netio_wipe_consumed(struct netio *io)
+{
+	explicit_bzero(io->rbuf, io->rstart);
+	explicit_bzero(io->rbuf + io->rend, sizeof(io->rbuf) - io->rend);
+}
+
 int
 netio_flush(struct netio *io, const struct timespec *deadline)
 {

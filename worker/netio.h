@@ -61,6 +61,9 @@ void netio_consume(struct netio *, size_t n);
 size_t netio_pending(const struct netio *);
 /* Throw away everything buffered but unread (after STARTTLS). */
 void netio_discard_input(struct netio *);
+/* Zero every byte of the read buffer that is not unread input: what an
+ * AUTH exchange left there (credentials) does not stay in memory. */
+void netio_wipe_consumed(struct netio *);
 
 /* Buffer a reply. */
 void netio_write(struct netio *, const char *data, size_t len);

@@ -399,8 +399,8 @@ parse_action(enum hook_kind kind, const char *answer, struct hook_result *res)
 		return 0;
 	}
 	/* HOLD, DISCARD, FILTER, REDIRECT, BCC ...: not a decision we can act on */
-	log_warn("hook %s: action '%.60s' is not supported by Postern: taken as DUNNO",
-	    hook_name(kind), action);
+	log_warn("hook %s: action '%.240s' is not supported by Postern: taken as DUNNO",
+	    hook_name(kind), log_esc(action));
 	res->verdict = HOOK_ACCEPT;
 	return 0;
 }

@@ -45,7 +45,7 @@ reply(struct session *s, const char *fmt, ...)
 	netio_write(s->io, "\r\n", 2);
 	code = atoi(line);
 	if (code >= 400)
-		log_debug("> %s", line);
+		log_debug("> %s", log_esc(line));
 	switch (code) {
 	case 500: case 501: case 502: case 503: case 504: case 530: case 555:
 		if (++s->errors >= s->lim->max_errors && !s->quit) {
@@ -95,7 +95,7 @@ smtp_ehlo(struct session *s, const char *arg, int esmtp)
 	transaction_reset(s);           /* RFC 5321 4.1.4: EHLO resets */
 	strlcpy(s->helo, arg, sizeof(s->helo));
 	s->esmtp = esmtp;
-	log_info("%s %s", esmtp ? "ehlo" : "helo", s->helo);
+	log_info("%s %s", esmtp ? "ehlo" : "helo", log_esc(s->helo));
 	if (!esmtp) {
 		reply(s, "250 %s", s->accept_text[0] ? s->accept_text : s->cfg->hostname);
 		return;
@@ -320,11 +320,16 @@ read_commands(struct session *s)
 			/* could be a client out of step sending credentials */
 			log_debug("< (unrecognized command of %zu octets)", len);
 		} else if (cmd.verb != CMD_BAD_CHARS && log_debugging()) {
-			char clean[160];
+			char clean[640];
 			log_sanitize(clean, sizeof(clean), line, len);
 			log_debug("< %s", clean);
 		}
 		dispatch(s, &cmd);
+		if (cmd.verb == CMD_AUTH) {
+			/* the credentials of AUTH PLAIN/LOGIN ... were in both */
+			explicit_bzero(line, sizeof(line));
+			netio_wipe_consumed(s->io);
+		}
 	}
 }
 

@@ -115,13 +115,13 @@ smtp_mail(struct session *s, const char *arg)
 	memcpy(s->dsn_envid, mp.envid, sizeof(s->dsn_envid));
 	s->in_transaction = 1;          /* for the hook's environment */
 	if (!session_ask(s, HOOK_MAIL)) {
-		log_info("reject: MAIL from=<%s> by the mail hook", s->mail_from);
+		log_info("reject: MAIL from=<%s> by the mail hook", log_esc(s->mail_from));
 		transaction_reset(s);
 		return;
 	}
 	/* accepted MAIL and RCPT are in the message's status line; the
 	 * refusals are logged at info where they happen */
-	log_debug("mail from=<%s>%s%s", s->mail_from,
+	log_debug("mail from=<%s>%s%s", log_esc(s->mail_from),
 	    s->body == BODY_8BITMIME ? " body=8BITMIME" : s->body == BODY_BINARYMIME ? " body=BINARYMIME" : "",
 	    s->smtputf8 ? " smtputf8" : "");
 	reply(s, "250 2.1.0 %s", s->accept_text[0] ? s->accept_text : "Ok");
@@ -189,14 +189,15 @@ smtp_rcpt(struct session *s, const char *arg)
 		return;
 	}
 	if (!session_ask(s, HOOK_RCPT)) {
-		log_info("reject: RCPT from=<%s> to=<%s> by the rcpt hook", s->mail_from, s->last_rcpt);
+		log_info("reject: RCPT from=<%s> to=<%s> by the rcpt hook", log_esc(s->mail_from),
+		    log_esc(s->last_rcpt));
 		return;
 	}
 	if (add_rcpt(s, s->last_rcpt, &s->rcpt_dsn) < 0) {
 		reply(s, "452 4.3.1 Error: insufficient system resources");
 		return;
 	}
-	log_debug("rcpt to=<%s>", s->last_rcpt);
+	log_debug("rcpt to=<%s>", log_esc(s->last_rcpt));
 	reply(s, "250 2.1.5 %s", s->accept_text[0] ? s->accept_text : "Ok");
 }
 
@@ -255,11 +256,14 @@ rcpt_summary(const struct session *s, char *out, size_t outlen)
 	out[0] = '\0';
 	while (*p != '\0') {
 		size_t l = strcspn(p, "\n");
-		if (o + l + 4 + 24 >= outlen) {
+		char esc[SMTP_PATH_MAX * 4 + 1];
+
+		log_sanitize(esc, sizeof(esc), p, l);
+		if (o + strlen(esc) + 4 + 24 >= outlen) {
 			snprintf(out + o, outlen - o, " (+%d more)", s->nrcpts - shown);
 			return;
 		}
-		o += (size_t)snprintf(out + o, outlen - o, "%s<%.*s>", shown ? "," : "", (int)l, p);
+		o += (size_t)snprintf(out + o, outlen - o, "%s<%s>", shown ? "," : "", esc);
 		shown++;
 		p += l + (p[l] == '\n');
 	}
@@ -273,16 +277,17 @@ deliver(struct session *s, struct data_reader *dr)
 	struct timespec t1;
 	double delay;
 	const char *qid = s->queue_id;
-	char to[600];
+	char to[1200];
 
 	setproctitle("worker %s", s->client_addr);
 	if (dr->too_big) {
 		log_info("reject: %s from=<%s> size=%lld: over the limit of %lld bytes", qid,
-		    s->mail_from, dr->size, s->lim->max_message_size);
+		    log_esc(s->mail_from), dr->size, s->lim->max_message_size);
 		reply(s, "552 5.3.4 Error: message too big (the limit is %lld bytes)",
 		    s->lim->max_message_size);
 	} else if (dr->long_line) {
-		log_info("reject: %s from=<%s>: a text line is longer than 1000 octets", qid, s->mail_from);
+		log_info("reject: %s from=<%s>: a text line is longer than 1000 octets", qid,
+		    log_esc(s->mail_from));
 		reply(s, "554 5.6.0 Error: a line of the message is longer than 1000 octets (RFC 5321 4.5.3.1.6)");
 	} else if (spool_finish(&s->spool) < 0) {
 		log_err("%s: cannot write the spool file in %s: %s", qid, s->cfg->spool_directory, strerror(errno));
@@ -307,14 +312,14 @@ deliver(struct session *s, struct data_reader *dr)
 		if (res.verdict == HOOK_ACCEPT) {
 			s->nmessages++;
 			log_info("%s: from=<%s> to=%s nrcpt=%d size=%lld delay=%.3f status=sent", qid,
-			    s->mail_from, to, s->nrcpts, dr->size, delay);
+			    log_esc(s->mail_from), to, s->nrcpts, dr->size, delay);
 			if (res.reply[0] != '\0')
 				reply(s, "%s", res.reply);
 			else
 				reply(s, "250 2.0.0 Ok: queued as %s", qid);
 		} else {
 			log_info("%s: from=<%s> to=%s nrcpt=%d size=%lld delay=%.3f status=%s (data hook exit %d)",
-			    qid, s->mail_from, to, s->nrcpts, dr->size, delay,
+			    qid, log_esc(s->mail_from), to, s->nrcpts, dr->size, delay,
 			    res.verdict == HOOK_REJECT ? "rejected" : "deferred", res.exit_status);
 			session_refuse(s, HOOK_DATA, &res);
 		}
