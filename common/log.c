@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,6 +82,19 @@ static int
 log_needs_escape(unsigned char c)
 {
 	return c <= 0x20 || c >= 0x7f || c == '\\' || c == '[' || c == ']';
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_msg(LOG_CRIT, "fatal: %s (a bug: please report it)", line);
+	abort();
 }
 
 void

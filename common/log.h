@@ -21,6 +21,11 @@ void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2
 #define log_info(...)   log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...)  log_msg(LOG_DEBUG, __VA_ARGS__)
 
+/* An impossible state (a bug, never the peer's doing): log it at LOG_CRIT
+ * and abort, as OpenSMTPD's fatalx() does, rather than go on in a state
+ * nothing was written for. */
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
 /* Copy untrusted text (from a client or a hook) for a log line: spaces,
  * '[', ']', '\\', controls, DEL and 8-bit bytes become \xNN, so that the
  * text is one field that cannot forge another line's pattern (fail2ban).

@@ -8,7 +8,9 @@
  * wiped (explicit_bzero); nothing of them is logged but the user name.
  */
 #include "autoconf.h"
+#include "auth.h"
 #include "session.h"
+#include "decision.h"
 #include "hook.h"
 #include "sasl.h"
 #include "../common/log.h"
@@ -36,14 +38,14 @@ challenge(struct session *s, const char *prompt64, char *out, size_t outmax, int
 	size_t len;
 	int rc, n;
 
-	reply(s, "334 %s", prompt64);
+	smtp_reply(s, 334, NULL, "%s", prompt64);
 	rc = netio_getline(s->io, line, SASL_LINE_MAX, &len, &deadline);
 	if (rc == NETIO_TOOLONG)
 		return SASL_TOOLONG;
 	if (rc == NETIO_TIMEOUT)
-		reply(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->hostname);
+		smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
 	else if (rc == NETIO_ABORT)
-		reply(s, "421 4.3.2 %s Service shutting down, try again later", s->cfg->hostname);
+		smtp_reply(s, 421, "4.3.2", "%s Service shutting down, try again later", s->cfg->hostname);
 	if (rc != NETIO_OK)
 		return SASL_GONE;
 	if (memchr(line, '\0', len) != NULL) {
@@ -156,29 +158,29 @@ smtp_auth(struct session *s, const char *arg)
 	int len = 0, n;
 
 	if (s->ep->auth == AUTH_NONE) {
-		reply(s, "503 5.5.1 Error: authentication is not enabled here");
+		smtp_reply(s, 503, "5.5.1", "Error: authentication is not enabled here");
 		return;
 	}
 	if (s->helo[0] == '\0' || !s->esmtp) {
-		reply(s, "503 5.5.1 Error: send EHLO first");
+		smtp_reply(s, 503, "5.5.1", "Error: send EHLO first");
 		return;
 	}
 	if (s->auth_user[0] != '\0') {
-		reply(s, "503 5.5.1 Error: already authenticated");
+		smtp_reply(s, 503, "5.5.1", "Error: already authenticated");
 		return;
 	}
 	if (s->in_transaction) {
-		reply(s, "503 5.5.1 Error: MAIL transaction in progress");
+		smtp_reply(s, 503, "5.5.1", "Error: MAIL transaction in progress");
 		return;
 	}
 	if (s->tls_info[0] == '\0' && !s->ep->insecure_auth) {
-		reply(s, "538 5.7.11 Error: encryption required for requested authentication mechanism");
+		smtp_reply(s, 538, "5.7.11", "Error: encryption required for requested authentication mechanism");
 		return;
 	}
 	sp = strchr(arg, ' ');
 	mlen = sp != NULL ? (size_t)(sp - arg) : strlen(arg);
 	if (mlen == 0 || mlen >= sizeof(mech)) {
-		reply(s, "501 5.5.4 Syntax: AUTH mechanism [initial-response]");
+		smtp_reply(s, 501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
 		return;
 	}
 	memcpy(mech, arg, mlen);
@@ -216,7 +218,7 @@ smtp_auth(struct session *s, const char *arg)
 		snprintf(mech, sizeof(mech), "LOGIN");
 	} else {
 		explicit_bzero(ir, sizeof(ir));
-		reply(s, "504 5.5.4 Error: unrecognized authentication type (PLAIN and LOGIN are offered)");
+		smtp_reply(s, 504, "5.5.4", "Error: unrecognized authentication type (PLAIN and LOGIN are offered)");
 		return;
 	}
 	explicit_bzero(ir, sizeof(ir));
@@ -225,16 +227,16 @@ smtp_auth(struct session *s, const char *arg)
 	case SASL_OK:
 		break;
 	case SASL_CANCEL:
-		reply(s, "501 5.0.0 Error: authentication cancelled");
+		smtp_reply(s, 501, "5.0.0", "Error: authentication cancelled");
 		goto out;
 	case SASL_TOOLONG:
-		reply(s, "500 5.5.6 Error: authentication exchange line is too long");
+		smtp_reply(s, 500, "5.5.6", "Error: authentication exchange line is too long");
 		goto out;
 	case SASL_GONE:
 		s->quit = 1;
 		goto out;
 	default:
-		reply(s, "501 5.5.2 Error: cannot decode the authentication response");
+		smtp_reply(s, 501, "5.5.2", "Error: cannot decode the authentication response");
 		goto out;
 	}
 	if (sasl_has_ctl(cr.user, strlen(cr.user)) || sasl_has_ctl(cr.password, strlen(cr.password)) ||
@@ -253,7 +255,7 @@ smtp_auth(struct session *s, const char *arg)
 			snprintf(s->auth_user, sizeof(s->auth_user), "%s", cr.user);
 			strlcpy(s->auth_method, mech, sizeof(s->auth_method));
 			log_info("auth: user=%s mechanism=%s result=ok", user, mech);
-			reply(s, "235 2.7.0 Authentication successful");
+			smtp_reply(s, 235, "2.7.0", "Authentication successful");
 		} else if (res.verdict == HOOK_REJECT) {
 			s->auth_failures++;
 			/* fail2ban: "authentication failed for user=... from [ADDR]" */
@@ -262,11 +264,11 @@ smtp_auth(struct session *s, const char *arg)
 			if (res.reply[0] == '5')
 				reply(s, "%s", res.reply);
 			else
-				reply(s, "535 5.7.8 Error: authentication credentials invalid");
+				smtp_reply(s, 535, "5.7.8", "Error: authentication credentials invalid");
 			if (s->auth_failures >= s->lim->max_auth_attempts) {
 				log_warn("auth: too many failures (%d) from [%s]: disconnecting",
 				    s->auth_failures, s->client_addr);
-				reply(s, "421 4.7.0 %s Error: too many authentication failures", s->cfg->hostname);
+				smtp_reply(s, 421, "4.7.0", "%s Error: too many authentication failures", s->cfg->hostname);
 				s->quit = 1;
 			}
 		} else {
@@ -275,7 +277,7 @@ smtp_auth(struct session *s, const char *arg)
 			if (res.verdict == HOOK_TEMPFAIL && res.reply[0] == '4')
 				reply(s, "%s", res.reply);
 			else
-				reply(s, "454 4.7.0 Error: temporary authentication failure, try again later");
+				smtp_reply(s, 454, "4.7.0", "Error: temporary authentication failure, try again later");
 		}
 	}
 out:

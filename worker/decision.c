@@ -4,6 +4,7 @@
  * it, and turn a refusal into the SMTP reply of DESIGN.md's exit-status table.
  */
 #include "autoconf.h"
+#include "decision.h"
 #include "session.h"
 #include "hook.h"
 #include "policy.h"

@@ -72,7 +72,7 @@ mail_params_parse(struct session *s, const char *params, struct mail_params *mp)
 	while ((rc = smtp_next_param(&params, kw, sizeof(kw), val, sizeof(val))) == 1) {
 		int bit;
 		if (!s->esmtp) {
-			reply(s, "555 5.5.4 Error: MAIL parameters need EHLO");
+			smtp_reply(s, 555, "5.5.4", "Error: MAIL parameters need EHLO");
 			return -1;
 		}
 		if (strcmp(kw, "SIZE") == 0) bit = 0;
@@ -82,11 +82,11 @@ mail_params_parse(struct session *s, const char *params, struct mail_params *mp)
 		else if (strcmp(kw, "RET") == 0) bit = 4;
 		else if (strcmp(kw, "ENVID") == 0) bit = 5;
 		else {
-			reply(s, "555 5.5.4 Error: unsupported parameter %s", kw);
+			smtp_reply(s, 555, "5.5.4", "Error: unsupported parameter %s", kw);
 			return -1;
 		}
 		if (SEEN(bit)) {
-			reply(s, "501 5.5.4 Error: duplicate %s parameter", kw);
+			smtp_reply(s, 501, "5.5.4", "Error: duplicate %s parameter", kw);
 			return -1;
 		}
 		seen |= 1u << bit;
@@ -94,13 +94,13 @@ mail_params_parse(struct session *s, const char *params, struct mail_params *mp)
 		case 0: {
 			int r = parse_size(val, &mp->size);
 			if (r == -1) {
-				reply(s, "501 5.5.4 Error: bad SIZE parameter syntax");
+				smtp_reply(s, 501, "5.5.4", "Error: bad SIZE parameter syntax");
 				return -1;
 			}
 			if (r == -2 || (s->lim->max_message_size > 0 && mp->size > s->lim->max_message_size)) {
 				log_info("reject: MAIL from=<%s> SIZE=%s exceeds the limit of %lld",
 				    log_esc(s->mail_from), log_esc(val), s->lim->max_message_size);
-				reply(s, "552 5.3.4 Error: message size exceeds fixed limit");
+				smtp_reply(s, 552, "5.3.4", "Error: message size exceeds fixed limit");
 				return -1;
 			}
 			break;
@@ -113,7 +113,7 @@ mail_params_parse(struct session *s, const char *params, struct mail_params *mp)
 			else if (strcasecmp(val, "7BIT") == 0)
 				mp->body = BODY_7BIT;
 			else {
-				reply(s, "501 5.5.4 Error: BODY can only be one of 7BIT, 8BITMIME, BINARYMIME");
+				smtp_reply(s, 501, "5.5.4", "Error: BODY can only be one of 7BIT, 8BITMIME, BINARYMIME");
 				return -1;
 			}
 			break;
@@ -121,27 +121,27 @@ mail_params_parse(struct session *s, const char *params, struct mail_params *mp)
 			/* RFC 4954 5: <> or an xtext mailbox; we do not relay, so it
 			 * is checked and otherwise ignored. */
 			if (strcmp(val, "<>") != 0 && (val[0] == '\0' || !xtext_valid(val))) {
-				reply(s, "501 5.5.4 Error: bad AUTH parameter syntax");
+				smtp_reply(s, 501, "5.5.4", "Error: bad AUTH parameter syntax");
 				return -1;
 			}
 			break;
 		case 3:
 			if (val[0] != '\0') {
-				reply(s, "501 5.5.4 Error: SMTPUTF8 takes no value");
+				smtp_reply(s, 501, "5.5.4", "Error: SMTPUTF8 takes no value");
 				return -1;
 			}
 			mp->smtputf8 = 1;
 			break;
 		case 4:
 			if (strcasecmp(val, "FULL") != 0 && strcasecmp(val, "HDRS") != 0) {
-				reply(s, "501 5.5.4 Error: RET must be FULL or HDRS");
+				smtp_reply(s, 501, "5.5.4", "Error: RET must be FULL or HDRS");
 				return -1;
 			}
 			snprintf(mp->ret, sizeof(mp->ret), "%s", strcasecmp(val, "FULL") == 0 ? "FULL" : "HDRS");
 			break;
 		case 5:
 			if (val[0] == '\0' || strlen(val) > 100 || !xtext_valid(val)) {
-				reply(s, "501 5.5.4 Error: bad ENVID parameter syntax");
+				smtp_reply(s, 501, "5.5.4", "Error: bad ENVID parameter syntax");
 				return -1;
 			}
 			snprintf(mp->envid, sizeof(mp->envid), "%s", val);
@@ -149,7 +149,7 @@ mail_params_parse(struct session *s, const char *params, struct mail_params *mp)
 		}
 	}
 	if (rc < 0) {
-		reply(s, "501 5.5.4 Error: bad parameter syntax");
+		smtp_reply(s, 501, "5.5.4", "Error: bad parameter syntax");
 		return -1;
 	}
 	return 0;
@@ -190,17 +190,17 @@ rcpt_params_parse(struct session *s, const char *params, struct rcpt_params *rp)
 	memset(rp, 0, sizeof(*rp));
 	while ((rc = smtp_next_param(&params, kw, sizeof(kw), val, sizeof(val))) == 1) {
 		if (!s->esmtp) {
-			reply(s, "555 5.5.4 Error: RCPT parameters need EHLO");
+			smtp_reply(s, 555, "5.5.4", "Error: RCPT parameters need EHLO");
 			return -1;
 		}
 		if (strcmp(kw, "NOTIFY") == 0) {
 			if (SEEN(0)) {
-				reply(s, "501 5.5.4 Error: duplicate NOTIFY parameter");
+				smtp_reply(s, 501, "5.5.4", "Error: duplicate NOTIFY parameter");
 				return -1;
 			}
 			seen |= 1;
 			if (!notify_valid(val)) {
-				reply(s, "501 5.5.4 Error: NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY");
+				smtp_reply(s, 501, "5.5.4", "Error: NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY");
 				return -1;
 			}
 			for (size_t i = 0; val[i] != '\0' && i + 1 < sizeof(rp->notify); i++)
@@ -209,29 +209,29 @@ rcpt_params_parse(struct session *s, const char *params, struct rcpt_params *rp)
 			const char *semi = strchr(val, ';');
 			size_t i;
 			if (SEEN(1)) {
-				reply(s, "501 5.5.4 Error: duplicate ORCPT parameter");
+				smtp_reply(s, 501, "5.5.4", "Error: duplicate ORCPT parameter");
 				return -1;
 			}
 			seen |= 2;
 			/* addr-type ";" xtext, addr-type an atom such as rfc822 */
 			if (semi == NULL || semi == val || semi[1] == '\0' || strlen(val) >= sizeof(rp->orcpt) ||
 			    !xtext_valid(semi + 1)) {
-				reply(s, "501 5.5.4 Error: bad ORCPT parameter syntax");
+				smtp_reply(s, 501, "5.5.4", "Error: bad ORCPT parameter syntax");
 				return -1;
 			}
 			for (i = 0; val + i < semi; i++)
 				if (!isalnum((unsigned char)val[i]) && val[i] != '-') {
-					reply(s, "501 5.5.4 Error: bad ORCPT address type");
+					smtp_reply(s, 501, "5.5.4", "Error: bad ORCPT address type");
 					return -1;
 				}
 			snprintf(rp->orcpt, sizeof(rp->orcpt), "%s", val);
 		} else {
-			reply(s, "555 5.5.4 Error: unsupported parameter %s", kw);
+			smtp_reply(s, 555, "5.5.4", "Error: unsupported parameter %s", kw);
 			return -1;
 		}
 	}
 	if (rc < 0) {
-		reply(s, "501 5.5.4 Error: bad parameter syntax");
+		smtp_reply(s, 501, "5.5.4", "Error: bad parameter syntax");
 		return -1;
 	}
 	return 0;

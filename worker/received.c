@@ -5,6 +5,7 @@
  * the date.  Everything in it has been validated as printable ASCII.
  */
 #include "autoconf.h"
+#include "received.h"
 #include "session.h"
 
 #include <stdio.h>

@@ -74,7 +74,6 @@ struct session {
 	long long bytes_in;
 };
 
-/* Run a whole session on the connected socket FD; returns when it is over. */
 /* An accepted connection, as the worker hands it to a session. */
 struct connection {
 	int fd;
@@ -86,40 +85,25 @@ struct connection {
 };
 
 struct tls_server;
-void session_run(const struct config *, const struct tls_server *,
-    const struct connection *, const sigset_t *waitmask, volatile int *abort_flag);
+/* Set up S for the connection CONN, reading and writing through IO. */
+void session_open(struct session *, const struct config *, const struct tls_server *,
+    const struct connection *, struct netio *io);
+/* The end of the session: flush the last replies, close TLS, log, free. */
+void session_close(struct session *, const struct connection *);
 
-/* Queue one reply line "CODE TEXT" (formatted; the code is the first 3
- * characters of FMT's output). Counts protocol errors. */
+/*
+ * Queue one reply line (RFC 5321 4.2): CODE, then ENH, the enhanced status
+ * code (RFC 3463; NULL for replies that carry none: the greeting, EHLO's
+ * 250 lines, 334, 354), then the text.  smtp_reply_cont() queues a line of a
+ * multi-line reply ("250-..."); the last line goes through smtp_reply().
+ * Protocol errors are counted: max_errors of them end the session with 421.
+ */
+void smtp_reply(struct session *, int code, const char *enh, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void smtp_reply_cont(struct session *, int code, const char *enh, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Queue a whole reply line "CODE TEXT" as a hook wrote it (the code is the
+ * first 3 characters of FMT's output), counted as smtp_reply() does. */
 void reply(struct session *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* The parts of the session, one file each. */
-void smtp_mail(struct session *, const char *arg);
-void smtp_rcpt(struct session *, const char *arg);
-void smtp_data(struct session *, const char *arg);
-void transaction_reset(struct session *);
-void smtp_auth(struct session *, const char *arg);
-void smtp_bdat(struct session *, const char *arg);
-
-/* Run the hook for KIND with the session's environment (decision.c). */
-struct hook_result;
-void session_hook(struct session *, enum hook_kind, int stdin_fd,
-    const char *fd3, size_t fd3_len, struct hook_result *);
-/* Ask a persistent hook (policy protocol); EXTRA are more name=value
- * attributes, BODY_FD/BODY_LEN the message for postern_data. */
-void session_policy(struct session *, enum hook_kind, char *const extra[],
-    int body_fd, long long body_len, struct hook_result *);
-/* Queue the reply for a hook that did not accept. */
-void session_refuse(struct session *, enum hook_kind, const struct hook_result *);
-/* Ask the hook for KIND, if one is set.  Returns 1 if it accepted (the
- * caller sends the positive reply), else queues the refusal and returns 0. */
-int session_ask(struct session *, enum hook_kind);
-
-/* Build the hook environment for KIND from the session state. */
-struct hook_env;
-void session_hook_env(struct session *, enum hook_kind, struct hook_env *);
-
-/* Write the Received: trace header for the current transaction to the spool. */
-void received_write(struct session *, const char *queue_id);
 
 #endif

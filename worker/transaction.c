@@ -5,10 +5,13 @@
  * after the data hook accepted the message.
  */
 #include "autoconf.h"
+#include "transaction.h"
 #include "session.h"
 #include "data.h"
+#include "decision.h"
 #include "hook.h"
 #include "esmtp_params.h"
+#include "received.h"
 #include "../common/log.h"
 
 #include <errno.h>
@@ -49,16 +52,16 @@ path_error(struct session *s, enum path_error e, const char *why, int sender)
 {
 	switch (e) {
 	case PATH_SYNTAX:
-		reply(s, "501 5.5.4 Syntax: %s (%s)", sender ? "MAIL FROM:<address>" : "RCPT TO:<address>", why);
+		smtp_reply(s, 501, "5.5.4", "Syntax: %s (%s)", sender ? "MAIL FROM:<address>" : "RCPT TO:<address>", why);
 		break;
 	case PATH_TOO_LONG:
-		reply(s, "501 5.5.4 Error: path too long (%s)", why);
+		smtp_reply(s, 501, "5.5.4", "Error: path too long (%s)", why);
 		break;
 	case PATH_NON_ASCII:
-		reply(s, "553 5.6.7 Error: must declare SMTPUTF8 to send unicode address");
+		smtp_reply(s, 553, "5.6.7", "Error: must declare SMTPUTF8 to send unicode address");
 		break;
 	default:
-		reply(s, "501 %s Error: bad %s address syntax (%s)", sender ? "5.1.7" : "5.1.3",
+		smtp_reply(s, 501, sender ? "5.1.7" : "5.1.3", "Error: bad %s address syntax (%s)",
 		    sender ? "sender" : "recipient", why);
 		break;
 	}
@@ -80,16 +83,9 @@ smtp_mail(struct session *s, const char *arg)
 	struct mail_params mp;
 	enum path_error e;
 
-	if (s->helo[0] == '\0') {
-		reply(s, "503 5.5.1 Error: send HELO/EHLO first");
-		return;
-	}
+	/* EHLO and AUTH were checked by the command table (smtp_loop.c) */
 	if (s->in_transaction) {
-		reply(s, "503 5.5.1 Error: nested MAIL command");
-		return;
-	}
-	if (s->ep->auth == AUTH_REQUIRED && s->auth_user[0] == '\0') {
-		reply(s, "530 5.7.0 Error: authentication required");
+		smtp_reply(s, 503, "5.5.1", "Error: nested MAIL command");
 		return;
 	}
 	/* UTF-8 is parsed here and refused below unless SMTPUTF8 was given. */
@@ -124,7 +120,7 @@ smtp_mail(struct session *s, const char *arg)
 	log_debug("mail from=<%s>%s%s", log_esc(s->mail_from),
 	    s->body == BODY_8BITMIME ? " body=8BITMIME" : s->body == BODY_BINARYMIME ? " body=BINARYMIME" : "",
 	    s->smtputf8 ? " smtputf8" : "");
-	reply(s, "250 2.1.0 %s", s->accept_text[0] ? s->accept_text : "Ok");
+	smtp_reply(s, 250, "2.1.0", "%s", s->accept_text[0] ? s->accept_text : "Ok");
 }
 
 /* Append LINE and a newline to a growable buffer. */
@@ -169,10 +165,6 @@ smtp_rcpt(struct session *s, const char *arg)
 	const char *params, *why;
 	enum path_error e;
 
-	if (!s->in_transaction) {
-		reply(s, "503 5.5.1 Error: need MAIL command");
-		return;
-	}
 	e = smtp_parse_path(arg, "TO:", 0, 1, s->smtputf8, s->last_rcpt, sizeof(s->last_rcpt),
 	    &params, &why);
 	if (e != PATH_OK) {
@@ -185,7 +177,7 @@ smtp_rcpt(struct session *s, const char *arg)
 		return;
 	}
 	if (s->nrcpts >= s->lim->max_recipients) {
-		reply(s, "452 4.5.3 Error: too many recipients");
+		smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
 		return;
 	}
 	if (!session_ask(s, HOOK_RCPT)) {
@@ -194,11 +186,11 @@ smtp_rcpt(struct session *s, const char *arg)
 		return;
 	}
 	if (add_rcpt(s, s->last_rcpt, &s->rcpt_dsn) < 0) {
-		reply(s, "452 4.3.1 Error: insufficient system resources");
+		smtp_reply(s, 452, "4.3.1", "Error: insufficient system resources");
 		return;
 	}
 	log_debug("rcpt to=<%s>", log_esc(s->last_rcpt));
-	reply(s, "250 2.1.5 %s", s->accept_text[0] ? s->accept_text : "Ok");
+	smtp_reply(s, 250, "2.1.5", "%s", s->accept_text[0] ? s->accept_text : "Ok");
 }
 
 /* Receive the message text into the spool.  Returns 0 when the end of data
@@ -219,9 +211,9 @@ receive_text(struct session *s, struct data_reader *dr)
 		if (rc != NETIO_OK) {
 			if (rc == NETIO_TIMEOUT) {
 				log_info("timeout during DATA after %lld bytes: disconnecting", dr->size);
-				reply(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->hostname);
+				smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
 			} else if (rc == NETIO_ABORT) {
-				reply(s, "421 4.3.2 %s Service shutting down, try again later", s->cfg->hostname);
+				smtp_reply(s, 421, "4.3.2", "%s Service shutting down, try again later", s->cfg->hostname);
 			} else {
 				log_info("lost connection during DATA after %lld bytes", dr->size);
 			}
@@ -283,15 +275,15 @@ deliver(struct session *s, struct data_reader *dr)
 	if (dr->too_big) {
 		log_info("reject: %s from=<%s> size=%lld: over the limit of %lld bytes", qid,
 		    log_esc(s->mail_from), dr->size, s->lim->max_message_size);
-		reply(s, "552 5.3.4 Error: message too big (the limit is %lld bytes)",
+		smtp_reply(s, 552, "5.3.4", "Error: message too big (the limit is %lld bytes)",
 		    s->lim->max_message_size);
 	} else if (dr->long_line) {
 		log_info("reject: %s from=<%s>: a text line is longer than 1000 octets", qid,
 		    log_esc(s->mail_from));
-		reply(s, "554 5.6.0 Error: a line of the message is longer than 1000 octets (RFC 5321 4.5.3.1.6)");
+		smtp_reply(s, 554, "5.6.0", "Error: a line of the message is longer than 1000 octets (RFC 5321 4.5.3.1.6)");
 	} else if (spool_finish(&s->spool) < 0) {
 		log_err("%s: cannot write the spool file in %s: %s", qid, s->cfg->spool_directory, strerror(errno));
-		reply(s, "451 4.3.0 Error: local error writing the message, try again later");
+		smtp_reply(s, 451, "4.3.0", "Error: local error writing the message, try again later");
 	} else {
 		/* An exec hook reads the spool through its own read-only
 		 * descriptor: it cannot write into it, nor move the worker's file
@@ -316,7 +308,7 @@ deliver(struct session *s, struct data_reader *dr)
 			if (res.reply[0] != '\0')
 				reply(s, "%s", res.reply);
 			else
-				reply(s, "250 2.0.0 Ok: queued as %s", qid);
+				smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
 		} else {
 			log_info("%s: from=<%s> to=%s nrcpt=%d size=%lld delay=%.3f status=%s (data hook exit %d)",
 			    qid, log_esc(s->mail_from), to, s->nrcpts, dr->size, delay,
@@ -335,7 +327,7 @@ message_start(struct session *s, struct data_reader *dr)
 	snprintf(s->queue_id, sizeof(s->queue_id), "%s.%d", s->id, s->nmessages + 1);
 	if (spool_reset(&s->spool) < 0) {
 		log_err("cannot reset the spool file: %s", strerror(errno));
-		reply(s, "451 4.3.0 Error: local error, try again later");
+		smtp_reply(s, 451, "4.3.0", "Error: local error, try again later");
 		return -1;
 	}
 	received_write(s, s->queue_id);
@@ -348,29 +340,22 @@ smtp_data(struct session *s, const char *arg)
 {
 	struct data_reader dr;
 
-	if (*arg != '\0') {
-		reply(s, "501 5.5.4 Syntax: DATA");
-		return;
-	}
-	if (!s->in_transaction) {
-		reply(s, "503 5.5.1 Error: need MAIL command");
-		return;
-	}
+	(void)arg;      /* none, and a transaction: the command table checked */
 	if (s->chunking) {
-		reply(s, "503 5.5.1 Error: DATA after BDAT (send RSET)");
+		smtp_reply(s, 503, "5.5.1", "Error: DATA after BDAT (send RSET)");
 		return;
 	}
 	if (s->body == BODY_BINARYMIME) {
-		reply(s, "503 5.5.1 Error: BODY=BINARYMIME needs BDAT, not DATA");
+		smtp_reply(s, 503, "5.5.1", "Error: BODY=BINARYMIME needs BDAT, not DATA");
 		return;
 	}
 	if (s->nrcpts == 0) {
-		reply(s, "554 5.5.1 Error: no valid recipients");
+		smtp_reply(s, 554, "5.5.1", "Error: no valid recipients");
 		return;
 	}
 	if (message_start(s, &dr) < 0)
 		return;
-	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	smtp_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 	setproctitle("worker %s DATA", s->client_addr);
 	if (receive_text(s, &dr) < 0) {
 		transaction_reset(s);
@@ -399,9 +384,9 @@ read_chunk(struct session *s, unsigned long long n, struct data_reader *dr, int 
 		if (rc != NETIO_OK) {
 			if (rc == NETIO_TIMEOUT) {
 				log_info("timeout during BDAT with %llu octets still to come: disconnecting", n);
-				reply(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->hostname);
+				smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
 			} else if (rc == NETIO_ABORT) {
-				reply(s, "421 4.3.2 %s Service shutting down, try again later", s->cfg->hostname);
+				smtp_reply(s, 421, "4.3.2", "%s Service shutting down, try again later", s->cfg->hostname);
 			} else {
 				log_info("lost connection during BDAT");
 			}
@@ -437,8 +422,8 @@ smtp_bdat(struct session *s, const char *arg)
 		if (digits == 18) {
 			/* More than we could ever read: the stream cannot be
 			 * resynchronised, so the session ends. */
-			reply(s, "552 5.3.4 Error: chunk size too large");
-			reply(s, "421 4.7.0 %s Error: closing the connection", s->cfg->hostname);
+			smtp_reply(s, 552, "5.3.4", "Error: chunk size too large");
+			smtp_reply(s, 421, "4.7.0", "%s Error: closing the connection", s->cfg->hostname);
 			s->quit = 1;
 			return;
 		}
@@ -447,7 +432,7 @@ smtp_bdat(struct session *s, const char *arg)
 	if (digits > 0 && *p == ' ' && strcasecmp(p + 1, "LAST") == 0)
 		last = 1;
 	else if (digits == 0 || *p != '\0') {
-		reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
+		smtp_reply(s, 501, "5.5.4", "Syntax: BDAT size [LAST]");
 		return;
 	}
 	if (!s->in_transaction || s->nrcpts == 0 || s->chunk_failed) {
@@ -455,11 +440,11 @@ smtp_bdat(struct session *s, const char *arg)
 		if (read_chunk(s, n, NULL, 0) < 0)
 			return;
 		if (!s->in_transaction)
-			reply(s, "503 5.5.1 Error: need MAIL command");
+			smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
 		else if (s->chunk_failed)
-			reply(s, "451 4.3.0 Error: an earlier chunk failed, send RSET and try again");
+			smtp_reply(s, 451, "4.3.0", "Error: an earlier chunk failed, send RSET and try again");
 		else
-			reply(s, "554 5.5.1 Error: no valid recipients");
+			smtp_reply(s, 554, "5.5.1", "Error: no valid recipients");
 		return;
 	}
 	if (!s->chunking) {
@@ -481,7 +466,7 @@ smtp_bdat(struct session *s, const char *arg)
 		return;
 	}
 	if (!last) {
-		reply(s, "250 2.0.0 Ok: %llu octets received", n);
+		smtp_reply(s, 250, "2.0.0", "Ok: %llu octets received", n);
 		return;
 	}
 	data_reader_raw_end(&s->chunk_reader);

@@ -8,6 +8,7 @@
 #include "autoconf.h"
 #include "worker.h"
 #include "session.h"
+#include "smtp_loop.h"
 #include "policy.h"
 #include "proxy.h"
 #include "hook.h"
