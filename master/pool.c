@@ -18,6 +18,7 @@
 #include "../common/config.h"
 #include "../common/listener.h"
 #include "../common/log.h"
+#include "../common/rates.h"
 #include "../common/scoreboard.h"
 #include "../common/tls.h"
 #include "../worker/worker.h"
@@ -59,6 +60,7 @@ struct pool {
 	struct listener *listeners;
 	int nlisteners;
 	struct scoreboard *sb;
+	struct rates *rates;            /* handed to workers, never read here */
 	uint32_t gen[SLOTS];            /* configuration generation of each slot */
 	uint32_t generation;
 	int master_pipe[2];
@@ -146,6 +148,7 @@ spawn_worker(struct pool *p)
 		a.listeners = p->listeners;
 		a.nlisteners = p->nlisteners;
 		a.sb = p->sb;
+		a.rates = p->rates;
 		a.slot = slot;
 		a.master_fd = p->master_pipe[0];
 		a.notify_fd = p->notify_pipe[1];
@@ -401,6 +404,11 @@ pool_run(struct config *cfg, const struct credentials *cr,
 	memcpy(p->listeners, listeners, (size_t)nlisteners * sizeof(*listeners));
 	if ((p->sb = scoreboard_create(SLOTS)) == NULL) {
 		log_err("cannot create the scoreboard: %s", strerror(errno));
+		return 1;
+	}
+	/* the workers' per-client rates: never read by the master */
+	if ((p->rates = rates_create()) == NULL) {
+		log_err("cannot create the rate table: %s", strerror(errno));
 		return 1;
 	}
 	if (pipe2(p->master_pipe, O_CLOEXEC) < 0 || pipe2(p->notify_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {

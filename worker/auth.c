@@ -12,6 +12,7 @@
 #include "session.h"
 #include "decision.h"
 #include "hook.h"
+#include "ratelimit.h"
 #include "sasl.h"
 #include "../common/log.h"
 
@@ -177,6 +178,8 @@ smtp_auth(struct session *s, const char *arg)
 		smtp_reply(s, 538, "5.7.11", "Error: encryption required for requested authentication mechanism");
 		return;
 	}
+	if (ratelimit_auth(s) < 0)
+		return;
 	sp = strchr(arg, ' ');
 	mlen = sp != NULL ? (size_t)(sp - arg) : strlen(arg);
 	if (mlen == 0 || mlen >= sizeof(mech)) {
@@ -258,6 +261,7 @@ smtp_auth(struct session *s, const char *arg)
 			smtp_reply(s, 235, "2.7.0", "Authentication successful");
 		} else if (res.verdict == HOOK_REJECT) {
 			s->auth_failures++;
+			ratelimit_auth_failed(s);
 			/* fail2ban: "authentication failed for user=... from [ADDR]" */
 			log_warn("auth: authentication failed for user=%s from [%s] mechanism=%s",
 			    user, s->client_addr, mech);

@@ -124,7 +124,7 @@ policy_attrs(struct session *s, enum hook_kind kind, struct hook_env *a,
 	hook_env_add(a, "ccert_issuer", "");
 	hook_env_add(a, "ccert_fingerprint", "");
 	hook_env_add(a, "etrn_domain", "");
-	hook_env_add(a, "stress", "");
+	hook_env_add(a, "stress", s->stress ? "yes" : "");
 	hook_env_add(a, "policy_context", "");
 	/* and the POSTERN_* values, lower-cased (request mode does that) */
 	session_hook_env(s, kind, a);

@@ -11,6 +11,7 @@
 #include "tls.h"
 #include "../common/log.h"
 #include "../common/netaddr.h"
+#include "../common/scoreboard.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -111,9 +112,9 @@ new_session_id(char *id, size_t len)
 }
 
 /* As Postfix's stress mode: every worker is busy, so this client gets short
- * timeouts and no patience for errors. */
-static void
-stress_limits(struct session *s)
+ * timeouts and no patience for errors or junk commands. */
+void
+session_stress(struct session *s)
 {
 	s->stress_limits = s->ep->limits;
 	if (s->stress_limits.command_timeout > 10)
@@ -121,9 +122,12 @@ stress_limits(struct session *s)
 	if (s->stress_limits.data_timeout > 10)
 		s->stress_limits.data_timeout = 10;
 	s->stress_limits.max_errors = 1;
+	if (s->stress_limits.max_junk_commands == 0 || s->stress_limits.max_junk_commands > 1)
+		s->stress_limits.max_junk_commands = 1;
 	s->lim = &s->stress_limits;
+	s->stress = 1;
 	s->io->write_timeout = s->stress_limits.command_timeout;
-	log_warn("stress mode: all %d workers are busy: timeouts %d s, max_errors 1",
+	log_warn("stress mode: all %d workers are busy: timeouts %d s, max_errors 1, max_junk_commands 1",
 	    s->cfg->max_workers, s->stress_limits.command_timeout);
 }
 
@@ -149,8 +153,11 @@ session_open(struct session *s, const struct config *cfg, const struct tls_serve
 	netaddr_format((const struct sockaddr *)&conn->server, s->server_addr,
 	    sizeof(s->server_addr), &s->server_port);
 	log_info("connect from [%s]:%u to %s", s->client_addr, s->client_port, ep->name);
+	s->sb = conn->sb;
+	s->limit_exempt = conn->exempt;
+	scoreboard_client_key((const struct sockaddr *)&conn->client, s->rate_key);
 	if (conn->stress)
-		stress_limits(s);
+		session_stress(s);
 	setproctitle("worker %s", s->client_addr);
 }
 

@@ -13,6 +13,7 @@
 #include "command.h"
 #include "decision.h"
 #include "hook.h"
+#include "limits.h"
 #include "tls.h"
 #include "transaction.h"
 #include "../common/log.h"
@@ -322,11 +323,10 @@ read_commands(struct session *s)
 	struct smtp_command cmd;
 
 	while (!s->quit) {
-		struct timespec deadline = netio_deadline(s->lim->command_timeout);
 		size_t len;
 		int rc;
 
-		rc = netio_getline(s->io, line, PATH_LINE_MAX, &len, &deadline);
+		rc = limits_getline(s, line, PATH_LINE_MAX, &len);
 		if (rc == NETIO_TOOLONG) {
 			smtp_reply(s, 500, "5.5.2", "Error: line too long (the limit is 512 octets)");
 			continue;
@@ -348,6 +348,8 @@ read_commands(struct session *s)
 		if (parse_line(s, line, len, &cmd) < 0)
 			continue;
 		log_command(&cmd, line, len);
+		if (limits_command(s, cmd.verb) < 0)
+			break;
 		dispatch(s, &cmd);
 		if (cmd.verb == CMD_AUTH) {
 			/* the credentials of AUTH PLAIN/LOGIN ... were in both */

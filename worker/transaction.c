@@ -10,6 +10,8 @@
 #include "data.h"
 #include "decision.h"
 #include "hook.h"
+#include "limits.h"
+#include "ratelimit.h"
 #include "esmtp_params.h"
 #include "received.h"
 #include "../common/log.h"
@@ -88,6 +90,8 @@ smtp_mail(struct session *s, const char *arg)
 		smtp_reply(s, 503, "5.5.1", "Error: nested MAIL command");
 		return;
 	}
+	if (ratelimit_mail(s) < 0)
+		return;
 	/* UTF-8 is parsed here and refused below unless SMTPUTF8 was given. */
 	e = smtp_parse_path(arg, "FROM:", 1, 0, 1, s->mail_from, sizeof(s->mail_from), &params, &why);
 	if (e != PATH_OK) {
@@ -180,6 +184,8 @@ smtp_rcpt(struct session *s, const char *arg)
 		smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
 		return;
 	}
+	if (ratelimit_rcpt(s) < 0)
+		return;
 	if (!session_ask(s, HOOK_RCPT)) {
 		log_info("reject: RCPT from=<%s> to=<%s> by the rcpt hook", log_esc(s->mail_from),
 		    log_esc(s->last_rcpt));
@@ -272,7 +278,13 @@ deliver(struct session *s, struct data_reader *dr)
 	char to[1200];
 
 	setproctitle("worker %s", s->client_addr);
-	if (dr->too_big) {
+	if (dr->bare_lf && s->lim->bare_newline == BARE_NEWLINE_REJECT) {
+		/* as Postfix 3.9's smtpd_forbid_bare_newline = yes */
+		log_info("reject: %s from=<%s>: bare <LF> received (bare_newline = reject): disconnecting",
+		    qid, log_esc(s->mail_from));
+		smtp_reply(s, 521, "5.5.2", "%s Error: bare <LF> received", s->cfg->hostname);
+		s->quit = 1;
+	} else if (dr->too_big) {
 		log_info("reject: %s from=<%s> size=%lld: over the limit of %lld bytes", qid,
 		    log_esc(s->mail_from), dr->size, s->lim->max_message_size);
 		smtp_reply(s, 552, "5.3.4", "Error: message too big (the limit is %lld bytes)",
@@ -435,6 +447,8 @@ smtp_bdat(struct session *s, const char *arg)
 		smtp_reply(s, 501, "5.5.4", "Syntax: BDAT size [LAST]");
 		return;
 	}
+	if (limits_bdat(s, n))
+		return;
 	if (!s->in_transaction || s->nrcpts == 0 || s->chunk_failed) {
 		/* The octets follow anyway: read them, then refuse. */
 		if (read_chunk(s, n, NULL, 0) < 0)
