@@ -2,7 +2,8 @@
  * rates.c - the shared per-client rate table (see rates.h).
  *
  * Open addressing: a client's key hashes to a bucket of RATES_PROBE entries;
- * it takes its own entry, a free one, or evicts the one seen least recently.
+ * it takes its own entry, a free one, or evicts the one used least recently
+ * (by a use counter, not the clock: exact LRU within the bucket).
  * One spin lock guards the table: every operation is a few dozen loads and
  * stores.  A worker killed while holding it would stop every other, so a
  * waiter that spun long enough checks that the holder is alive and takes
@@ -26,13 +27,14 @@
 
 struct rate_entry {
 	uint8_t key[9];         /* [0] == 0: free */
-	int64_t seen;           /* CLOCK_MONOTONIC seconds of the last event */
+	uint64_t seen;          /* the table's tick at the last use */
 	int64_t start[RATE_KINDS];
 	uint32_t count[RATE_KINDS];
 };
 
 struct rates {
 	int32_t lock;           /* the holder's pid, 0 when free */
+	uint64_t tick;          /* counts uses: least recently used = smallest */
 	struct rate_entry e[RATES_ENTRIES];
 };
 
@@ -119,7 +121,7 @@ rates_add(struct rates *r, const uint8_t key[9], enum rate_kind kind, unsigned n
 	}
 	if (e->count[kind] <= UINT32_MAX - n)
 		e->count[kind] += n;
-	e->seen = ts.tv_sec;
+	e->seen = ++r->tick;
 	count = e->count[kind];
 	unlock(r);
 	return count;
