@@ -12,16 +12,21 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+/* The number of slots, in each process's own memory: sb->nslots is
+ * writable by every worker and bounds no loop. */
+static int nslots;
+
 struct scoreboard *
-scoreboard_create(int nslots)
+scoreboard_create(int n)
 {
-	size_t len = sizeof(struct scoreboard) + (size_t)nslots * sizeof(struct slot);
+	size_t len = sizeof(struct scoreboard) + (size_t)n * sizeof(struct slot);
 	struct scoreboard *sb;
 
 	sb = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sb == MAP_FAILED)
 		return NULL;
-	sb->nslots = nslots;    /* the mapping is zero-filled: all SLOT_FREE */
+	sb->nslots = n;         /* the mapping is zero-filled: all SLOT_FREE */
+	nslots = n;
 	return sb;
 }
 
@@ -61,7 +66,7 @@ scoreboard_count_client(const struct scoreboard *sb, int self, const uint8_t key
 {
 	int i, n = 0;
 
-	for (i = 0; i < sb->nslots; i++)
+	for (i = 0; i < nslots; i++)
 		if (i != self && scoreboard_get(sb, i) == SLOT_BUSY &&
 		    memcmp(sb->slots[i].client, key, 9) == 0)
 			n++;
@@ -73,7 +78,7 @@ scoreboard_count_busy(const struct scoreboard *sb)
 {
 	int i, n = 0;
 
-	for (i = 0; i < sb->nslots; i++)
+	for (i = 0; i < nslots; i++)
 		if (scoreboard_get(sb, i) == SLOT_BUSY)
 			n++;
 	return n;

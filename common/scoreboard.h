@@ -2,6 +2,8 @@
  * scoreboard.h - shared memory between the master and its workers: one slot
  * per worker, written by the worker (its state), read by the master to size
  * the pool.  Created by the master before it forks; inherited by workers.
+ * Every worker can write all of it: the master signals no pid from it, and
+ * no loop here is bounded by anything in it.
  */
 #ifndef POSTERN_SCOREBOARD_H
 #define POSTERN_SCOREBOARD_H
@@ -25,7 +27,6 @@ struct slot {
 	/* The client of the session in progress, for per-client limits: an
 	 * IPv4 address, or the /64 of an IPv6 address; written before BUSY. */
 	uint8_t client[9];      /* [0]: 4 or 6, then 4 or 8 bytes */
-	pid_t hook;             /* process group of the hook running now, or 0 */
 };
 
 struct scoreboard {

@@ -11,6 +11,11 @@
  * ones finish their sessions and exit.  SIGTERM: stop accepting, let
  * sessions finish within shutdown_grace, then ask them to close (421), then
  * kill what is left.
+ *
+ * The scoreboard is writable by every worker, so the master takes nothing
+ * from it that decides whom it signals: the pids it forked are kept here,
+ * in its own memory, and a hook is found as a child of its worker in /proc
+ * (see kill_hooks).  Scoreboard states only size the pool.
  */
 #include "autoconf.h"
 #include "pool.h"
@@ -22,6 +27,7 @@
 #include "../common/scoreboard.h"
 #include "../common/tls.h"
 #include "../worker/worker.h"
+#include "children.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +40,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 #include <unistd.h>
 
 #define SLOTS 4096              /* the largest max_workers allowed */
@@ -62,6 +67,9 @@ struct pool {
 	struct scoreboard *sb;
 	struct rates *rates;            /* handed to workers, never read here */
 	uint32_t gen[SLOTS];            /* configuration generation of each slot */
+	pid_t pid[SLOTS];               /* the worker in each slot, 0: none */
+	double started[SLOTS];          /* monotonic seconds */
+	int pidfile_fd;                 /* closed in workers; -1: none */
 	uint32_t generation;
 	int master_pipe[2];
 	int notify_pipe[2];
@@ -123,12 +131,13 @@ spawn_worker(struct pool *p)
 	pid_t pid;
 
 	for (slot = 0; slot < SLOTS; slot++)
-		if (scoreboard_get(p->sb, slot) == SLOT_FREE && p->sb->slots[slot].pid == 0)
+		if (p->pid[slot] == 0)
 			break;
 	if (slot == SLOTS)
 		return -1;
 	p->sb->slots[slot].sessions = 0;
 	p->sb->slots[slot].started = (int64_t)now_s();
+	p->started[slot] = now_s();
 	scoreboard_set(p->sb, slot, SLOT_STARTING);
 	pid = fork();
 	if (pid < 0) {
@@ -143,6 +152,8 @@ spawn_worker(struct pool *p)
 		signal(SIGHUP, SIG_IGN);
 		close(p->master_pipe[1]);
 		close(p->notify_pipe[0]);
+		if (p->pidfile_fd >= 0)
+			close(p->pidfile_fd);   /* root's pidfile: not the workers' to write */
 		memset(&a, 0, sizeof(a));
 		a.cfg = p->cfg;
 		a.listeners = p->listeners;
@@ -159,7 +170,8 @@ spawn_worker(struct pool *p)
 		a.tls = p->tls.loaded ? &p->tls : NULL;
 		worker_main(&a);
 	}
-	p->sb->slots[slot].pid = pid;
+	p->pid[slot] = pid;
+	p->sb->slots[slot].pid = pid;   /* for the workers' information only */
 	p->gen[slot] = p->generation;
 	log_debug("pool: started worker %d (slot %d)", (int)pid, slot);
 	return 0;
@@ -175,12 +187,12 @@ reap(struct pool *p)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		int slot;
 		for (slot = 0; slot < SLOTS; slot++)
-			if (p->sb->slots[slot].pid == pid)
+			if (p->pid[slot] == pid)
 				break;
 		if (slot == SLOTS)
 			continue;
 		if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) {
-			double lived = now_s() - (double)p->sb->slots[slot].started;
+			double lived = now_s() - p->started[slot];
 			if (WIFSIGNALED(status))
 				log_warn("worker %d died of signal %d", (int)pid, WTERMSIG(status));
 			else
@@ -197,6 +209,7 @@ reap(struct pool *p)
 			p->crashes = 0;
 			log_debug("pool: worker %d exited", (int)pid);
 		}
+		p->pid[slot] = 0;
 		p->sb->slots[slot].pid = 0;
 		scoreboard_set(p->sb, slot, SLOT_FREE);
 	}
@@ -211,7 +224,7 @@ maintain(struct pool *p)
 
 	for (slot = 0; slot < SLOTS; slot++) {
 		enum slot_state st = scoreboard_get(p->sb, slot);
-		if (p->sb->slots[slot].pid == 0 || p->gen[slot] != p->generation || st == SLOT_EXITING)
+		if (p->pid[slot] == 0 || p->gen[slot] != p->generation || st == SLOT_EXITING)
 			continue;
 		live++;
 		if (st == SLOT_IDLE || st == SLOT_STARTING) {
@@ -235,9 +248,9 @@ maintain(struct pool *p)
 			    p->cfg->max_workers);
 	} else if (idle > p->cfg->max_spare && live > p->cfg->workers && retire >= 0) {
 		log_debug("pool: %d idle workers (max_spare %d): retiring %d", idle,
-		    p->cfg->max_spare, (int)p->sb->slots[retire].pid);
+		    p->cfg->max_spare, (int)p->pid[retire]);
 		scoreboard_set(p->sb, retire, SLOT_EXITING);
-		kill(p->sb->slots[retire].pid, SIGTERM);
+		signal_worker(p->pid[retire], SIGTERM);
 	}
 }
 
@@ -247,15 +260,15 @@ signal_all(struct pool *p, int sig, int old_only)
 	int slot;
 
 	for (slot = 0; slot < SLOTS; slot++) {
-		if (p->sb->slots[slot].pid == 0)
+		if (p->pid[slot] == 0)
 			continue;
 		if (old_only && p->gen[slot] == p->generation)
 			continue;
-		kill(p->sb->slots[slot].pid, sig);
 		/* A worker killed outright leaves its hook behind: kill it too,
 		 * or a data hook could deliver a message nobody got 250 for. */
-		if (sig == SIGKILL && p->sb->slots[slot].hook > 0)
-			kill(-p->sb->slots[slot].hook, SIGKILL);
+		if (sig == SIGKILL)
+			kill_hooks(p->pid[slot]);
+		signal_worker(p->pid[slot], sig);
 	}
 }
 
@@ -265,7 +278,7 @@ count_live(const struct pool *p)
 	int slot, n = 0;
 
 	for (slot = 0; slot < SLOTS; slot++)
-		if (p->sb->slots[slot].pid != 0)
+		if (p->pid[slot] != 0)
 			n++;
 	return n;
 }
@@ -384,7 +397,8 @@ drain_notify(struct pool *p)
 
 int
 pool_run(struct config *cfg, const struct credentials *cr,
-    struct tls_server *tls, int nlisteners, struct listener *listeners)
+    struct tls_server *tls, int nlisteners, struct listener *listeners,
+    int pidfile_fd)
 {
 	struct pool *p;
 	struct sigaction sa;
@@ -396,6 +410,7 @@ pool_run(struct config *cfg, const struct credentials *cr,
 		return 1;
 	p->cfg = cfg;
 	p->cr = *cr;
+	p->pidfile_fd = pidfile_fd;
 	p->tls = *tls;          /* the pool owns it from now on */
 	memset(tls, 0, sizeof(*tls));
 	p->nlisteners = nlisteners;

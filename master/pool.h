@@ -22,8 +22,10 @@ struct credentials {
 int credentials_lookup(const struct config *cfg, struct credentials *cr,
     char *err, size_t errlen);
 
-/* Run the pool until SIGTERM/SIGINT; returns the exit status. */
+/* Run the pool until SIGTERM/SIGINT; returns the exit status.  PIDFILE_FD
+ * (or -1) is closed in every worker. */
 int pool_run(struct config *cfg, const struct credentials *cr,
-    struct tls_server *tls, int nlisteners, struct listener *listeners);
+    struct tls_server *tls, int nlisteners, struct listener *listeners,
+    int pidfile_fd);
 
 #endif

@@ -6,7 +6,10 @@
  * 0-3 only, in the hook directory.  Then one poll loop until the hook exits
  * or its time is up: feed fd 3, read stdout (first 4 KiB kept), log stderr
  * line by line, watch a pidfd for the exit.  On timeout the whole process
- * group gets SIGTERM, then SIGKILL, and is reaped: no orphan, no zombie.
+ * group and its leader get SIGTERM, then SIGKILL.  The hook leads a session
+ * of its own (setsid), so it cannot move into the worker's process group;
+ * a leader that still is not gone a moment after SIGKILL is reaped later
+ * (hook_reap_pending), never waited for without a bound.
  */
 #include "autoconf.h"
 #include "hook.h"
@@ -29,8 +32,8 @@
 
 #define STDOUT_MAX      4096
 #define KILL_GRACE_MS   2000
-
-volatile pid_t *hook_running;
+#define REAP_MS         1000    /* after SIGKILL: then the leader is reaped later */
+#define PENDING_MAX     16
 
 void
 hook_env_init(struct hook_env *e)
@@ -230,17 +233,71 @@ stderr_feed(struct stderr_log *sl, const char *p, size_t n)
 	}
 }
 
+/* SIG to the hook's process group and to its leader: a leader that left
+ * its group is still reached (by its pidfd: PID is our unreaped child). */
+static void
+signal_hook(pid_t pid, int pidfd, int sig)
+{
+	if (pid <= 1)
+		return;
+	kill(-pid, sig);
+	if (pidfd < 0 || syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
+		kill(pid, sig);
+}
+
 void
 hook_kill_group(pid_t pid, int pidfd)
 {
 	struct pollfd pfd = { pidfd, POLLIN, 0 };
 
-	kill(-pid, SIGTERM);
+	signal_hook(pid, pidfd, SIGTERM);
 	if (pidfd >= 0) {
 		while (poll(&pfd, 1, KILL_GRACE_MS) < 0 && errno == EINTR)
 			;
 	}
-	kill(-pid, SIGKILL);    /* the rest of the group, and the leader if still there */
+	signal_hook(pid, pidfd, SIGKILL);
+}
+
+/* Hooks killed but not yet reaped (a leader in uninterruptible sleep). */
+static pid_t pending[PENDING_MAX];
+
+void
+hook_reap_pending(void)
+{
+	int i, status;
+
+	for (i = 0; i < PENDING_MAX; i++)
+		if (pending[i] > 0 && waitpid(pending[i], &status, WNOHANG) != 0)
+			pending[i] = 0;
+}
+
+int
+hook_reap(pid_t pid, int pidfd, int *status)
+{
+	struct timespec deadline;
+	int i;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += REAP_MS / 1000;
+	for (;;) {
+		struct pollfd pfd = { pidfd, POLLIN, 0 };
+		long left = hook_ms_left(&deadline);
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid || (r < 0 && errno != EINTR))
+			return 0;
+		if (left <= 0)
+			break;
+		if (pidfd < 0 || left > 50)
+			left = 50;
+		poll(pidfd >= 0 ? &pfd : NULL, pidfd >= 0 ? 1 : 0, (int)left);
+	}
+	log_warn("hook process %d did not end after SIGKILL: it is reaped later", (int)pid);
+	for (i = 0; i < PENDING_MAX; i++)
+		if (pending[i] <= 0) {
+			pending[i] = pid;
+			break;
+		}
+	return -1;
 }
 
 int
@@ -273,9 +330,16 @@ hook_spawn(char *const argv[], char *const envp[], const char *directory,
 	sigaddset(&dfl, SIGHUP);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &dfl);
+#ifdef POSIX_SPAWN_SETSID
+	/* A session of its own: the hook cannot join another process group
+	 * of the worker's session, so killing its group reaches it. */
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
+#else
 	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
 	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
+#endif
 	rc = posix_spawn(pid, argv[0], &fa, &at, argv, envp != NULL ? envp : (char *[]){ NULL });
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
@@ -377,8 +441,7 @@ hook_run(const struct hook_call *call, struct hook_result *res)
 		    sl.name, call->cmd->argv[0], strerror(rc));
 		goto fail;
 	}
-	if (hook_running != NULL)
-		*hook_running = pid;
+	hook_reap_pending();
 	close(outp[1]); outp[1] = -1;
 	close(errp[1]); errp[1] = -1;
 	if (fd3p[0] >= 0) {
@@ -466,14 +529,12 @@ hook_run(const struct hook_call *call, struct hook_result *res)
 	if (sl.len > 0)
 		stderr_flush_line(&sl);
 	if (!exited) {
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
+		if (!res->timed_out)
+			hook_kill_group(pid, pidfd);    /* poll failed: do not wait unbounded */
+		if (hook_reap(pid, pidfd, &status) < 0 || res->timed_out)
+			res->timed_out = 1;
 		exited = 1;
-		if (res->timed_out)
-			status = -1;
 	}
-	if (hook_running != NULL)
-		*hook_running = 0;
 	if (res->timed_out) {
 		res->verdict = HOOK_FAILED;
 		res->exit_status = -1;

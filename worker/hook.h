@@ -1,6 +1,6 @@
 /*
  * hook.h - run a hook program (DESIGN.md "Hooks"): execve without a shell,
- * own process group, clean environment, stdin/fd 3 as given, the answer taken
+ * own session and process group, clean environment, stdin/fd 3 as given, the answer taken
  * from the exit status and an optional SMTP reply on the first stdout line.
  */
 #ifndef POSTERN_HOOK_H
@@ -53,10 +53,6 @@ struct hook_call {
 	int checkpassword;      /* exit 111 is a temporary failure (qmail's convention) */
 };
 
-/* Where the worker publishes the process group of the hook it runs (0 when
- * none), so that the master can kill it with the worker; NULL: nowhere. */
-extern volatile pid_t *hook_running;
-
 struct hook_result {
 	enum hook_verdict verdict;
 	int exit_status;        /* -1 if it did not exit normally */
@@ -70,15 +66,20 @@ void hook_run(const struct hook_call *, struct hook_result *);
 /* The pieces hook_run is made of, shared with the persistent hooks
  * (policy.c). */
 
-/* posix_spawn ARGV in its own process group, with an empty signal mask and
+/* posix_spawn ARGV in a session of its own (setsid), with an empty signal mask and
  * default signal actions, descriptors IN, OUT, ERR (and FD3 if >= 0) as
  * 0-3 and nothing else, in DIRECTORY.  Returns 0 or an errno value. */
 int hook_spawn(char *const argv[], char *const envp[], const char *directory,
     int in, int out, int err, int fd3, pid_t *pid);
 /* A copy of FD at 10 or above (FD is closed), so dup2 onto 0-3 is safe. */
 int hook_fd_high(int fd);
-/* SIGTERM the process group, wait up to 2 s on PIDFD, then SIGKILL it. */
+/* SIGTERM the process group and its leader PID, wait up to 2 s on PIDFD,
+ * then SIGKILL them. */
 void hook_kill_group(pid_t pid, int pidfd);
+/* Reap PID (killed) within a second: 0, or -1 when it is left for
+ * hook_reap_pending(), which reaps such leftovers without waiting. */
+int hook_reap(pid_t pid, int pidfd, int *status);
+void hook_reap_pending(void);
 /* Milliseconds until DEADLINE (CLOCK_MONOTONIC), negative when past. */
 long hook_ms_left(const struct timespec *deadline);
 

@@ -5,7 +5,7 @@
  * A request is "name=value" lines and an empty line; the answer is
  * "action=..." (other attributes ignored) and an empty line.  The hook is
  * started on first use, once per worker, with a socketpair as its stdin and
- * stdout and a pipe as its stderr (logged), in its own process group; or,
+ * stdout and a pipe as its stderr (logged), in its own session; or,
  * for inet:/unix: hooks, a connection is opened to a server that runs
  * already.  Any failure (write error, EOF, timeout, an answer that does not
  * parse or is too long) closes it: the next request starts it again, after a
@@ -37,6 +37,7 @@
 #define ANSWER_MAX      4096
 #define BACKOFF_MIN     0.5
 #define BACKOFF_MAX     30.0
+#define STDERR_BUDGET   65536   /* bytes of stderr read per call: a flood cannot keep us */
 
 struct coproc {
 	int fd;                 /* socketpair end or connected socket; -1: none */
@@ -66,12 +67,16 @@ drain_stderr(struct coproc *cp, enum hook_kind kind)
 {
 	struct stderr_log sl = { .len = 0, .lines = 0, .name = hook_name(kind) };
 	char buf[4096];
+	size_t total = 0;
 	ssize_t n;
 
 	if (cp->errfd < 0)
 		return;
-	while ((n = read(cp->errfd, buf, sizeof(buf))) > 0)
+	/* Non-blocking: ends at EAGAIN, EOF or the budget, whichever is first. */
+	while (total < STDERR_BUDGET && (n = read(cp->errfd, buf, sizeof(buf))) > 0) {
 		stderr_feed(&sl, buf, (size_t)n);
+		total += (size_t)n;
+	}
 	if (sl.len > 0)
 		stderr_flush_line(&sl);
 }
@@ -91,7 +96,7 @@ stop_process(struct coproc *cp, enum hook_kind kind, int failed, int graceful)
 		if (waitpid(cp->pid, &status, WNOHANG) == 0) {
 			if (!graceful || pidfd < 0 || poll(&pfd, 1, 1000) <= 0)
 				hook_kill_group(cp->pid, pidfd);
-			waitpid(cp->pid, &status, 0);
+			hook_reap(cp->pid, pidfd, &status);
 		}
 		if (pidfd >= 0)
 			close(pidfd);

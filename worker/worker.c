@@ -235,7 +235,6 @@ worker_main(const struct worker_args *a)
 	my_listeners = a->listeners;
 	my_nlisteners = a->nlisteners;
 	setup_signals(&waitmask);
-	hook_running = &a->sb->slots[a->slot].hook;
 	ratelimit_init(a->rates);
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		log_err("worker: epoll_create1: %s", strerror(errno));
