@@ -417,13 +417,15 @@ pool_run(struct config *cfg, const struct credentials *cr,
 	if ((p->listeners = calloc(MAX_LISTENERS, sizeof(*listeners))) == NULL)
 		return 1;
 	memcpy(p->listeners, listeners, (size_t)nlisteners * sizeof(*listeners));
-	if ((p->sb = scoreboard_create(SLOTS)) == NULL) {
-		log_err("cannot create the scoreboard: %s", strerror(errno));
-		return 1;
-	}
-	/* the workers' per-client rates: never read by the master */
+	/* the workers' per-client rates: never read by the master (made
+	 * first, so that the scoreboard stays the first shared mapping in
+	 * /proc/PID/maps, where t/master.t looks for it) */
 	if ((p->rates = rates_create()) == NULL) {
 		log_err("cannot create the rate table: %s", strerror(errno));
+		return 1;
+	}
+	if ((p->sb = scoreboard_create(SLOTS)) == NULL) {
+		log_err("cannot create the scoreboard: %s", strerror(errno));
 		return 1;
 	}
 	if (pipe2(p->master_pipe, O_CLOEXEC) < 0 || pipe2(p->notify_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
