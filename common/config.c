@@ -450,43 +450,53 @@ load_hooks(struct loader *ld, struct config *c)
 	return 0;
 }
 
-/* limit_exempt: address blocks ("" for none). */
+/* Up to MAX address blocks separated by spaces ("" for none) into OUT; their
+ * number in *N.  Returns 0, or -1 with the reason in WHY. */
 static int
-parse_exempt(const char *v, struct limits *lim, char *why, size_t whylen)
+parse_cidr_list(const char *v, struct cidr *out, int max, int *n, char *why, size_t whylen)
 {
-	char *copy, *w[CONFIG_MAX_EXEMPT + 1];
-	int n, i;
+	char *copy, *w[CONFIG_MAX_WORDS + 1];
+	int k, i;
 
 	if ((copy = strdup(v)) == NULL) {
 		snprintf(why, whylen, "out of memory");
 		return -1;
 	}
-	n = split_words(copy, w, CONFIG_MAX_EXEMPT);
-	if (n < 0) {
+	k = split_words(copy, w, max < CONFIG_MAX_WORDS ? max : CONFIG_MAX_WORDS);
+	if (k < 0) {
 		free(copy);
-		snprintf(why, whylen, "at most %d address blocks", CONFIG_MAX_EXEMPT);
+		snprintf(why, whylen, "at most %d address blocks", max);
 		return -1;
 	}
-	for (i = 0; i < n; i++) {
-		if (netaddr_parse_cidr(w[i], &lim->limit_exempt[i], why, whylen) < 0) {
+	for (i = 0; i < k; i++) {
+		if (netaddr_parse_cidr(w[i], &out[i], why, whylen) < 0) {
 			free(copy);
 			return -1;
 		}
 	}
-	lim->nlimit_exempt = n;
+	*n = k;
 	free(copy);
+	return 0;
+}
+
+/* A key whose value is a list of address blocks, if it is set. */
+static int
+load_cidr_list(struct loader *ld, const char *section, const char *key, struct cidr *out,
+    int max, int *n)
+{
+	const char *v = get(ld, section, key);
+	char why[256];
+
+	if (v != NULL && parse_cidr_list(v, out, max, n, why, sizeof(why)) < 0)
+		return fail(ld, section, key, "%s", why);
 	return 0;
 }
 
 static int
 load_exempt(struct loader *ld, const char *section, struct limits *lim)
 {
-	const char *v = get(ld, section, "limit_exempt");
-	char why[256];
-
-	if (v != NULL && parse_exempt(v, lim, why, sizeof(why)) < 0)
-		return fail(ld, section, "limit_exempt", "%s", why);
-	return 0;
+	return load_cidr_list(ld, section, "limit_exempt", lim->limit_exempt, CONFIG_MAX_EXEMPT,
+	    &lim->nlimit_exempt);
 }
 
 static int
@@ -536,24 +546,9 @@ load_endpoint(struct loader *ld, const char *section, struct config *c)
 		ep->nlisten = i + 1;    /* so that config_free frees what is there */
 	}
 	free(copy);
-	if ((v = get(ld, section, "proxy_trusted")) != NULL && *v != '\0') {
-		char *w[CONFIG_MAX_TRUSTED + 1], why[256];
-		if ((copy = strdup(v)) == NULL)
-			return fail(ld, section, "proxy_trusted", "out of memory");
-		n = split_words(copy, w, CONFIG_MAX_TRUSTED);
-		if (n < 0) {
-			free(copy);
-			return fail(ld, section, "proxy_trusted", "at most %d address blocks", CONFIG_MAX_TRUSTED);
-		}
-		for (i = 0; i < n; i++) {
-			if (netaddr_parse_cidr(w[i], &ep->proxy_trusted[i], why, sizeof(why)) < 0) {
-				free(copy);
-				return fail(ld, section, "proxy_trusted", "%s", why);
-			}
-		}
-		ep->nproxy_trusted = n;
-		free(copy);
-	}
+	if (load_cidr_list(ld, section, "proxy_trusted", ep->proxy_trusted, CONFIG_MAX_TRUSTED,
+	    &ep->nproxy_trusted) < 0)
+		return -1;
 	if (ep->proxy_protocol && ep->nproxy_trusted == 0)
 		return fail(ld, section, "proxy_trusted", "proxy_protocol = yes needs the addresses of the proxies (e.g. proxy_trusted = 127.0.0.1/32)");
 	if (!ep->proxy_protocol && ep->nproxy_trusted > 0)
@@ -596,7 +591,8 @@ set_defaults(struct config *c)
 	c->limits.max_junk_commands = 100;
 	{
 		char why[128];
-		parse_exempt("127.0.0.0/8 ::1/128", &c->limits, why, sizeof(why));
+		parse_cidr_list("127.0.0.0/8 ::1/128", c->limits.limit_exempt, CONFIG_MAX_EXEMPT,
+		    &c->limits.nlimit_exempt, why, sizeof(why));
 	}
 	strlcpy(c->tls_priority, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", sizeof(c->tls_priority));
 	strlcpy(c->hook_directory, "/", sizeof(c->hook_directory));
