@@ -114,6 +114,22 @@ def bdat_too_big(srv):
     s.close()
 
 
+def long_line_across_wakeups(srv):
+    # the command wait wakes every 5 s to look for stress mode: an over-long
+    # line that pauses longer than that is still one over-long line
+    s, c = connect(srv)
+    c.cmd('EHLO client.test')
+    s.sendall(b'NOOP ' + b'x' * 3000)
+    time.sleep(6)
+    s.sendall(b'y' * 100 + b'RSET\r\nNOOP\r\n')
+    r1 = c.reply() or 'EOF'
+    r2 = c.reply() or 'EOF'
+    ok(r1.startswith('500 5.5.2 Error: line too long'), 'a 3100-octet line with a 6 s pause inside: one 500 "line too long"', r1)
+    ok(r2.startswith('250 '), 'and its tail is not read as a command: the next reply is the NOOP\'s', r2)
+    c.cmd('QUIT')
+    s.close()
+
+
 def stress_all_sessions():
     srv = Server(config={'server': {'workers': 2, 'max_workers': 2, 'min_spare': 1, 'max_spare': 2},
                          'limits': {'command_timeout': 60}})
@@ -141,7 +157,7 @@ def stress_all_sessions():
 def main():
     srv = Server(config={'limits': {'max_message_size': 100000}})
     with srv:
-        for fn in (junk_default, junk_reset_by_message, bdat_outside, bdat_too_big):
+        for fn in (junk_default, junk_reset_by_message, bdat_outside, bdat_too_big, long_line_across_wakeups):
             TAP.run(fn, srv)
         ok(srv.wait_log(r'too many junk commands \(101, limit 100\)'), 'the junk limit is logged')
     srv = Server(config={'limits': {'max_junk_commands': 3}})

@@ -31,6 +31,7 @@ struct netio {
 	size_t rstart, rend;
 	size_t wlen;
 	int eof;
+	int toolong;                    /* netio_getline is skipping an over-long line */
 	int werror;                     /* a write failed: the session is over */
 	int bulk;                       /* a message is streaming in (DATA, BDAT) */
 	int write_timeout;              /* seconds for a buffered write to drain */
