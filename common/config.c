@@ -9,6 +9,7 @@
  */
 #include "autoconf.h"
 #include "config.h"
+#include "config_loader.h"
 #include "netaddr.h"
 
 #include <ctype.h>
@@ -43,6 +44,7 @@ static const struct key server_keys[] = {
 	{ "group", K_STRING, S(group), 0, 0 },
 	{ "pidfile", K_STRING, S(pidfile), 0, 0 },
 	{ "spool_directory", K_STRING, S(spool_directory), 0, 0 },
+	{ "authserv_id", K_STRING, S(authserv_id), 0, 0 },
 	{ "workers", K_INT, I(workers), 1, 4096 },
 	{ "min_spare", K_INT, I(min_spare), 0, 4096 },
 	{ "max_spare", K_INT, I(max_spare), 1, 4096 },
@@ -109,6 +111,7 @@ static const struct key endpoint_keys[] = {
 	{ "insecure_auth", K_BOOL, E(insecure_auth), 0, 0 },
 	{ "proxy_protocol", K_BOOL, E(proxy_protocol), 0, 0 },
 	{ "proxy_trusted", K_CUSTOM, 0, 0, 0, 0 },
+	{ "pipeline", K_CUSTOM, 0, 0, 0, 0 },          /* read by load_pipeline */
 	{ NULL, 0, 0, 0, 0, 0 }
 };
 
@@ -122,28 +125,40 @@ hook_name(enum hook_kind k)
 	return (unsigned)k < HOOK_COUNT ? hook_names[k] : "?";
 }
 
-struct loader {
-	dictionary *ini;
-	const char *file;
-	char *err;
-	size_t errlen;
-};
-
 static int
-fail(struct loader *ld, const char *section, const char *key, const char *fmt, ...)
+vfail(struct loader *ld, const char *section, const char *key, const char *fmt, va_list ap)
 {
 	char reason[512];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
 	if (key != NULL)
 		snprintf(ld->err, ld->errlen, "%s: [%s] %s: %s", ld->file, section, key, reason);
 	else if (section != NULL)
 		snprintf(ld->err, ld->errlen, "%s: [%s]: %s", ld->file, section, reason);
 	else
 		snprintf(ld->err, ld->errlen, "%s: %s", ld->file, reason);
+	return -1;
+}
+
+static int __attribute__((format(printf, 4, 5)))
+fail(struct loader *ld, const char *section, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(ld, section, key, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int
+loader_fail(struct loader *ld, const char *section, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(ld, section, key, fmt, ap);
+	va_end(ap);
 	return -1;
 }
 
@@ -154,6 +169,12 @@ get(struct loader *ld, const char *section, const char *key)
 
 	snprintf(full, sizeof(full), "%s:%s", section, key);
 	return iniparser_getstring(ld->ini, full, NULL);
+}
+
+const char *
+loader_get(struct loader *ld, const char *section, const char *key)
+{
+	return get(ld, section, key);
 }
 
 int
@@ -289,6 +310,25 @@ set_value(struct loader *ld, const char *section, const struct key *k,
 	}
 }
 
+int
+loader_int(struct loader *ld, const char *section, const char *name,
+    long long min, long long max, int *out)
+{
+	struct key k = { name, K_INT, 0, 0, min, max };
+	const char *v = get(ld, section, name);
+
+	return v == NULL ? 0 : set_value(ld, section, &k, v, out);
+}
+
+int
+loader_bool(struct loader *ld, const char *section, const char *name, int *out)
+{
+	struct key k = { name, K_BOOL, 0, 0, 0, 0 };
+	const char *v = get(ld, section, name);
+
+	return v == NULL ? 0 : set_value(ld, section, &k, v, out);
+}
+
 static const struct key *
 find_key(const struct key *table, const char *name)
 {
@@ -324,6 +364,31 @@ check_known_keys(struct loader *ld, const char *section, const struct key *table
 	return rc;
 }
 
+int
+loader_check_names(struct loader *ld, const char *section, const char *const names[])
+{
+	int n = iniparser_getsecnkeys(ld->ini, section);
+	const char **keys;
+	int i, j, rc = 0;
+
+	if (n <= 0)
+		return 0;
+	keys = calloc((size_t)n, sizeof(*keys));
+	if (keys == NULL)
+		return fail(ld, section, NULL, "out of memory");
+	iniparser_getseckeys(ld->ini, section, keys);
+	for (i = 0; i < n && rc == 0; i++) {
+		const char *name = strchr(keys[i], ':');
+		name = name != NULL ? name + 1 : keys[i];
+		for (j = 0; names[j] != NULL && strcmp(names[j], name) != 0; j++)
+			;
+		if (names[j] == NULL)
+			rc = fail(ld, section, name, "unknown key (see postern.conf(5) for the keys of this section)");
+	}
+	free(keys);
+	return rc;
+}
+
 static int
 load_table(struct loader *ld, const char *section, const struct key *table, void *base)
 {
@@ -339,117 +404,6 @@ load_table(struct loader *ld, const char *section, const struct key *table, void
 		if (set_value(ld, section, table, v, base) < 0)
 			return -1;
 	}
-	return 0;
-}
-
-static int
-load_hooks(struct loader *ld, struct config *c)
-{
-	static const struct key tkey = { "timeout", K_INT, 0, 0, 1, 86400 };
-	int timeout = 30, data_timeout = 300, k;
-	const char *v;
-
-	if ((v = get(ld, "hooks", "timeout")) != NULL &&
-	    set_value(ld, "hooks", &tkey, v, &timeout) < 0)
-		return -1;
-	if ((v = get(ld, "hooks", "data_timeout")) != NULL) {
-		struct key dk = tkey;
-		dk.name = "data_timeout";
-		if (set_value(ld, "hooks", &dk, v, &data_timeout) < 0)
-			return -1;
-	}
-	if ((v = get(ld, "hooks", "auth_protocol")) != NULL && *v != '\0') {
-		if (strcasecmp(v, "postern") == 0)
-			c->auth_protocol = AUTH_PROTOCOL_POSTERN;
-		else if (strcasecmp(v, "checkpassword") == 0)
-			c->auth_protocol = AUTH_PROTOCOL_CHECKPASSWORD;
-		else
-			return fail(ld, "hooks", "auth_protocol", "'%s' is not postern or checkpassword", v);
-	}
-	if ((v = get(ld, "hooks", "persistent")) != NULL && *v != '\0') {
-		char *copy = strdup(v), *w[HOOK_COUNT + 1];
-		int n, i;
-		if (copy == NULL)
-			return fail(ld, "hooks", "persistent", "out of memory");
-		n = split_words(copy, w, HOOK_COUNT);
-		for (i = 0; i < n; i++) {
-			for (k = 0; k < HOOK_COUNT && strcmp(w[i], hook_names[k]) != 0; k++)
-				;
-			if (k == HOOK_COUNT) {
-				fail(ld, "hooks", "persistent", "'%s' is not a hook name (connect helo auth mail rcpt data)", w[i]);
-				free(copy);
-				return -1;
-			}
-			c->hooks[k].persistent = 1;
-		}
-		free(copy);
-		if (n < 0)
-			return fail(ld, "hooks", "persistent", "too many names");
-	}
-	for (k = 0; k < HOOK_COUNT; k++) {
-		struct hook_command *h = &c->hooks[k];
-		char tkname[32];
-		int n;
-
-		h->timeout = k == HOOK_DATA ? data_timeout : timeout;
-		if (k != HOOK_DATA) {
-			struct key pk = tkey;
-			snprintf(tkname, sizeof(tkname), "%s_timeout", hook_names[k]);
-			pk.name = tkname;
-			if ((v = get(ld, "hooks", tkname)) != NULL && set_value(ld, "hooks", &pk, v, &h->timeout) < 0)
-				return -1;
-		}
-		v = get(ld, "hooks", hook_names[k]);
-		if (v == NULL || *v == '\0') {
-			if (h->persistent)
-				return fail(ld, "hooks", "persistent", "'%s' is listed but [hooks] %s is not set",
-				    hook_names[k], hook_names[k]);
-			continue;
-		}
-		if (strncmp(v, "inet:", 5) == 0 || strncmp(v, "unix:", 5) == 0) {
-			/* a policy server that runs already: always persistent */
-			if ((h->line = strdup(v)) == NULL)
-				return fail(ld, "hooks", hook_names[k], "out of memory");
-			if (strncmp(v, "inet:", 5) == 0) {
-				struct sockaddr_storage ss;
-				socklen_t sl;
-				char why[256], spec[300];
-				const char *hostport = v + 5;
-				/* the same syntax as listen: 127.0.0.1:10023 or [::1]:10023 */
-				snprintf(spec, sizeof(spec), "%s", hostport);
-				if (netaddr_parse_listen(spec, &ss, &sl, why, sizeof(why)) < 0)
-					return fail(ld, "hooks", hook_names[k], "inet: %s (a numeric address, no host names)", why);
-			} else if (v[5] != '/') {
-				return fail(ld, "hooks", hook_names[k], "'%s': expected unix:/absolute/path", v);
-			}
-			h->persistent = h->server = 1;
-			h->argv[0] = NULL;
-			continue;
-		}
-		if ((h->line = strdup(v)) == NULL)
-			return fail(ld, "hooks", hook_names[k], "out of memory");
-		{
-			char *copy = strdup(v);
-			if (copy == NULL)
-				return fail(ld, "hooks", hook_names[k], "out of memory");
-			n = split_words(copy, h->argv, CONFIG_MAX_WORDS);
-			if (n <= 0) {
-				free(copy);
-				h->argv[0] = NULL;
-				return fail(ld, "hooks", hook_names[k], n == 0 ? "empty command" :
-				    "unbalanced quote or more than %d words", CONFIG_MAX_WORDS);
-			}
-			/* argv[0] owns the copy: the words point into it. */
-		}
-		if (h->argv[0][0] != '/')
-			return fail(ld, "hooks", hook_names[k], "'%s' is not an absolute path (hooks run without a shell and without PATH search)", h->argv[0]);
-		if (access(h->argv[0], X_OK) < 0)
-			return fail(ld, "hooks", hook_names[k], "cannot execute '%s': %s", h->argv[0], strerror(errno));
-	}
-	if (c->hooks[HOOK_DATA].line == NULL)
-		return fail(ld, "hooks", "data", "no data hook: set one (e.g. postern-maildir DIR) so that accepted mail goes somewhere");
-	if (c->auth_protocol == AUTH_PROTOCOL_CHECKPASSWORD && c->hooks[HOOK_AUTH].persistent)
-		return fail(ld, "hooks", "auth_protocol", "checkpassword programs run once per login: do not list auth in persistent");
 	return 0;
 }
 
@@ -556,7 +510,10 @@ load_endpoint(struct loader *ld, const char *section, struct config *c)
 		return fail(ld, section, "proxy_trusted", "proxy_protocol = yes needs the addresses of the proxies (e.g. proxy_trusted = 127.0.0.1/32)");
 	if (!ep->proxy_protocol && ep->nproxy_trusted > 0)
 		return fail(ld, section, "proxy_trusted", "set proxy_protocol = yes as well, or remove proxy_trusted");
-	if (ep->auth != AUTH_NONE && c->hooks[HOOK_AUTH].line == NULL)
+	if (load_pipeline(ld, section, c, ep) < 0)
+		return -1;
+	if (ep->auth != AUTH_NONE && c->hooks[HOOK_AUTH].line == NULL &&
+	    !endpoint_has_stage(c, ep, HOOK_AUTH))
 		return fail(ld, section, "auth", "auth = %s needs an auth hook: set [hooks] auth (e.g. postern-passwd FILE)",
 		    ep->auth == AUTH_REQUIRED ? "required" : "optional");
 	if (ep->auth == AUTH_REQUIRED && ep->tls == TLS_NONE && !ep->insecure_auth)
@@ -676,12 +633,14 @@ config_load(const char *file, char *err, size_t errlen)
 	    load_table(&ld, "tls", tls_keys, c) < 0 ||
 	    check_known_keys(&ld, "hooks", hooks_keys, NULL) < 0 ||
 	    load_table(&ld, "hooks", hooks_keys, c) < 0 ||
-	    load_hooks(&ld, c) < 0)
+	    load_hooks(&ld, c) < 0 ||
+	    load_named_steps(&ld, c) < 0)
 		goto bad;
 	nsec = iniparser_getnsec(ld.ini);
 	for (i = 0; i < nsec; i++) {
 		const char *s = iniparser_getsecname(ld.ini, i);
-		if (!strcmp(s, "server") || !strcmp(s, "limits") || !strcmp(s, "tls") || !strcmp(s, "hooks"))
+		if (!strcmp(s, "server") || !strcmp(s, "limits") || !strcmp(s, "tls") || !strcmp(s, "hooks") ||
+		    is_step_section(s))
 			continue;
 		if (load_endpoint(&ld, s, c) < 0)
 			goto bad;
@@ -706,6 +665,12 @@ config_load(const char *file, char *err, size_t errlen)
 	}
 	if (c->hostname[0] == '\0' || strpbrk(c->hostname, " \t\r\n") != NULL) {
 		fail(&ld, "server", "hostname", "must be a domain name without spaces");
+		goto bad;
+	}
+	if (c->authserv_id[0] == '\0')
+		strlcpy(c->authserv_id, c->hostname, sizeof(c->authserv_id));
+	else if (strpbrk(c->authserv_id, " \t\r\n;()\"") != NULL) {
+		fail(&ld, "server", "authserv_id", "must be one word without ; ( ) or quotes (RFC 8601), e.g. the host name");
 		goto bad;
 	}
 	if (c->hook_directory[0] != '/') {
@@ -748,6 +713,7 @@ config_free(struct config *c)
 		free(c->hooks[i].line);
 		free(c->hooks[i].argv[0]);
 	}
+	steps_free(c);
 	for (i = 0; i < c->nendpoints; i++)
 		for (j = 0; j < c->endpoints[i].nlisten; j++)
 			free(c->endpoints[i].listen[j]);

@@ -55,9 +55,43 @@ struct hook_command {
 	int timeout;                            /* seconds */
 	int persistent;                         /* a co-process speaking the policy protocol */
 	int server;                             /* inet:HOST:PORT or unix:PATH (persistent) */
+	struct sockaddr_storage addr;           /* server: its address, parsed once */
+	socklen_t addrlen;
 };
 
 enum auth_protocol { AUTH_PROTOCOL_POSTERN, AUTH_PROTOCOL_CHECKPASSWORD };
+
+/*
+ * A step of a pipeline (DESIGN.md Part 2, "Named steps and pipelines"): a
+ * [hooks] key (the step is named after its stage), a [hook.NAME] section,
+ * or a [milter.NAME] section.  Loaded by steps.c.
+ */
+#define CONFIG_MAX_STEPS 32
+#define STEP_STAGE(kind) (1u << (kind))
+
+enum step_kind {
+	STEP_EXEC,              /* a program run once per question */
+	STEP_POLICY,            /* persistent: Postfix policy protocol */
+	STEP_MILTER,            /* a milter (worker/milter.h) */
+};
+
+enum milter_action { MILTER_TEMPFAIL, MILTER_ACCEPT, MILTER_REJECT };
+
+struct milter_conf {
+	char *socket;                   /* inet:HOST:PORT or unix:PATH */
+	enum milter_action default_action;
+	int connect_timeout, command_timeout, content_timeout;  /* seconds */
+};
+
+struct step {
+	char name[64];
+	enum step_kind kind;
+	unsigned stages;                /* STEP_STAGE(HOOK_*) bits */
+	struct hook_command cmd;        /* exec and policy steps */
+	int legacy;                     /* a [hooks] key: cmd is a copy of hooks[k], not owned */
+	int on_error_accept;            /* a failure of this step counts as accept */
+	struct milter_conf milter;      /* milter steps */
+};
 
 #define CONFIG_MAX_TRUSTED 16
 
@@ -72,6 +106,8 @@ struct endpoint {
 	struct cidr proxy_trusted[CONFIG_MAX_TRUSTED];
 	int nproxy_trusted;
 	struct limits limits;
+	unsigned char pipeline[CONFIG_MAX_STEPS];       /* indexes into config.steps */
+	int npipeline;
 };
 
 struct config {
@@ -83,6 +119,7 @@ struct config {
 	char group[64];
 	char pidfile[1024];
 	char spool_directory[1024];
+	char authserv_id[256];          /* RFC 8601; default: hostname */
 	int workers, min_spare, max_spare, max_workers, max_sessions;
 	int shutdown_grace;             /* seconds */
 	int reverse_lookup;             /* FCrDNS of each client (worker/dns.c) */
@@ -100,6 +137,9 @@ struct config {
 	char hook_directory[1024];
 	int data_crlf;
 	enum auth_protocol auth_protocol;
+	/* [hooks] keys, [hook.NAME] and [milter.NAME] sections, in that order */
+	struct step steps[CONFIG_MAX_STEPS];
+	int nsteps;
 	/* endpoints */
 	struct endpoint endpoints[CONFIG_MAX_ENDPOINTS];
 	int nendpoints;
@@ -112,6 +152,9 @@ void config_free(struct config *);
 
 const char *hook_name(enum hook_kind);
 #define hook_is_set(cfg, kind) ((cfg)->hooks[(kind)].line != NULL)
+
+/* Does the endpoint's pipeline hold a step for stage KIND? */
+int endpoint_has_stage(const struct config *, const struct endpoint *, enum hook_kind);
 
 /* Split a command line into words (whitespace separated; '...' and "..."
  * group, backslash escapes the next character).  No expansion of any kind.

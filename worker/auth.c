@@ -10,11 +10,15 @@
 #include "autoconf.h"
 #include "auth.h"
 #include "session.h"
+#include "pipeline.h"
 #include "decision.h"
 #include "hook.h"
 #include "ratelimit.h"
+#include "policy.h"
 #include "sasl.h"
+#include "../common/deadline.h"
 #include "../common/log.h"
+#include "../common/writeall.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +39,7 @@ static enum sasl_read
 challenge(struct session *s, const char *prompt64, char *out, size_t outmax, int *outlen)
 {
 	char line[SASL_LINE_MAX + 1];
-	struct timespec deadline = netio_deadline(s->lim->command_timeout);
+	struct timespec deadline = deadline_in(s->lim->command_timeout);
 	size_t len;
 	int rc, n;
 
@@ -43,12 +47,10 @@ challenge(struct session *s, const char *prompt64, char *out, size_t outmax, int
 	rc = netio_getline(s->io, line, SASL_LINE_MAX, &len, &deadline);
 	if (rc == NETIO_TOOLONG)
 		return SASL_TOOLONG;
-	if (rc == NETIO_TIMEOUT)
-		smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
-	else if (rc == NETIO_ABORT)
-		smtp_reply(s, 421, "4.3.2", "%s Service shutting down, try again later", s->cfg->hostname);
-	if (rc != NETIO_OK)
+	if (rc != NETIO_OK) {
+		session_gone(s, rc, NULL, NULL);
 		return SASL_GONE;
+	}
 	if (memchr(line, '\0', len) != NULL) {
 		explicit_bzero(line, sizeof(line));
 		return SASL_BAD;
@@ -77,21 +79,23 @@ initial(const char *ir, char *out, size_t outmax)
 /* A checkpassword program (qmail's interface): "user\0password\0timestamp\0"
  * on fd 3; exit 0 accepted, 1 refused, 111 temporary failure. */
 static void
-check_checkpassword(struct session *s, const struct credentials *cr, struct hook_result *res)
+check_checkpassword(struct session *s, const struct step *st, const struct credentials *cr,
+    struct hook_result *res)
 {
 	char buf[3 * (SASL_FIELD_MAX + 1) + 32];
 	int n;
 
 	n = snprintf(buf, sizeof(buf), "%s%c%s%c%lld%c", cr->user, '\0', cr->password, '\0',
 	    (long long)time(NULL), '\0');
-	session_hook(s, HOOK_AUTH, -1, buf, (size_t)n, res);
+	session_hook(s, st, HOOK_AUTH, -1, 0, buf, (size_t)n, res);
 	explicit_bzero(buf, sizeof(buf));
 
 }
 
 /* A persistent auth hook: request=postern_auth with user= and password=. */
 static void
-check_policy(struct session *s, const struct credentials *cr, struct hook_result *res)
+check_policy(struct session *s, const struct step *st, const struct credentials *cr,
+    struct hook_result *res)
 {
 	char user[SASL_FIELD_MAX + 8], password[SASL_FIELD_MAX + 16], authzid[SASL_FIELD_MAX + 16];
 	char *extra[4] = { user, password, NULL, NULL };
@@ -102,28 +106,26 @@ check_policy(struct session *s, const struct credentials *cr, struct hook_result
 		snprintf(authzid, sizeof(authzid), "authzid=%s", cr->authzid);
 		extra[2] = authzid;
 	}
-	session_policy(s, HOOK_AUTH, extra, -1, 0, res);
+	session_policy(s, st, HOOK_AUTH, extra, -1, 0, res);
 	explicit_bzero(password, sizeof(password));
 }
 
-/* Ask the auth hook: by default its stdin is a pipe holding the credentials. */
+/* Ask one auth step: by default its stdin is a pipe holding the
+ * credentials. */
 static void
-check(struct session *s, const char *mech, const struct credentials *cr, struct hook_result *res)
+check_step(struct session *s, const struct step *st, const struct credentials *cr,
+    struct hook_result *res)
 {
 	char buf[3 * (SASL_FIELD_MAX + 1) + 1];
 	int p[2], n;
 
-	res->verdict = HOOK_FAILED;
-	res->exit_status = -1;
-	res->timed_out = 0;
-	res->reply[0] = '\0';
-	strlcpy(s->auth_mech, mech, sizeof(s->auth_mech));
-	if (s->cfg->hooks[HOOK_AUTH].persistent) {
-		check_policy(s, cr, res);
+	hook_result_init(res);
+	if (st->cmd.persistent) {
+		check_policy(s, st, cr, res);
 		return;
 	}
-	if (s->cfg->auth_protocol == AUTH_PROTOCOL_CHECKPASSWORD) {
-		check_checkpassword(s, cr, res);
+	if (st->legacy && s->cfg->auth_protocol == AUTH_PROTOCOL_CHECKPASSWORD) {
+		check_checkpassword(s, st, cr, res);
 		return;
 	}
 	n = snprintf(buf, sizeof(buf), "%s\n%s\n%s%s", cr->user, cr->password,
@@ -134,7 +136,7 @@ check(struct session *s, const char *mech, const struct credentials *cr, struct 
 		return;
 	}
 	/* Less than a pipe buffer: the write cannot block. */
-	if (write(p[1], buf, (size_t)n) != n) {
+	if (write_all(p[1], buf, (size_t)n, NULL) < 0) {
 		log_err("auth: cannot pass the credentials to the hook: %s", strerror(errno));
 		explicit_bzero(buf, sizeof(buf));
 		close(p[0]);
@@ -143,8 +145,38 @@ check(struct session *s, const char *mech, const struct credentials *cr, struct 
 	}
 	explicit_bzero(buf, sizeof(buf));
 	close(p[1]);
-	session_hook(s, HOOK_AUTH, p[0], NULL, 0, res);
+	session_hook(s, st, HOOK_AUTH, p[0], 0, NULL, 0, res);
 	close(p[0]);
+}
+
+/* Ask the auth steps in order ([hooks] auth first): the first that does
+ * not accept decides (a failure counts as accept only with on_error =
+ * accept, and some step must have accepted for real). */
+static void
+check(struct session *s, const char *mech, const struct credentials *cr, struct hook_result *res)
+{
+	const struct step *steps[CONFIG_MAX_STEPS + 1];
+	int n, i, taken = 0;
+
+	hook_result_init(res);
+	strlcpy(s->auth_mech, mech, sizeof(s->auth_mech));
+	n = session_stage_steps(s, HOOK_AUTH, steps);
+	for (i = 0; i < n; i++) {
+		if (steps[i]->kind == STEP_MILTER)
+			continue;
+		check_step(s, steps[i], cr, res);
+		if (res->verdict == HOOK_ACCEPT) {
+			taken = 1;
+			continue;
+		}
+		if (res->verdict != HOOK_FAILED || !steps[i]->on_error_accept)
+			return;
+		log_warn("hook %s: failed; on_error = accept: going on without it", steps[i]->name);
+	}
+	if (!taken)
+		hook_result_init(res);
+	else
+		res->verdict = HOOK_ACCEPT;
 }
 
 void

@@ -1,11 +1,14 @@
 /*
- * decision.c - ask a hook about the session: build its environment from what
- * the session knows (DESIGN.md "Hooks": POSTERN_* and the UCSPI names), run
- * it, and turn a refusal into the SMTP reply of DESIGN.md's exit-status table.
+ * decision.c - ask one step about the session: build its environment from
+ * what the session knows (DESIGN.md "Hooks": POSTERN_* and the UCSPI
+ * names) or its policy request, run it, and turn a refusal into the SMTP
+ * reply of DESIGN.md's exit-status table.  pipeline.c decides which steps
+ * are asked.
  */
 #include "autoconf.h"
 #include "decision.h"
 #include "session.h"
+#include "milter_step.h"
 #include "hook.h"
 #include "policy.h"
 #include "../common/log.h"
@@ -17,10 +20,11 @@
 #define RCPTS_ENV_MAX 65536     /* POSTERN_RCPTS is left out above this; fd 3 has all */
 
 void
-session_hook_env(struct session *s, enum hook_kind kind, struct hook_env *e)
+session_hook_env(struct session *s, const struct step *st, enum hook_kind kind, struct hook_env *e)
 {
 	hook_env_add(e, "PATH", "/usr/local/bin:/usr/bin:/bin");
 	hook_env_add(e, "POSTERN_HOOK", hook_name(kind));
+	hook_env_add(e, "POSTERN_STEP", st->name);
 	hook_env_add(e, "POSTERN_SESSION", s->id);
 	hook_env_add(e, "POSTERN_ENDPOINT", s->ep->name);
 	hook_env_add(e, "POSTERN_HOSTNAME", s->cfg->hostname);
@@ -65,6 +69,8 @@ session_hook_env(struct session *s, enum hook_kind kind, struct hook_env *e)
 	}
 	if (kind == HOOK_RCPT)
 		hook_env_add(e, "POSTERN_RCPT", s->last_rcpt);
+	if (kind == HOOK_DATA && milter_step_quarantine()[0] != '\0')
+		hook_env_add(e, "POSTERN_QUARANTINE", milter_step_quarantine());
 	if (s->in_transaction) {
 		hook_env_addf(e, "POSTERN_RCPT_COUNT", "%d", s->nrcpts);
 		if (s->rcpts_len < RCPTS_ENV_MAX) {
@@ -74,119 +80,31 @@ session_hook_env(struct session *s, enum hook_kind kind, struct hook_env *e)
 	}
 }
 
-/*
- * The Postfix policy request for a persistent hook: Postfix's attribute
- * names (so existing policy servers work), then every POSTERN_* value
- * lower-cased.  EXTRA are added as they are (postern_auth's user/password).
- */
-static void
-policy_attrs(struct session *s, enum hook_kind kind, struct hook_env *a,
-    char *const extra[], long long body_len)
-{
-	static const char *const states[HOOK_COUNT] = {
-		"CONNECT", "EHLO", "AUTH", "MAIL", "RCPT", "END-OF-MESSAGE"
-	};
-	size_t i;
-
-	if (kind == HOOK_AUTH)
-		hook_env_add(a, "request", "postern_auth");
-	else if (kind == HOOK_DATA)
-		hook_env_add(a, "request", "postern_data");
-	else
-		hook_env_add(a, "request", "smtpd_access_policy");
-	hook_env_add(a, "protocol_state", states[kind]);
-	hook_env_add(a, "protocol_name", s->esmtp ? "ESMTP" : "SMTP");
-	hook_env_add(a, "helo_name", s->helo);
-	hook_env_addf(a, "queue_id", "%s.%d", s->id, s->nmessages + 1);
-	hook_env_add(a, "sender", s->in_transaction ? s->mail_from : "");
-	hook_env_add(a, "recipient", kind == HOOK_RCPT ? s->last_rcpt : "");
-	hook_env_addf(a, "recipient_count", "%d", s->nrcpts);
-	hook_env_add(a, "client_address", s->client_addr);
-	hook_env_add(a, "client_name", s->dns.client_name);
-	hook_env_add(a, "reverse_client_name", s->dns.reverse_client_name);
-	hook_env_addf(a, "client_port", "%u", s->client_port);
-	hook_env_add(a, "server_address", s->server_addr);
-	hook_env_addf(a, "server_port", "%u", s->server_port);
-	hook_env_addf(a, "instance", "%s.%d", s->id, s->nmessages + 1);
-	hook_env_add(a, "sasl_method", s->auth_method);
-	hook_env_add(a, "sasl_username", s->auth_user);
-	hook_env_add(a, "sasl_sender", "");
-	if (kind == HOOK_DATA)
-		hook_env_addf(a, "size", "%lld", body_len);
-	else if (s->in_transaction && s->declared_size >= 0)
-		hook_env_addf(a, "size", "%lld", s->declared_size);
-	else
-		hook_env_add(a, "size", "0");
-	{
-		char proto[64] = "", cipher[96] = "";
-		sscanf(s->tls_info, "%63s %95s", proto, cipher);
-		hook_env_add(a, "encryption_protocol", proto);
-		hook_env_add(a, "encryption_cipher", cipher);
-		hook_env_add(a, "encryption_keysize", "");
-	}
-	hook_env_add(a, "ccert_subject", "");
-	hook_env_add(a, "ccert_issuer", "");
-	hook_env_add(a, "ccert_fingerprint", "");
-	hook_env_add(a, "etrn_domain", "");
-	hook_env_add(a, "stress", s->stress ? "yes" : "");
-	hook_env_add(a, "policy_context", "");
-	/* and the POSTERN_* values, lower-cased (request mode does that) */
-	session_hook_env(s, kind, a);
-	if (s->in_transaction && s->rcpts != NULL) {
-		/* one attribute per recipient: postern_rcpt_list=addr */
-		const char *p = s->rcpts;
-		while (*p != '\0') {
-			size_t l = strcspn(p, "\n");
-			hook_env_addf(a, "postern_rcpt_list", "%.*s", (int)l, p);
-			p += l + (p[l] == '\n');
-		}
-	}
-	for (i = 0; extra != NULL && extra[i] != NULL; i++) {
-		char *eq = strchr(extra[i], '=');
-		char name[32];
-		if (eq == NULL || (size_t)(eq - extra[i]) >= sizeof(name))
-			continue;
-		memcpy(name, extra[i], (size_t)(eq - extra[i]));
-		name[eq - extra[i]] = '\0';
-		hook_env_add(a, name, eq + 1);
-	}
-}
-
 void
-session_policy(struct session *s, enum hook_kind kind, char *const extra[],
-    int body_fd, long long body_len, struct hook_result *res)
-{
-	struct hook_env req;
-
-	hook_env_init_request(&req);
-	policy_attrs(s, kind, &req, extra, body_len);
-	policy_ask(s->cfg, kind, req.req != NULL ? req.req : "", req.reqlen, body_fd, body_len, res);
-	hook_env_free(&req);
-}
-
-void
-session_hook(struct session *s, enum hook_kind kind, int stdin_fd,
-    const char *fd3, size_t fd3_len, struct hook_result *res)
+session_hook(struct session *s, const struct step *st, enum hook_kind kind, int stdin_fd,
+    long long body_len, const char *fd3, size_t fd3_len, struct hook_result *res)
 {
 	struct hook_env env;
 	struct hook_call call;
 
-	if (s->cfg->hooks[kind].persistent) {
-		session_policy(s, kind, NULL, kind == HOOK_DATA ? stdin_fd : -1,
-		    kind == HOOK_DATA ? s->spool.written : 0, res);
+	if (st->cmd.persistent) {
+		session_policy(s, st, kind, NULL, kind == HOOK_DATA ? stdin_fd : -1,
+		    kind == HOOK_DATA ? body_len : 0, res);
 		return;
 	}
 	hook_env_init(&env);
-	session_hook_env(s, kind, &env);
+	session_hook_env(s, st, kind, &env);
 	memset(&call, 0, sizeof(call));
 	call.kind = kind;
-	call.cmd = &s->cfg->hooks[kind];
+	call.name = st->name;
+	call.cmd = &st->cmd;
 	call.directory = s->cfg->hook_directory;
 	call.stdin_fd = stdin_fd;
 	call.fd3 = fd3;
 	call.fd3_len = fd3_len;
 	call.env = &env;
-	call.checkpassword = kind == HOOK_AUTH && s->cfg->auth_protocol == AUTH_PROTOCOL_CHECKPASSWORD;
+	call.checkpassword = kind == HOOK_AUTH && st->legacy &&
+	    s->cfg->auth_protocol == AUTH_PROTOCOL_CHECKPASSWORD;
 	hook_run(&call, res);
 	hook_env_free(&env);
 }
@@ -225,23 +143,4 @@ session_refuse(struct session *s, enum hook_kind kind, const struct hook_result 
 		text = res->verdict == HOOK_REJECT ? "554 5.7.1 Error: no SMTP service for you here" :
 		    "421 4.3.0 Error: service not available, try again later";
 	reply(s, "%s", text);
-}
-
-int
-session_ask(struct session *s, enum hook_kind kind)
-{
-	struct hook_result res;
-
-	s->accept_text[0] = '\0';
-	if (!hook_is_set(s->cfg, kind))
-		return 1;
-	session_hook(s, kind, -1, NULL, 0, &res);
-	if (res.verdict == HOOK_ACCEPT) {
-		/* "250 2.1.5 <bob>: welcome" -> the text after the code */
-		if (res.reply[0] == '2' && res.reply[3] == ' ')
-			strlcpy(s->accept_text, res.reply + 4, sizeof(s->accept_text));
-		return 1;
-	}
-	session_refuse(s, kind, &res);
-	return 0;
 }

@@ -1,40 +1,42 @@
 /*
- * esmtp_params.c - check the ESMTP parameters of MAIL and RCPT, one reply
- * per problem: unknown keyword 555 5.5.4, bad value or duplicate 501 5.5.4,
- * SIZE over the limit 552 5.3.4 (RFC 1870, with overflow checks).  Values
- * that reach hooks (ENVID, ORCPT) are kept as sent, in xtext, after checking
- * that they decode to printable text.
+ * esmtp_params.c - check the ESMTP parameters of MAIL and RCPT, one error
+ * per problem: unknown keyword, bad value or duplicate, SIZE over the limit
+ * (RFC 1870, with overflow checks).  Values that reach hooks (ENVID, ORCPT)
+ * are kept as sent, in xtext, after checking that they decode to printable
+ * text.  Nothing here knows the session: the caller turns the error into
+ * its reply (transaction.c).
  */
 #include "autoconf.h"
 #include "esmtp_params.h"
-#include "session.h"
 #include "../common/address.h"
-#include "../common/log.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#define SEEN(bit) (seen & (1u << (bit)))
+#define SIZE_MAX_DIGITS 999999999999999999LL    /* above any limit */
 
-/* SIZE=digits; -2 for a number too large for any limit. */
-static int
+enum size_parse { SIZE_OK, SIZE_SYNTAX, SIZE_OVERFLOW };
+
+/* SIZE=digits. */
+static enum size_parse
 parse_size(const char *v, long long *out)
 {
 	long long n = 0;
 
 	if (*v == '\0')
-		return -1;
+		return SIZE_SYNTAX;
 	for (; *v != '\0'; v++) {
 		if (*v < '0' || *v > '9')
-			return -1;
-		if (n > (999999999999999999LL - (*v - '0')) / 10)
-			return -2;
+			return SIZE_SYNTAX;
+		if (n > (SIZE_MAX_DIGITS - (*v - '0')) / 10)
+			return SIZE_OVERFLOW;
 		n = n * 10 + (*v - '0');
 	}
 	*out = n;
-	return 0;
+	return SIZE_OK;
 }
 
 int
@@ -60,98 +62,111 @@ xtext_valid(const char *v)
 	return 1;
 }
 
+/* Fill ST; returns -1 for the caller to return. */
+static int
+fail(struct esmtp_status *st, enum esmtp_error e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int
+fail(struct esmtp_status *st, enum esmtp_error e, const char *fmt, ...)
+{
+	va_list ap;
+
+	st->error = e;
+	va_start(ap, fmt);
+	vsnprintf(st->reason, sizeof(st->reason), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+enum mail_keyword { MAIL_SIZE, MAIL_BODY, MAIL_AUTH, MAIL_SMTPUTF8, MAIL_RET, MAIL_ENVID,
+	MAIL_KEYWORDS };
+static const char *const mail_keywords[MAIL_KEYWORDS] = {
+	"SIZE", "BODY", "AUTH", "SMTPUTF8", "RET", "ENVID"
+};
+
+/* One MAIL parameter KW=VAL of a known keyword K. */
+static int
+mail_param(enum mail_keyword k, const char *val, long long max_size, struct mail_params *mp,
+    struct esmtp_status *st)
+{
+	switch (k) {
+	case MAIL_SIZE:
+		switch (parse_size(val, &mp->size)) {
+		case SIZE_SYNTAX:
+			return fail(st, ESMTP_BAD, "bad SIZE parameter syntax");
+		case SIZE_OVERFLOW:
+			break;
+		case SIZE_OK:
+			if (max_size <= 0 || mp->size <= max_size)
+				return 0;
+			break;
+		}
+		snprintf(st->value, sizeof(st->value), "%s", val);
+		return fail(st, ESMTP_TOO_BIG, "message size exceeds fixed limit");
+	case MAIL_BODY:
+		if (strcasecmp(val, "8BITMIME") == 0)
+			mp->body = BODY_8BITMIME;
+		else if (strcasecmp(val, "BINARYMIME") == 0)
+			mp->body = BODY_BINARYMIME;
+		else if (strcasecmp(val, "7BIT") == 0)
+			mp->body = BODY_7BIT;
+		else
+			return fail(st, ESMTP_BAD, "BODY can only be one of 7BIT, 8BITMIME, BINARYMIME");
+		return 0;
+	case MAIL_AUTH:
+		/* RFC 4954 5: <> or an xtext mailbox; we do not relay, so it
+		 * is checked and otherwise ignored. */
+		if (strcmp(val, "<>") != 0 && (val[0] == '\0' || !xtext_valid(val)))
+			return fail(st, ESMTP_BAD, "bad AUTH parameter syntax");
+		return 0;
+	case MAIL_SMTPUTF8:
+		if (val[0] != '\0')
+			return fail(st, ESMTP_BAD, "SMTPUTF8 takes no value");
+		mp->smtputf8 = 1;
+		return 0;
+	case MAIL_RET:
+		if (strcasecmp(val, "FULL") != 0 && strcasecmp(val, "HDRS") != 0)
+			return fail(st, ESMTP_BAD, "RET must be FULL or HDRS");
+		snprintf(mp->ret, sizeof(mp->ret), "%s", strcasecmp(val, "FULL") == 0 ? "FULL" : "HDRS");
+		return 0;
+	case MAIL_ENVID:
+		if (val[0] == '\0' || strlen(val) > 100 || !xtext_valid(val))
+			return fail(st, ESMTP_BAD, "bad ENVID parameter syntax");
+		snprintf(mp->envid, sizeof(mp->envid), "%s", val);
+		return 0;
+	case MAIL_KEYWORDS:
+		break;
+	}
+	return fail(st, ESMTP_UNKNOWN, "unsupported parameter");
+}
+
 int
-mail_params_parse(struct session *s, const char *params, struct mail_params *mp)
+mail_params_parse(const char *params, int esmtp, long long max_size, struct mail_params *mp,
+    struct esmtp_status *st)
 {
 	char kw[32], val[512];
 	unsigned seen = 0;
 	int rc;
 
 	memset(mp, 0, sizeof(*mp));
+	memset(st, 0, sizeof(*st));
 	mp->size = -1;
 	while ((rc = smtp_next_param(&params, kw, sizeof(kw), val, sizeof(val))) == 1) {
-		int bit;
-		if (!s->esmtp) {
-			smtp_reply(s, 555, "5.5.4", "Error: MAIL parameters need EHLO");
+		unsigned k;
+		if (!esmtp)
+			return fail(st, ESMTP_NEED_EHLO, "MAIL parameters need EHLO");
+		for (k = 0; k < MAIL_KEYWORDS && strcmp(kw, mail_keywords[k]) != 0; k++)
+			continue;
+		if (k == MAIL_KEYWORDS)
+			return fail(st, ESMTP_UNKNOWN, "unsupported parameter %s", kw);
+		if (seen & (1u << k))
+			return fail(st, ESMTP_BAD, "duplicate %s parameter", kw);
+		seen |= 1u << k;
+		if (mail_param((enum mail_keyword)k, val, max_size, mp, st) < 0)
 			return -1;
-		}
-		if (strcmp(kw, "SIZE") == 0) bit = 0;
-		else if (strcmp(kw, "BODY") == 0) bit = 1;
-		else if (strcmp(kw, "AUTH") == 0) bit = 2;
-		else if (strcmp(kw, "SMTPUTF8") == 0) bit = 3;
-		else if (strcmp(kw, "RET") == 0) bit = 4;
-		else if (strcmp(kw, "ENVID") == 0) bit = 5;
-		else {
-			smtp_reply(s, 555, "5.5.4", "Error: unsupported parameter %s", kw);
-			return -1;
-		}
-		if (SEEN(bit)) {
-			smtp_reply(s, 501, "5.5.4", "Error: duplicate %s parameter", kw);
-			return -1;
-		}
-		seen |= 1u << bit;
-		switch (bit) {
-		case 0: {
-			int r = parse_size(val, &mp->size);
-			if (r == -1) {
-				smtp_reply(s, 501, "5.5.4", "Error: bad SIZE parameter syntax");
-				return -1;
-			}
-			if (r == -2 || (s->lim->max_message_size > 0 && mp->size > s->lim->max_message_size)) {
-				log_info("reject: MAIL from=<%s> SIZE=%s exceeds the limit of %lld",
-				    log_esc(s->mail_from), log_esc(val), s->lim->max_message_size);
-				smtp_reply(s, 552, "5.3.4", "Error: message size exceeds fixed limit");
-				return -1;
-			}
-			break;
-		}
-		case 1:
-			if (strcasecmp(val, "8BITMIME") == 0)
-				mp->body = BODY_8BITMIME;
-			else if (strcasecmp(val, "BINARYMIME") == 0)
-				mp->body = BODY_BINARYMIME;
-			else if (strcasecmp(val, "7BIT") == 0)
-				mp->body = BODY_7BIT;
-			else {
-				smtp_reply(s, 501, "5.5.4", "Error: BODY can only be one of 7BIT, 8BITMIME, BINARYMIME");
-				return -1;
-			}
-			break;
-		case 2:
-			/* RFC 4954 5: <> or an xtext mailbox; we do not relay, so it
-			 * is checked and otherwise ignored. */
-			if (strcmp(val, "<>") != 0 && (val[0] == '\0' || !xtext_valid(val))) {
-				smtp_reply(s, 501, "5.5.4", "Error: bad AUTH parameter syntax");
-				return -1;
-			}
-			break;
-		case 3:
-			if (val[0] != '\0') {
-				smtp_reply(s, 501, "5.5.4", "Error: SMTPUTF8 takes no value");
-				return -1;
-			}
-			mp->smtputf8 = 1;
-			break;
-		case 4:
-			if (strcasecmp(val, "FULL") != 0 && strcasecmp(val, "HDRS") != 0) {
-				smtp_reply(s, 501, "5.5.4", "Error: RET must be FULL or HDRS");
-				return -1;
-			}
-			snprintf(mp->ret, sizeof(mp->ret), "%s", strcasecmp(val, "FULL") == 0 ? "FULL" : "HDRS");
-			break;
-		case 5:
-			if (val[0] == '\0' || strlen(val) > 100 || !xtext_valid(val)) {
-				smtp_reply(s, 501, "5.5.4", "Error: bad ENVID parameter syntax");
-				return -1;
-			}
-			snprintf(mp->envid, sizeof(mp->envid), "%s", val);
-			break;
-		}
 	}
-	if (rc < 0) {
-		smtp_reply(s, 501, "5.5.4", "Error: bad parameter syntax");
-		return -1;
-	}
+	if (rc < 0)
+		return fail(st, ESMTP_BAD, "bad parameter syntax");
 	return 0;
 }
 
@@ -180,59 +195,52 @@ notify_valid(const char *v)
 	return n > 0 && !(never && n > 1) && v[strlen(v) - 1] != ',';
 }
 
+/* ORCPT=addr-type;xtext, addr-type an atom such as rfc822. */
+static int
+orcpt_param(const char *val, struct rcpt_params *rp, struct esmtp_status *st)
+{
+	const char *semi = strchr(val, ';');
+	size_t i;
+
+	if (semi == NULL || semi == val || semi[1] == '\0' || strlen(val) >= sizeof(rp->orcpt) ||
+	    !xtext_valid(semi + 1))
+		return fail(st, ESMTP_BAD, "bad ORCPT parameter syntax");
+	for (i = 0; val + i < semi; i++)
+		if (!isalnum((unsigned char)val[i]) && val[i] != '-')
+			return fail(st, ESMTP_BAD, "bad ORCPT address type");
+	snprintf(rp->orcpt, sizeof(rp->orcpt), "%s", val);
+	return 0;
+}
+
 int
-rcpt_params_parse(struct session *s, const char *params, struct rcpt_params *rp)
+rcpt_params_parse(const char *params, int esmtp, struct rcpt_params *rp, struct esmtp_status *st)
 {
 	char kw[32], val[512];
-	unsigned seen = 0;
-	int rc;
+	int rc, seen_notify = 0, seen_orcpt = 0;
 
 	memset(rp, 0, sizeof(*rp));
+	memset(st, 0, sizeof(*st));
 	while ((rc = smtp_next_param(&params, kw, sizeof(kw), val, sizeof(val))) == 1) {
-		if (!s->esmtp) {
-			smtp_reply(s, 555, "5.5.4", "Error: RCPT parameters need EHLO");
-			return -1;
-		}
+		if (!esmtp)
+			return fail(st, ESMTP_NEED_EHLO, "RCPT parameters need EHLO");
 		if (strcmp(kw, "NOTIFY") == 0) {
-			if (SEEN(0)) {
-				smtp_reply(s, 501, "5.5.4", "Error: duplicate NOTIFY parameter");
-				return -1;
-			}
-			seen |= 1;
-			if (!notify_valid(val)) {
-				smtp_reply(s, 501, "5.5.4", "Error: NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY");
-				return -1;
-			}
+			if (seen_notify++)
+				return fail(st, ESMTP_BAD, "duplicate NOTIFY parameter");
+			if (!notify_valid(val))
+				return fail(st, ESMTP_BAD,
+				    "NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY");
 			for (size_t i = 0; val[i] != '\0' && i + 1 < sizeof(rp->notify); i++)
 				rp->notify[i] = (char)toupper((unsigned char)val[i]);
 		} else if (strcmp(kw, "ORCPT") == 0) {
-			const char *semi = strchr(val, ';');
-			size_t i;
-			if (SEEN(1)) {
-				smtp_reply(s, 501, "5.5.4", "Error: duplicate ORCPT parameter");
+			if (seen_orcpt++)
+				return fail(st, ESMTP_BAD, "duplicate ORCPT parameter");
+			if (orcpt_param(val, rp, st) < 0)
 				return -1;
-			}
-			seen |= 2;
-			/* addr-type ";" xtext, addr-type an atom such as rfc822 */
-			if (semi == NULL || semi == val || semi[1] == '\0' || strlen(val) >= sizeof(rp->orcpt) ||
-			    !xtext_valid(semi + 1)) {
-				smtp_reply(s, 501, "5.5.4", "Error: bad ORCPT parameter syntax");
-				return -1;
-			}
-			for (i = 0; val + i < semi; i++)
-				if (!isalnum((unsigned char)val[i]) && val[i] != '-') {
-					smtp_reply(s, 501, "5.5.4", "Error: bad ORCPT address type");
-					return -1;
-				}
-			snprintf(rp->orcpt, sizeof(rp->orcpt), "%s", val);
 		} else {
-			smtp_reply(s, 555, "5.5.4", "Error: unsupported parameter %s", kw);
-			return -1;
+			return fail(st, ESMTP_UNKNOWN, "unsupported parameter %s", kw);
 		}
 	}
-	if (rc < 0) {
-		smtp_reply(s, 501, "5.5.4", "Error: bad parameter syntax");
-		return -1;
-	}
+	if (rc < 0)
+		return fail(st, ESMTP_BAD, "bad parameter syntax");
 	return 0;
 }

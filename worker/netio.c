@@ -7,6 +7,7 @@
  */
 #include "autoconf.h"
 #include "netio.h"
+#include "../common/deadline.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -35,36 +36,19 @@ netio_init(struct netio *io, int fd, const sigset_t *waitmask, volatile int *abo
 	io->abort_flag = abort_flag;
 }
 
-struct timespec
-netio_deadline(int seconds)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	t.tv_sec += seconds;
-	return t;
-}
-
 /* Wait until FD is ready for EVENTS or the deadline passes; an abortable
  * wait also ends when the worker is told to close sessions. */
 static int
 wait_fd(struct netio *io, short events, const struct timespec *deadline, int abortable)
 {
 	for (;;) {
-		struct timespec now, left;
+		struct timespec left;
 		struct pollfd pfd = { io->fd, events, 0 };
 		int n;
 
 		if (abortable && io->abort_flag != NULL && *io->abort_flag)
 			return NETIO_ABORT;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left.tv_sec = deadline->tv_sec - now.tv_sec;
-		left.tv_nsec = deadline->tv_nsec - now.tv_nsec;
-		if (left.tv_nsec < 0) {
-			left.tv_nsec += 1000000000L;
-			left.tv_sec--;
-		}
-		if (left.tv_sec < 0)
+		if (deadline_left(deadline, &left) < 0)
 			return NETIO_TIMEOUT;
 		n = ppoll(&pfd, 1, &left, io->waitmask);
 		if (n > 0)
@@ -278,7 +262,7 @@ netio_write(struct netio *io, const char *data, size_t len)
 	while (len > 0 && !io->werror) {
 		size_t room = sizeof(io->wbuf) - io->wlen, n;
 		if (room == 0) {
-			struct timespec d = netio_deadline(io->write_timeout);
+			struct timespec d = deadline_in(io->write_timeout);
 			netio_flush(io, &d);
 			continue;
 		}

@@ -13,6 +13,8 @@
 #include <signal.h>
 #include <time.h>
 
+#include "../common/deadline.h"
+
 #define NETIO_RBUF 16384
 #define NETIO_WBUF 16384
 
@@ -43,8 +45,9 @@ struct netio {
 
 void netio_init(struct netio *, int fd, const sigset_t *waitmask, volatile int *abort_flag);
 
-/* A deadline SECONDS from now. */
-struct timespec netio_deadline(int seconds);
+/* The old name of deadline_in() (common/deadline.h), kept only until the
+ * branches that still call it have merged: use deadline_in(). */
+#define netio_deadline(seconds) deadline_in(seconds)
 
 /*
  * Read one line (terminated by LF; a CR before it is removed) into LINE,

@@ -7,8 +7,11 @@
  */
 #include "autoconf.h"
 #include "session.h"
+#include "milter_step.h"
+#include "pipeline.h"
 #include "transaction.h"
 #include "tls.h"
+#include "../common/deadline.h"
 #include "../common/log.h"
 #include "../common/netaddr.h"
 #include "../common/scoreboard.h"
@@ -100,6 +103,21 @@ reply(struct session *s, const char *fmt, ...)
 	reply_line(s, atoi(line), line, n);
 }
 
+void
+session_gone(struct session *s, int rc, const char *timeout_why, const char *lost_why)
+{
+	if (rc == NETIO_TIMEOUT) {
+		if (timeout_why != NULL)
+			log_info("timeout %s: disconnecting", timeout_why);
+		smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
+	} else if (rc == NETIO_ABORT) {
+		smtp_reply(s, 421, "4.3.2", "%s Service shutting down, try again later", s->cfg->hostname);
+	} else if (lost_why != NULL) {
+		log_info("lost connection%s", lost_why);
+	}
+	s->quit = 1;
+}
+
 static void
 new_session_id(char *id, size_t len)
 {
@@ -173,14 +191,16 @@ session_close(struct session *s, const struct connection *conn)
 	 * (221) goes out: a client that reconnects at once is not counted twice. */
 	if (conn->client_key != NULL)
 		memset(conn->client_key, 0, 9);
-	deadline = netio_deadline(10);
+	deadline = deadline_in(10);
 	netio_flush(s->io, &deadline);
+	milter_step_end_session();
 	tls_close(s->io);
 	log_info("disconnect from [%s]:%u messages=%d errors=%d", s->client_addr, s->client_port,
 	    s->nmessages, s->errors);
 	transaction_reset(s);
 	free(s->rcpts);
 	free(s->rcpts_dsn);
+	session_headers_free(s);
 	spool_close(&s->spool);
 	log_set_session(NULL);
 }

@@ -75,6 +75,12 @@ struct session {
 
 	/* the text of an accepting hook's reply line, for the positive reply */
 	char accept_text[512];
+	/* headers steps added before the message (pipeline.c), by stage:
+	 * connect, helo, and mail/rcpt of this transaction */
+	struct step_headers {
+		char *p;
+		size_t len, cap;
+	} hdrs[3];
 
 	/* counters */
 	int errors;
@@ -115,6 +121,14 @@ void smtp_reply(struct session *, int code, const char *enh, const char *fmt, ..
     __attribute__((format(printf, 4, 5)));
 void smtp_reply_cont(struct session *, int code, const char *enh, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/*
+ * The connection failed with RC (a netio_status: timeout, shutdown, end,
+ * error): tell the client with a 421 where it is still there to hear it, log
+ * "timeout TIMEOUT_WHY: disconnecting" or "lost connection LOST_WHY" (NULL:
+ * no line), and end the session.
+ */
+void session_gone(struct session *, int rc, const char *timeout_why, const char *lost_why);
+
 /* Queue a whole reply line "CODE TEXT" as a hook wrote it (the code is the
  * first 3 characters of FMT's output), counted as smtp_reply() does. */
 void reply(struct session *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -9,6 +9,8 @@
 #include "autoconf.h"
 #include "smtp_loop.h"
 #include "session.h"
+#include "milter_step.h"
+#include "pipeline.h"
 #include "auth.h"
 #include "command.h"
 #include "decision.h"
@@ -16,6 +18,7 @@
 #include "limits.h"
 #include "tls.h"
 #include "transaction.h"
+#include "../common/deadline.h"
 #include "../common/log.h"
 
 #include <errno.h>
@@ -41,13 +44,16 @@ smtp_hello(struct session *s, const char *arg, int esmtp)
 		return;
 	}
 	s->accept_text[0] = '\0';
-	if (hook_is_set(s->cfg, HOOK_HELO)) {
-		/* the hook sees the name being offered */
+	if (endpoint_has_stage(s->cfg, s->ep, HOOK_HELO)) {
+		/* the hook sees the name and the command being offered */
 		char saved[sizeof(s->helo)];
+		int saved_esmtp = s->esmtp;
 		strlcpy(saved, s->helo, sizeof(saved));
 		strlcpy(s->helo, arg, sizeof(s->helo));
+		s->esmtp = esmtp;
 		if (!session_ask(s, HOOK_HELO)) {
 			strlcpy(s->helo, saved, sizeof(s->helo));
+			s->esmtp = saved_esmtp;
 			return;
 		}
 	}
@@ -114,7 +120,7 @@ smtp_starttls(struct session *s, const char *arg)
 		return;
 	}
 	smtp_reply(s, 220, "2.0.0", "Ready to start TLS");
-	deadline = netio_deadline(s->lim->command_timeout);
+	deadline = deadline_in(s->lim->command_timeout);
 	if (netio_flush(s->io, &deadline) < 0) {
 		s->quit = 1;
 		return;
@@ -255,7 +261,7 @@ static void
 greet(struct session *s)
 {
 	if (s->ep->tls == TLS_IMPLICIT) {
-		struct timespec deadline = netio_deadline(s->lim->command_timeout);
+		struct timespec deadline = deadline_in(s->lim->command_timeout);
 		char why[256];
 		if (tls_accept(s->io, s->tls_server, &deadline, s->tls_info, sizeof(s->tls_info),
 		    why, sizeof(why)) < 0) {
@@ -265,7 +271,7 @@ greet(struct session *s)
 		}
 		log_info("TLS: %s", s->tls_info);
 	}
-	if (hook_is_set(s->cfg, HOOK_CONNECT) && !session_ask(s, HOOK_CONNECT)) {
+	if (endpoint_has_stage(s->cfg, s->ep, HOOK_CONNECT) && !session_ask(s, HOOK_CONNECT)) {
 		/* A refused connection: the reply went out; RFC 5321 3.1 lets us
 		 * wait for QUIT, but a 4xx/5xx greeting followed by close is what
 		 * clients handle best. */
@@ -331,17 +337,9 @@ read_commands(struct session *s)
 			smtp_reply(s, 500, "5.5.2", "Error: line too long (the limit is 512 octets)");
 			continue;
 		}
-		if (rc == NETIO_TIMEOUT) {
-			log_info("timeout after %s: disconnecting", s->in_transaction ? "MAIL" : "command");
-			smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
-			break;
-		}
-		if (rc == NETIO_ABORT) {
-			smtp_reply(s, 421, "4.3.2", "%s Service shutting down, try again later", s->cfg->hostname);
-			break;
-		}
 		if (rc != NETIO_OK) {
-			log_info("lost connection%s", s->in_transaction ? " during the transaction" : "");
+			session_gone(s, rc, s->in_transaction ? "after MAIL" : "after command",
+			    s->in_transaction ? " during the transaction" : "");
 			break;
 		}
 		s->bytes_in += (long long)len;
@@ -350,6 +348,8 @@ read_commands(struct session *s)
 		log_command(&cmd, line, len);
 		if (limits_command(s, cmd.verb) < 0)
 			break;
+		if (cmd.verb == CMD_UNKNOWN && milter_step_unknown(s, line))
+			continue;       /* a milter refused it with its own reply */
 		dispatch(s, &cmd);
 		if (cmd.verb == CMD_AUTH) {
 			/* the credentials of AUTH PLAIN/LOGIN ... were in both */

@@ -6,6 +6,7 @@
  */
 #include "autoconf.h"
 #include "spool.h"
+#include "../common/writeall.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,16 +16,14 @@
 #include <unistd.h>
 
 int
-spool_open(struct spool *sp, const char *dir)
+spool_tmpfile(const char *dir)
 {
-	sp->len = 0;
-	sp->written = 0;
-	sp->file_size = 0;
-	sp->error = 0;
+	int fd;
+
 #ifdef O_TMPFILE
-	sp->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (sp->fd >= 0)
-		return 0;
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
 	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
 		return -1;
 #endif
@@ -34,12 +33,23 @@ spool_open(struct spool *sp, const char *dir)
 			errno = ENAMETOOLONG;
 			return -1;
 		}
-		sp->fd = mkostemp(path, O_CLOEXEC);
-		if (sp->fd < 0)
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd < 0)
 			return -1;
 		unlink(path);
 	}
-	return 0;
+	return fd;
+}
+
+int
+spool_open(struct spool *sp, const char *dir)
+{
+	sp->len = 0;
+	sp->written = 0;
+	sp->file_size = 0;
+	sp->error = 0;
+	sp->fd = spool_tmpfile(dir);
+	return sp->fd < 0 ? -1 : 0;
 }
 
 /* The next message overwrites the file from the start; spool_finish cuts
@@ -55,22 +65,23 @@ spool_reset(struct spool *sp)
 	return 0;
 }
 
+/* Write LEN octets at DATA to the file, unless an earlier write failed. */
+static void
+put(struct spool *sp, const char *data, size_t len)
+{
+	size_t n;
+
+	if (sp->error != 0)
+		return;
+	if (write_all(sp->fd, data, len, &n) < 0)
+		sp->error = errno;
+	sp->written += (long long)n;
+}
+
 static void
 drain(struct spool *sp)
 {
-	size_t off = 0;
-
-	while (off < sp->len && sp->error == 0) {
-		ssize_t n = write(sp->fd, sp->buf + off, sp->len - off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			sp->error = errno;
-		} else {
-			off += (size_t)n;
-			sp->written += n;
-		}
-	}
+	put(sp, sp->buf, sp->len);
 	sp->len = 0;
 }
 
@@ -81,19 +92,7 @@ spool_write(struct spool *sp, const char *data, size_t len)
 		return;
 	if (len >= sizeof(sp->buf)) {
 		drain(sp);
-		{       /* write straight from the caller's buffer */
-			size_t off = 0;
-			while (off < len && sp->error == 0) {
-				ssize_t n = write(sp->fd, data + off, len - off);
-				if (n < 0) {
-					if (errno != EINTR)
-						sp->error = errno;
-				} else {
-					off += (size_t)n;
-					sp->written += n;
-				}
-			}
-		}
+		put(sp, data, len);     /* straight from the caller's buffer */
 		return;
 	}
 	if (sp->len + len > sizeof(sp->buf))

@@ -16,6 +16,8 @@ struct spool {
 	char buf[65536];
 };
 
+/* An anonymous read-write file in DIR (never linked).  fd, or -1. */
+int spool_tmpfile(const char *dir);
 /* Open an anonymous file in DIR.  Returns 0, or -1 with errno set. */
 int spool_open(struct spool *, const char *dir);
 /* Empty it for the next message. */

@@ -9,6 +9,7 @@
 #include "autoconf.h"
 #include "tls.h"
 #include "netio.h"
+#include "../common/deadline.h"
 #include "../common/tls.h"
 
 #include <errno.h>
@@ -22,14 +23,12 @@
 static int
 wait_for(int fd, int write, const struct timespec *deadline)
 {
-	struct timespec now;
 	long ms;
 	struct pollfd pfd = { fd, write ? POLLOUT : POLLIN, 0 };
 	int n;
 
 	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ms = (deadline->tv_sec - now.tv_sec) * 1000L + (deadline->tv_nsec - now.tv_nsec) / 1000000L;
+		ms = deadline_ms_left(deadline);
 		if (ms <= 0)
 			return -1;
 		n = poll(&pfd, 1, (int)ms);
@@ -106,8 +105,7 @@ tls_close(struct netio *io)
 
 	if (s == NULL)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += 2;
+	deadline = deadline_in(2);
 	for (;;) {
 		int rc = gnutls_bye(s, GNUTLS_SHUT_WR);
 		if (rc != GNUTLS_E_AGAIN && rc != GNUTLS_E_INTERRUPTED)

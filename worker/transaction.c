@@ -1,12 +1,14 @@
 /*
  * transaction.c - the mail transaction (RFC 5321 3.3): MAIL FROM with its
  * SIZE and BODY parameters (RFC 1870, RFC 6152), RCPT TO, and DATA, whose
- * message is spooled, then given to the data hook.  The client gets 250 only
- * after the data hook accepted the message.
+ * message is spooled, then given to the data steps (pipeline.c).  The client
+ * gets 250 only after every data step accepted the message.
  */
 #include "autoconf.h"
 #include "transaction.h"
 #include "session.h"
+#include "milter_step.h"
+#include "pipeline.h"
 #include "data.h"
 #include "decision.h"
 #include "hook.h"
@@ -14,6 +16,7 @@
 #include "ratelimit.h"
 #include "esmtp_params.h"
 #include "received.h"
+#include "../common/deadline.h"
 #include "../common/log.h"
 
 #include <errno.h>
@@ -29,6 +32,7 @@
 void
 transaction_reset(struct session *s)
 {
+	milter_step_abort();
 	s->in_transaction = 0;
 	s->mail_from[0] = '\0';
 	s->declared_size = -1;
@@ -46,6 +50,7 @@ transaction_reset(struct session *s)
 	s->chunking = 0;
 	s->chunk_failed = 0;
 	s->queue_id[0] = '\0';
+	session_headers_clear(s, HDRS_TXN);
 }
 
 /* A reply for a path that did not parse. */
@@ -69,6 +74,26 @@ path_error(struct session *s, enum path_error e, const char *why, int sender)
 	}
 }
 
+/* The reply for MAIL or RCPT parameters that did not parse. */
+static void
+params_error(struct session *s, const struct esmtp_status *st)
+{
+	switch (st->error) {
+	case ESMTP_NEED_EHLO:
+	case ESMTP_UNKNOWN:
+		smtp_reply(s, 555, "5.5.4", "Error: %s", st->reason);
+		break;
+	case ESMTP_TOO_BIG:
+		smtp_reply(s, 552, "5.3.4", "Error: %s", st->reason);
+		break;
+	case ESMTP_BAD:
+		smtp_reply(s, 501, "5.5.4", "Error: %s", st->reason);
+		break;
+	case ESMTP_OK:
+		fatalx("params_error without an error");
+	}
+}
+
 static int
 has_8bit(const char *p)
 {
@@ -83,6 +108,7 @@ smtp_mail(struct session *s, const char *arg)
 {
 	const char *params, *why;
 	struct mail_params mp;
+	struct esmtp_status st;
 	enum path_error e;
 
 	/* EHLO and AUTH were checked by the command table (smtp_loop.c) */
@@ -99,8 +125,12 @@ smtp_mail(struct session *s, const char *arg)
 		path_error(s, e, why, 1);
 		return;
 	}
-	if (mail_params_parse(s, params, &mp) < 0) {
+	if (mail_params_parse(params, s->esmtp, s->lim->max_message_size, &mp, &st) < 0) {
+		if (st.error == ESMTP_TOO_BIG)
+			log_info("reject: MAIL from=<%s> SIZE=%s exceeds the limit of %lld",
+			    log_esc(s->mail_from), log_esc(st.value), s->lim->max_message_size);
 		s->mail_from[0] = '\0';
+		params_error(s, &st);
 		return;
 	}
 	if (!mp.smtputf8 && has_8bit(s->mail_from)) {
@@ -167,6 +197,7 @@ void
 smtp_rcpt(struct session *s, const char *arg)
 {
 	const char *params, *why;
+	struct esmtp_status st;
 	enum path_error e;
 
 	e = smtp_parse_path(arg, "TO:", 0, 1, s->smtputf8, s->last_rcpt, sizeof(s->last_rcpt),
@@ -176,8 +207,9 @@ smtp_rcpt(struct session *s, const char *arg)
 		path_error(s, e, why, 0);
 		return;
 	}
-	if (rcpt_params_parse(s, params, &s->rcpt_dsn) < 0) {
+	if (rcpt_params_parse(params, s->esmtp, &s->rcpt_dsn, &st) < 0) {
 		s->last_rcpt[0] = '\0';
+		params_error(s, &st);
 		return;
 	}
 	if (s->nrcpts >= s->lim->max_recipients) {
@@ -199,13 +231,25 @@ smtp_rcpt(struct session *s, const char *arg)
 	smtp_reply(s, 250, "2.1.5", "%s", s->accept_text[0] ? s->accept_text : "Ok");
 }
 
+/* A slow but steady sender earns time: 1 s per MIN_DATA_RATE octets
+ * received, counted in *CREDIT. */
+static void
+data_credit(struct timespec *deadline, unsigned long long *credit, size_t n)
+{
+	*credit += n;
+	if (*credit >= MIN_DATA_RATE) {
+		deadline_extend(deadline, (long long)(*credit / MIN_DATA_RATE));
+		*credit %= MIN_DATA_RATE;
+	}
+}
+
 /* Receive the message text into the spool.  Returns 0 when the end of data
  * was read, -1 when the session is over (the reply, if any, is queued). */
 static int
 receive_text(struct session *s, struct data_reader *dr)
 {
-	struct timespec deadline = netio_deadline(s->lim->data_timeout);
-	long long credit = 0;
+	struct timespec deadline = deadline_in(s->lim->data_timeout);
+	unsigned long long credit = 0;
 
 	s->io->bulk = 1;
 	for (;;) {
@@ -215,27 +259,16 @@ receive_text(struct session *s, struct data_reader *dr)
 
 		rc = netio_peek(s->io, &p, &n, &deadline);
 		if (rc != NETIO_OK) {
-			if (rc == NETIO_TIMEOUT) {
-				log_info("timeout during DATA after %lld bytes: disconnecting", dr->size);
-				smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
-			} else if (rc == NETIO_ABORT) {
-				smtp_reply(s, 421, "4.3.2", "%s Service shutting down, try again later", s->cfg->hostname);
-			} else {
-				log_info("lost connection during DATA after %lld bytes", dr->size);
-			}
-			s->quit = 1;
+			char where[64];
+			snprintf(where, sizeof(where), " during DATA after %lld bytes", dr->size);
+			session_gone(s, rc, where + 1, where);
 			s->io->bulk = 0;
 			return -1;
 		}
 		used = data_reader_feed(dr, p, n, &done);
 		netio_consume(s->io, used);
 		s->bytes_in += (long long)used;
-		/* A slow but steady sender earns time: 1 s per MIN_DATA_RATE bytes. */
-		credit += (long long)used;
-		if (credit >= MIN_DATA_RATE) {
-			deadline.tv_sec += credit / MIN_DATA_RATE;
-			credit %= MIN_DATA_RATE;
-		}
+		data_credit(&deadline, &credit, used);
 		if (done) {
 			s->io->bulk = 0;
 			return 0;
@@ -272,7 +305,6 @@ static void
 deliver(struct session *s, struct data_reader *dr)
 {
 	struct hook_result res;
-	struct timespec t1;
 	double delay;
 	const char *qid = s->queue_id;
 	char to[1200];
@@ -297,21 +329,9 @@ deliver(struct session *s, struct data_reader *dr)
 		log_err("%s: cannot write the spool file in %s: %s", qid, s->cfg->spool_directory, strerror(errno));
 		smtp_reply(s, 451, "4.3.0", "Error: local error writing the message, try again later");
 	} else {
-		/* An exec hook reads the spool through its own read-only
-		 * descriptor: it cannot write into it, nor move the worker's file
-		 * offset.  A persistent hook gets the bytes from us. */
-		char self[64];
-		int ro = -1;
-		if (!s->cfg->hooks[HOOK_DATA].persistent) {
-			snprintf(self, sizeof(self), "/proc/self/fd/%d", s->spool.fd);
-			ro = open(self, O_RDONLY | O_CLOEXEC);
-		}
-		session_hook(s, HOOK_DATA, ro >= 0 ? ro : s->spool.fd, s->rcpts, s->rcpts_len, &res);
-		if (ro >= 0)
-			close(ro);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		delay = (double)(t1.tv_sec - s->data_started.tv_sec) +
-		    (double)(t1.tv_nsec - s->data_started.tv_nsec) / 1e9;
+		const char *decider;
+		session_deliver(s, &res, &decider);
+		delay = monotonic_since(&s->data_started);
 		rcpt_summary(s, to, sizeof(to));
 		if (res.verdict == HOOK_ACCEPT) {
 			s->nmessages++;
@@ -322,9 +342,9 @@ deliver(struct session *s, struct data_reader *dr)
 			else
 				smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
 		} else {
-			log_info("%s: from=<%s> to=%s nrcpt=%d size=%lld delay=%.3f status=%s (data hook exit %d)",
+			log_info("%s: from=<%s> to=%s nrcpt=%d size=%lld delay=%.3f status=%s (%s hook exit %d)",
 			    qid, log_esc(s->mail_from), to, s->nrcpts, dr->size, delay,
-			    res.verdict == HOOK_REJECT ? "rejected" : "deferred", res.exit_status);
+			    res.verdict == HOOK_REJECT ? "rejected" : "deferred", decider, res.exit_status);
 			session_refuse(s, HOOK_DATA, &res);
 		}
 	}
@@ -335,7 +355,7 @@ deliver(struct session *s, struct data_reader *dr)
 static int
 message_start(struct session *s, struct data_reader *dr)
 {
-	clock_gettime(CLOCK_MONOTONIC, &s->data_started);
+	s->data_started = monotonic_now();
 	snprintf(s->queue_id, sizeof(s->queue_id), "%s.%d", s->id, s->nmessages + 1);
 	if (spool_reset(&s->spool) < 0) {
 		log_err("cannot reset the spool file: %s", strerror(errno));
@@ -384,7 +404,7 @@ smtp_data(struct session *s, const char *arg)
 static int
 read_chunk(struct session *s, unsigned long long n, struct data_reader *dr, int binary)
 {
-	struct timespec deadline = netio_deadline(s->lim->data_timeout);
+	struct timespec deadline = deadline_in(s->lim->data_timeout);
 	unsigned long long credit = 0;
 
 	s->io->bulk = 1;
@@ -394,15 +414,9 @@ read_chunk(struct session *s, unsigned long long n, struct data_reader *dr, int 
 		int rc = netio_peek(s->io, &p, &avail, &deadline);
 
 		if (rc != NETIO_OK) {
-			if (rc == NETIO_TIMEOUT) {
-				log_info("timeout during BDAT with %llu octets still to come: disconnecting", n);
-				smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
-			} else if (rc == NETIO_ABORT) {
-				smtp_reply(s, 421, "4.3.2", "%s Service shutting down, try again later", s->cfg->hostname);
-			} else {
-				log_info("lost connection during BDAT");
-			}
-			s->quit = 1;
+			char where[80];
+			snprintf(where, sizeof(where), "during BDAT with %llu octets still to come", n);
+			session_gone(s, rc, where, " during BDAT");
 			s->io->bulk = 0;
 			return -1;
 		}
@@ -412,11 +426,7 @@ read_chunk(struct session *s, unsigned long long n, struct data_reader *dr, int 
 		netio_consume(s->io, take);
 		s->bytes_in += (long long)take;
 		n -= take;
-		credit += take;
-		if (credit >= MIN_DATA_RATE) {
-			deadline.tv_sec += (time_t)(credit / MIN_DATA_RATE);
-			credit %= MIN_DATA_RATE;
-		}
+		data_credit(&deadline, &credit, take);
 	}
 	s->io->bulk = 0;
 	return 0;

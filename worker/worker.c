@@ -14,6 +14,7 @@
 #include "hook.h"
 #include "ratelimit.h"
 #include "../common/config.h"
+#include "../common/deadline.h"
 #include "../common/listener.h"
 #include "../common/log.h"
 #include "../common/netaddr.h"
@@ -188,12 +189,11 @@ serve(const struct worker_args *a, const struct listener *l, const sigset_t *wai
 	 * header, before anything else, and only from a trusted proxy.  Others
 	 * are served as direct clients; a PROXY line from them is no command. */
 	if (conn.ep->proxy_protocol && trusted_proxy(conn.ep, (struct sockaddr *)&conn.client)) {
-		struct timespec deadline = { 0, 0 };
+		struct timespec deadline;
 		char why[256], host[64];
 		unsigned port;
 
-		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_sec += conn.ep->limits.command_timeout < 30 ? conn.ep->limits.command_timeout : 30;
+		deadline = deadline_in(conn.ep->limits.command_timeout < 30 ? conn.ep->limits.command_timeout : 30);
 		if (proxy_read_header(fd, &deadline, &conn.client, &conn.server, why, sizeof(why)) < 0) {
 			netaddr_format((struct sockaddr *)&conn.client, host, sizeof(host), &port);
 			log_warn("proxy [%s]:%u on %s: %s: connection closed", host, port, conn.ep->name, why);
@@ -277,6 +277,6 @@ worker_main(const struct worker_args *a)
 		}
 	}
 	scoreboard_set(a->sb, a->slot, SLOT_EXITING);
-	policy_close_all();
+	policy_close_all(a->cfg);
 	_exit(0);
 }

@@ -40,11 +40,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();        /* a refusal always says why */
 		return 0;
 	}
-	if (c->nendpoints < 1 || c->nendpoints > CONFIG_MAX_ENDPOINTS || !hook_is_set(c, HOOK_DATA) ||
+	if (c->nendpoints < 1 || c->nendpoints > CONFIG_MAX_ENDPOINTS ||
 	    c->min_spare > c->max_spare || c->workers > c->max_workers)
 		abort();
 	for (int i = 0; i < c->nendpoints; i++)
-		if (c->endpoints[i].nlisten < 1)
+		if (c->endpoints[i].nlisten < 1 || !endpoint_has_stage(c, &c->endpoints[i], HOOK_DATA))
 			abort();
 	config_free(c);
 	return 0;
