@@ -556,7 +556,7 @@ set_defaults(struct config *c)
 		parse_cidr_list("127.0.0.0/8 ::1/128", c->limits.limit_exempt, CONFIG_MAX_EXEMPT,
 		    &c->limits.nlimit_exempt, why, sizeof(why));
 	}
-	strlcpy(c->tls_priority, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", sizeof(c->tls_priority));
+	strlcpy(c->tls_priority, TLS_PRIORITY_DEFAULT, sizeof(c->tls_priority));
 	strlcpy(c->hook_directory, "/", sizeof(c->hook_directory));
 }
 

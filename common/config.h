@@ -6,6 +6,14 @@
 #ifndef POSTERN_CONFIG_H
 #define POSTERN_CONFIG_H
 
+/* TLS 1.2 and 1.3; ECDHE over X25519, P-256, P-384 or DHE over ffdhe2048
+ * only (an 8192-bit group costs a worker ~250 ms of CPU per replayed
+ * ClientHello); no static-RSA key exchange; no SHA-1 MACs (the CBC-SHA1
+ * suites): AEAD suites only; the server's order. */
+#define TLS_PRIORITY_DEFAULT "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
+	"-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-FFDHE2048:" \
+	"-RSA:-SHA1:%SERVER_PRECEDENCE"
+
 #include <stddef.h>
 #include <sys/types.h>
 #include "netaddr.h"

@@ -7,6 +7,7 @@
 #include "autoconf.h"
 #include "listen.h"
 #include "pool.h"
+#include "credentials.h"
 #include "../common/config.h"
 #include "../common/listener.h"
 #include "../common/log.h"

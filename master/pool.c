@@ -19,6 +19,7 @@
  */
 #include "autoconf.h"
 #include "pool.h"
+#include "credentials.h"
 #include "listen.h"
 #include "../common/config.h"
 #include "../common/listener.h"
@@ -31,9 +32,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,43 +85,6 @@ now_s(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-int
-credentials_lookup(const struct config *cfg, struct credentials *cr,
-    char *err, size_t errlen)
-{
-	struct passwd *pw;
-
-	memset(cr, 0, sizeof(*cr));
-	if (geteuid() != 0)
-		return 0;
-	if ((pw = getpwnam(cfg->user)) == NULL) {
-		snprintf(err, errlen, "[server] user: no such user '%s' (create it: useradd --system %s)",
-		    cfg->user, cfg->user);
-		return -1;
-	}
-	if (pw->pw_uid == 0) {
-		snprintf(err, errlen, "[server] user: '%s' is root; workers must not run as root", cfg->user);
-		return -1;
-	}
-	cr->drop = 1;
-	cr->uid = pw->pw_uid;
-	cr->gid = pw->pw_gid;
-	strlcpy(cr->user, cfg->user, sizeof(cr->user));
-	if (cfg->group[0] != '\0') {
-		struct group *gr = getgrnam(cfg->group);
-		if (gr == NULL) {
-			snprintf(err, errlen, "[server] group: no such group '%s'", cfg->group);
-			return -1;
-		}
-		if (gr->gr_gid == 0) {
-			snprintf(err, errlen, "[server] group: '%s' is gid 0; workers must not run as root", cfg->group);
-			return -1;
-		}
-		cr->gid = gr->gr_gid;
-	}
-	return 0;
-}
-
 static int
 spawn_worker(struct pool *p)
 {
@@ -135,9 +97,8 @@ spawn_worker(struct pool *p)
 			break;
 	if (slot == SLOTS)
 		return -1;
-	p->sb->slots[slot].sessions = 0;
-	p->sb->slots[slot].started = (int64_t)now_s();
 	p->started[slot] = now_s();
+	scoreboard_slot_start(p->sb, slot, 0, (int64_t)p->started[slot]);
 	scoreboard_set(p->sb, slot, SLOT_STARTING);
 	pid = fork();
 	if (pid < 0) {
@@ -171,7 +132,7 @@ spawn_worker(struct pool *p)
 		worker_main(&a);
 	}
 	p->pid[slot] = pid;
-	p->sb->slots[slot].pid = pid;   /* for the workers' information only */
+	scoreboard_set_pid(p->sb, slot, pid);   /* information only */
 	p->gen[slot] = p->generation;
 	log_debug("pool: started worker %d (slot %d)", (int)pid, slot);
 	return 0;
@@ -197,7 +158,7 @@ reap(struct pool *p)
 				log_warn("worker %d died of signal %d", (int)pid, WTERMSIG(status));
 			else
 				log_warn("worker %d exited with status %d", (int)pid, WEXITSTATUS(status));
-			if (lived < 5.0 && p->sb->slots[slot].sessions == 0) {
+			if (lived < 5.0 && scoreboard_sessions(p->sb, slot) == 0) {
 				double delay = 0.1 * (double)(1 << (p->crashes < 7 ? p->crashes : 7));
 				p->crashes++;
 				p->next_spawn = now_s() + delay;
@@ -210,7 +171,7 @@ reap(struct pool *p)
 			log_debug("pool: worker %d exited", (int)pid);
 		}
 		p->pid[slot] = 0;
-		p->sb->slots[slot].pid = 0;
+		scoreboard_slot_start(p->sb, slot, 0, 0);
 		scoreboard_set(p->sb, slot, SLOT_FREE);
 	}
 }
@@ -283,6 +244,64 @@ count_live(const struct pool *p)
 	return n;
 }
 
+/* Give the sockets kept from the running configuration back; close the
+ * new ones (a reload that failed half-way). */
+static void
+unwind_listeners(struct pool *p, struct listener *nl, int n)
+{
+	int i, k;
+
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < p->nlisteners; k++)
+			if (p->listeners[k].fd < 0 && strcmp(p->listeners[k].addr, nl[i].addr) == 0) {
+				p->listeners[k].fd = nl[i].fd;
+				nl[i].fd = -1;
+				break;
+			}
+		if (nl[i].fd >= 0)
+			close(nl[i].fd);
+	}
+}
+
+/* The sockets of configuration NC into NL: those of addresses that stay are
+ * taken over from the pool, the new ones bound.  Returns their number, or -1
+ * (logged; the pool's sockets are as they were). */
+static int
+reload_listeners(struct pool *p, const struct config *nc, struct listener *nl)
+{
+	char err[1024];
+	int e, i, k, n = 0;
+
+	for (e = 0; e < nc->nendpoints; e++) {
+		for (i = 0; i < nc->endpoints[e].nlisten; i++) {
+			const char *spec = nc->endpoints[e].listen[i];
+			if (n == MAX_LISTENERS) {
+				log_err("reload failed, keeping the running configuration: too many listen addresses (at most %d)",
+				    MAX_LISTENERS);
+				unwind_listeners(p, nl, n);
+				return -1;
+			}
+			nl[n].fd = -1;
+			for (k = 0; k < p->nlisteners; k++) {
+				if (p->listeners[k].fd >= 0 && strcmp(p->listeners[k].addr, spec) == 0) {
+					nl[n].fd = p->listeners[k].fd;
+					p->listeners[k].fd = -1;
+					break;
+				}
+			}
+			if (nl[n].fd < 0 && listen_one(spec, e, &nl[n], err, sizeof(err)) < 0) {
+				log_err("reload failed, keeping the running configuration: %s", err);
+				unwind_listeners(p, nl, n);
+				return -1;
+			}
+			nl[n].endpoint = e;
+			strlcpy(nl[n].addr, spec, sizeof(nl[n].addr));
+			n++;
+		}
+	}
+	return n;
+}
+
 /* SIGHUP: read the config again; on success retire the old workers. */
 static void
 reload(struct pool *p)
@@ -309,66 +328,12 @@ reload(struct pool *p)
 		config_free(nc);
 		return;
 	}
-	if ((nl = calloc(MAX_LISTENERS, sizeof(*nl))) == NULL) {
+	if ((nl = calloc(MAX_LISTENERS, sizeof(*nl))) == NULL ||
+	    (n = reload_listeners(p, nc, nl)) < 0) {
+		free(nl);
 		tls_server_free(&tls);
 		config_free(nc);
 		return;
-	}
-	/* Keep the sockets of addresses that stay; bind the new ones. */
-	{
-		int e, i, k, ok = 1;
-		n = 0;
-		for (e = 0; e < nc->nendpoints && ok; e++) {
-			for (i = 0; i < nc->endpoints[e].nlisten && ok; i++) {
-				const char *spec = nc->endpoints[e].listen[i];
-				if (n == MAX_LISTENERS) {
-					ok = 0;
-					break;
-				}
-				nl[n].fd = -1;
-				for (k = 0; k < p->nlisteners; k++) {
-					if (p->listeners[k].fd >= 0 && strcmp(p->listeners[k].addr, spec) == 0) {
-						nl[n].fd = p->listeners[k].fd;
-						p->listeners[k].fd = -1;
-						break;
-					}
-				}
-				if (nl[n].fd < 0) {
-					struct config one = *nc;
-					struct listener tmp;
-					one.nendpoints = 1;
-					one.endpoints[0] = nc->endpoints[e];
-					one.endpoints[0].nlisten = 1;
-					one.endpoints[0].listen[0] = (char *)spec;
-					if (listen_all(&one, &tmp, 1, err, sizeof(err)) != 1) {
-						log_err("reload failed, keeping the running configuration: %s", err);
-						ok = 0;
-						break;
-					}
-					nl[n].fd = tmp.fd;
-				}
-				nl[n].endpoint = e;
-				strlcpy(nl[n].addr, spec, sizeof(nl[n].addr));
-				n++;
-			}
-		}
-		if (!ok) {
-			/* Give the kept sockets back; close the new ones. */
-			for (i = 0; i < n; i++) {
-				for (k = 0; k < p->nlisteners; k++)
-					if (p->listeners[k].fd < 0 && strcmp(p->listeners[k].addr, nl[i].addr) == 0) {
-						p->listeners[k].fd = nl[i].fd;
-						nl[i].fd = -1;
-						break;
-					}
-				if (nl[i].fd >= 0)
-					close(nl[i].fd);
-			}
-			free(nl);
-			tls_server_free(&tls);
-			config_free(nc);
-			return;
-		}
 	}
 	listen_close(p->listeners, p->nlisteners);
 	free(p->listeners);
@@ -395,14 +360,40 @@ drain_notify(struct pool *p)
 		;
 }
 
+/* The master's signals: handled only while it sleeps in ppoll(WAITMASK). */
+static void
+setup_signals(sigset_t *waitmask)
+{
+	struct sigaction sa;
+	sigset_t block;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&block);
+	sigaddset(&block, SIGCHLD);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, waitmask);
+	sigdelset(waitmask, SIGCHLD);
+	sigdelset(waitmask, SIGTERM);
+	sigdelset(waitmask, SIGINT);
+	sigdelset(waitmask, SIGHUP);
+}
+
 int
 pool_run(struct config *cfg, const struct credentials *cr,
     struct tls_server *tls, int nlisteners, struct listener *listeners,
     int pidfile_fd)
 {
 	struct pool *p;
-	struct sigaction sa;
-	sigset_t block, waitmask;
+	sigset_t waitmask;
 	double stop_at = 0, kill_at = 0;
 	int stopping = 0, aborted = 0;
 
@@ -433,25 +424,7 @@ pool_run(struct config *cfg, const struct credentials *cr,
 		return 1;
 	}
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&block);
-	sigaddset(&block, SIGCHLD);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
-	sigprocmask(SIG_BLOCK, &block, &waitmask);
-	sigdelset(&waitmask, SIGCHLD);
-	sigdelset(&waitmask, SIGTERM);
-	sigdelset(&waitmask, SIGINT);
-	sigdelset(&waitmask, SIGHUP);
-
+	setup_signals(&waitmask);
 	setproctitle("master");
 	log_info("started: %d listening sockets, %d workers (max %d)", nlisteners,
 	    cfg->workers, cfg->max_workers);

@@ -12,6 +12,7 @@
 #include "transaction.h"
 #include "tls.h"
 #include "../common/deadline.h"
+#include "../common/scoreboard.h"
 #include "../common/log.h"
 #include "../common/netaddr.h"
 #include "../common/scoreboard.h"
@@ -190,7 +191,7 @@ session_close(struct session *s, const struct connection *conn)
 	/* The session is over for the per-client count before the last reply
 	 * (221) goes out: a client that reconnects at once is not counted twice. */
 	if (conn->client_key != NULL)
-		memset(conn->client_key, 0, 9);
+		memset(conn->client_key, 0, SB_KEY_LEN);
 	deadline = deadline_in(10);
 	netio_flush(s->io, &deadline);
 	milter_step_end_session();

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <unistd.h>
@@ -89,6 +90,17 @@ drop_privileges(const struct worker_args *a)
 	if (getuid() != a->uid || geteuid() != a->uid || getgid() != a->gid ||
 	    getegid() != a->gid || setuid(0) == 0) {
 		log_err("worker: privileges were not dropped to %s: refusing to serve", a->user);
+		_exit(2);
+	}
+}
+
+/* No execve from here on (a hook included) can gain privileges: setuid
+ * and file-capability binaries run without them. */
+static void
+no_new_privs(void)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		log_err("worker: prctl(PR_SET_NO_NEW_PRIVS): %s: refusing to serve", strerror(errno));
 		_exit(2);
 	}
 }
@@ -172,14 +184,14 @@ serve(const struct worker_args *a, const struct listener *l, const sigset_t *wai
 	}
 	/* Counted now, not after the session: a worker killed in its first
 	 * session has served, and is no start-up crash to the master. */
-	a->sb->slots[a->slot].sessions++;
+	scoreboard_count_session(a->sb, a->slot);
 	conn.fd = fd;
 	conn.ep = &a->cfg->endpoints[l->endpoint];
-	conn.client_key = a->sb->slots[a->slot].client;
+	conn.client_key = scoreboard_client(a->sb, a->slot);
 	conn.sb = a->sb;
 	len = sizeof(conn.server);
 	getsockname(fd, (struct sockaddr *)&conn.server, &len);
-	scoreboard_client_key((struct sockaddr *)&conn.client, a->sb->slots[a->slot].client);
+	scoreboard_set_client(a->sb, a->slot, (struct sockaddr *)&conn.client);
 	scoreboard_set(a->sb, a->slot, SLOT_BUSY);
 	if (write(a->notify_fd, "b", 1) < 0) {
 		/* the pipe is full: the master is already awake */
@@ -200,17 +212,17 @@ serve(const struct worker_args *a, const struct listener *l, const sigset_t *wai
 			goto done;
 		}
 	}
-	scoreboard_client_key((struct sockaddr *)&conn.client, a->sb->slots[a->slot].client);
+	scoreboard_set_client(a->sb, a->slot, (struct sockaddr *)&conn.client);
 	max = conn.ep->limits.max_connections_per_client;
 	conn.exempt = ratelimit_exempt(&conn.ep->limits, (struct sockaddr *)&conn.client);
 	if (!conn.exempt && max > 0 &&
-	    (n = scoreboard_count_client(a->sb, a->slot, a->sb->slots[a->slot].client)) >= max) {
+	    (n = scoreboard_count_client(a->sb, a->slot, conn.client_key)) >= max) {
 		/* a refused connection does not count against the next one */
-		memset(a->sb->slots[a->slot].client, 0, sizeof(a->sb->slots[a->slot].client));
+		scoreboard_set_client(a->sb, a->slot, NULL);
 		refuse(a, conn.ep, fd, (struct sockaddr *)&conn.client, n, max, "connections from this client");
 	} else if (!conn.exempt &&
-	    (n = (int)ratelimit_connection(&conn.ep->limits, a->sb->slots[a->slot].client)) > 0) {
-		memset(a->sb->slots[a->slot].client, 0, sizeof(a->sb->slots[a->slot].client));
+	    (n = (int)ratelimit_connection(&conn.ep->limits, conn.client_key)) > 0) {
+		scoreboard_set_client(a->sb, a->slot, NULL);
 		refuse(a, conn.ep, fd, (struct sockaddr *)&conn.client, n,
 		    conn.ep->limits.max_connection_rate, "connections in a minute (max_connection_rate)");
 	} else {
@@ -219,7 +231,7 @@ serve(const struct worker_args *a, const struct listener *l, const sigset_t *wai
 		session_run(a->cfg, a->tls, &conn, waitmask, &abort_sessions);
 	}
 done:
-	memset(a->sb->slots[a->slot].client, 0, sizeof(a->sb->slots[a->slot].client));
+	scoreboard_set_client(a->sb, a->slot, NULL);
 	close(fd);
 }
 
@@ -232,6 +244,7 @@ worker_main(const struct worker_args *a)
 
 	setproctitle("worker starting");
 	drop_privileges(a);
+	no_new_privs();
 	my_listeners = a->listeners;
 	my_nlisteners = a->nlisteners;
 	setup_signals(&waitmask);
@@ -253,7 +266,7 @@ worker_main(const struct worker_args *a)
 	epoll_ctl(ep, EPOLL_CTL_ADD, a->master_fd, &ev);
 
 	while (!stop_requested && !master_gone &&
-	    a->sb->slots[a->slot].sessions < (uint64_t)a->cfg->max_sessions) {
+	    scoreboard_sessions(a->sb, a->slot) < (uint64_t)a->cfg->max_sessions) {
 		int n;
 
 		scoreboard_set(a->sb, a->slot, SLOT_IDLE);
