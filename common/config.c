@@ -60,6 +60,7 @@ static const struct key server_keys[] = {
 static const struct key limits_keys[] = {
 	{ "max_message_size", K_SIZE, L(max_message_size), 0, 1LL << 40 },
 	{ "max_recipients", K_INT, L(max_recipients), 1, 1000000 },
+	{ "max_transactions", K_INT, L(max_transactions), 0, 1000000 },
 	{ "max_errors", K_INT, L(max_errors), 1, 100000 },
 	{ "max_auth_attempts", K_INT, L(max_auth_attempts), 1, 1000 },
 	{ "max_connections_per_client", K_INT, L(max_connections_per_client), 0, 100000 },
@@ -79,6 +80,10 @@ static const struct key tls_keys[] = {
 	{ "certificate", K_STRING, S(tls_certificate), 0, 0 },
 	{ "key", K_STRING, S(tls_key), 0, 0 },
 	{ "priority", K_STRING, S(tls_priority), 0, 0 },
+	{ "certificate_directory", K_STRING, S(tls_certificate_directory), 0, 0 },
+	{ "ticket_key_file", K_STRING, S(tls_ticket_key_file), 0, 0 },
+	{ "client_certificates", K_STRING, S(tls_client_certificates), 0, 0 },
+	{ "client_ca", K_STRING, S(tls_client_ca), 0, 0 },
 	{ NULL, 0, 0, 0, 0, 0 }
 };
 

@@ -50,6 +50,7 @@ struct limits {
 	struct cidr limit_exempt[CONFIG_MAX_EXEMPT];    /* no per-client limit */
 	int nlimit_exempt;
 	int bare_newline;               /* enum bare_newline, for DATA and BDAT */
+	int max_transactions;           /* MAIL commands accepted per session; 0 = no limit */
 };
 
 enum hook_kind {
@@ -140,6 +141,10 @@ struct config {
 	char tls_certificate[1024];
 	char tls_key[1024];
 	char tls_priority[512];
+	char tls_certificate_directory[1024];   /* certbot layout, for SNI */
+	char tls_ticket_key_file[1024];
+	char tls_client_certificates[16];       /* "no" or "request" (checked in tls_creds.c) */
+	char tls_client_ca[1024];
 	/* [hooks] */
 	struct hook_command hooks[HOOK_COUNT];
 	char hook_directory[1024];

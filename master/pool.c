@@ -26,7 +26,7 @@
 #include "../common/log.h"
 #include "../common/rates.h"
 #include "../common/scoreboard.h"
-#include "../common/tls.h"
+#include "../common/tls_creds.h"
 #include "../worker/worker.h"
 #include "children.h"
 
@@ -323,7 +323,7 @@ reload(struct pool *p)
 		config_free(nc);
 		return;
 	}
-	if (tls_server_load(nc, &tls, err, sizeof(err)) < 0) {
+	if (tls_server_load(nc, &p->tls, &tls, err, sizeof(err)) < 0) {
 		log_err("reload failed, keeping the running configuration and certificates: %s", err);
 		config_free(nc);
 		return;

@@ -77,6 +77,8 @@ my $unit = "$tmp$D{systemdsystemunitdir}/posternd.service";
 	my ($rc, $out) = make_in($tmp, 'install');
 	is($rc, 0, 'make install DESTDIR=... exits 0') or diag($out);
 	ok(-f $sbin && -x _, "posternd installed in $PREFIX/sbin");
+	ok(-f "$tmp$D{sbindir}/postern-ticket-key" && -x _, "postern-ticket-key installed in $PREFIX/sbin");
+	ok(-f "$tmp$D{mandir}/man8/postern-ticket-key.8", "postern-ticket-key(8) installed") if $D{mandir};
 	ok(-f "$libexec/postern-maildir" && -x _, "postern-maildir installed in $PREFIX/libexec/postern");
 	ok(-f "$libexec/postern-passwd" && -x _, "postern-passwd installed in $PREFIX/libexec/postern");
 	ok(-f "$etc/postern.conf", "postern.conf installed in $PREFIX/etc/postern");

@@ -79,7 +79,7 @@ initial(const char *ir, char *out, size_t outmax)
 /* A checkpassword program (qmail's interface): "user\0password\0timestamp\0"
  * on fd 3; exit 0 accepted, 1 refused, 111 temporary failure. */
 static void
-check_checkpassword(struct session *s, const struct step *st, const struct credentials *cr,
+check_checkpassword(struct session *s, const struct step *st, const struct sasl_credentials *cr,
     struct hook_result *res)
 {
 	char buf[3 * (SASL_FIELD_MAX + 1) + 32];
@@ -94,7 +94,7 @@ check_checkpassword(struct session *s, const struct step *st, const struct crede
 
 /* A persistent auth hook: request=postern_auth with user= and password=. */
 static void
-check_policy(struct session *s, const struct step *st, const struct credentials *cr,
+check_policy(struct session *s, const struct step *st, const struct sasl_credentials *cr,
     struct hook_result *res)
 {
 	char user[SASL_FIELD_MAX + 8], password[SASL_FIELD_MAX + 16], authzid[SASL_FIELD_MAX + 16];
@@ -113,7 +113,7 @@ check_policy(struct session *s, const struct step *st, const struct credentials 
 /* Ask one auth step: by default its stdin is a pipe holding the
  * credentials. */
 static void
-check_step(struct session *s, const struct step *st, const struct credentials *cr,
+check_step(struct session *s, const struct step *st, const struct sasl_credentials *cr,
     struct hook_result *res)
 {
 	char buf[3 * (SASL_FIELD_MAX + 1) + 1];
@@ -153,7 +153,7 @@ check_step(struct session *s, const struct step *st, const struct credentials *c
  * not accept decides (a failure counts as accept only with on_error =
  * accept, and some step must have accepted for real). */
 static void
-check(struct session *s, const char *mech, const struct credentials *cr, struct hook_result *res)
+check(struct session *s, const char *mech, const struct sasl_credentials *cr, struct hook_result *res)
 {
 	const struct step *steps[CONFIG_MAX_STEPS + 1];
 	int n, i, taken = 0;
@@ -184,7 +184,7 @@ smtp_auth(struct session *s, const char *arg)
 {
 	char mech[32], ir[SASL_LINE_MAX + 1], msg[3 * (SASL_FIELD_MAX + 1) + 1];
 	const char *sp;
-	struct credentials cr;
+	struct sasl_credentials cr;
 	struct hook_result res;
 	enum sasl_read r = SASL_OK;
 	size_t mlen;

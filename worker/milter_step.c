@@ -67,6 +67,11 @@ fill_macros(struct session *s, struct milter_macros *mm, struct macro_text *t)
 		mm->tls_version = t->tls_version;
 		mm->cipher = t->cipher;
 	}
+	/* as Postfix: the CNs of a verified client certificate (tls_peer.h) */
+	if (s->tls_peer.verified) {
+		mm->cert_subject = s->tls_peer.subject_cn;
+		mm->cert_issuer = s->tls_peer.issuer_cn;
+	}
 	if (s->in_transaction) {
 		mm->mail_mailer = "smtp";
 		mm->mail_addr = s->mail_from;

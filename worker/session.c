@@ -10,7 +10,7 @@
 #include "milter_step.h"
 #include "pipeline.h"
 #include "transaction.h"
-#include "tls.h"
+#include "tls_session.h"
 #include "../common/deadline.h"
 #include "../common/scoreboard.h"
 #include "../common/log.h"

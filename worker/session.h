@@ -15,6 +15,7 @@
 #include "esmtp_params.h"
 #include "data.h"
 #include "dns.h"
+#include "tls_peer.h"
 
 struct scoreboard;
 
@@ -40,6 +41,7 @@ struct session {
 	/* TLS */
 	const struct tls_server *tls_server;
 	char tls_info[128];             /* "TLSv1.3 TLS_AES_256_GCM_SHA384", "" without TLS */
+	struct tls_peer tls_peer;       /* SNI and client certificate */
 
 	/* AUTH (RFC 4954) */
 	char auth_user[256];            /* "" until AUTH succeeded */
@@ -57,6 +59,8 @@ struct session {
 	long long declared_size;        /* SIZE=, -1 if not given */
 	enum body_type body;            /* BODY= */
 	int smtputf8;                   /* SMTPUTF8 given (RFC 6531) */
+	int requiretls;                 /* REQUIRETLS given (RFC 8689) */
+	int has_priority, priority;     /* MT-PRIORITY= (RFC 6710), -9 to 9 */
 	char dsn_ret[8];                /* RET= (RFC 3461) */
 	char dsn_envid[101];            /* ENVID=, xtext */
 	char *rcpts;                    /* accepted recipients, "a@b\n" each */
@@ -85,6 +89,7 @@ struct session {
 	/* counters */
 	int errors;
 	int nmessages;                  /* accepted in this session */
+	int ntransactions;              /* MAIL commands accepted (max_transactions) */
 	int quit;                       /* stop reading: QUIT, 421, fatal error */
 	long long bytes_in;
 };

@@ -16,7 +16,8 @@
 #include "decision.h"
 #include "hook.h"
 #include "limits.h"
-#include "tls.h"
+#include "tls_session.h"
+#include "esmtp_ext.h"
 #include "transaction.h"
 #include "../common/deadline.h"
 #include "../common/log.h"
@@ -78,6 +79,7 @@ smtp_hello(struct session *s, const char *arg, int esmtp)
 	/* Credentials never cross in clear unless the endpoint allows it. */
 	if (s->ep->auth != AUTH_NONE && (s->tls_info[0] != '\0' || s->ep->insecure_auth))
 		smtp_reply_cont(s, 250, NULL, "AUTH PLAIN LOGIN");
+	esmtp_ext_advertise(s);
 	smtp_reply(s, 250, NULL, "ENHANCEDSTATUSCODES");
 }
 
@@ -129,7 +131,7 @@ smtp_starttls(struct session *s, const char *arg)
 		log_warn("discarding %zu bytes of plaintext pipelined after STARTTLS", pending);
 	netio_discard_input(s->io);
 	if (tls_accept(s->io, s->tls_server, &deadline, s->tls_info, sizeof(s->tls_info),
-	    why, sizeof(why)) < 0) {
+	    &s->tls_peer, why, sizeof(why)) < 0) {
 		log_info("STARTTLS: %s", why);
 		s->tls_info[0] = '\0';
 		s->quit = 1;
@@ -264,7 +266,7 @@ greet(struct session *s)
 		struct timespec deadline = deadline_in(s->lim->command_timeout);
 		char why[256];
 		if (tls_accept(s->io, s->tls_server, &deadline, s->tls_info, sizeof(s->tls_info),
-		    why, sizeof(why)) < 0) {
+		    &s->tls_peer, why, sizeof(why)) < 0) {
 			log_info("%s", why);
 			s->quit = 1;
 			return;

@@ -14,6 +14,7 @@
 #include "hook.h"
 #include "limits.h"
 #include "ratelimit.h"
+#include "esmtp_ext.h"
 #include "esmtp_params.h"
 #include "received.h"
 #include "../common/deadline.h"
@@ -38,6 +39,7 @@ transaction_reset(struct session *s)
 	s->declared_size = -1;
 	s->body = BODY_7BIT;
 	s->smtputf8 = 0;
+	s->requiretls = s->has_priority = s->priority = 0;
 	s->dsn_ret[0] = s->dsn_envid[0] = '\0';
 	s->rcpts_len = s->rcpts_dsn_len = 0;
 	s->nrcpts = 0;
@@ -125,7 +127,12 @@ smtp_mail(struct session *s, const char *arg)
 		path_error(s, e, why, 1);
 		return;
 	}
-	if (mail_params_parse(params, s->esmtp, s->lim->max_message_size, &mp, &st) < 0) {
+	if (!esmtp_ext_mail_allowed(s)) {
+		s->mail_from[0] = '\0';
+		return;
+	}
+	if (mail_params_parse(params, (s->esmtp ? ESMTP_EHLO : 0) | (s->tls_info[0] != '\0' ? ESMTP_TLS : 0),
+	    s->lim->max_message_size, &mp, &st) < 0) {
 		if (st.error == ESMTP_TOO_BIG)
 			log_info("reject: MAIL from=<%s> SIZE=%s exceeds the limit of %lld",
 			    log_esc(s->mail_from), log_esc(st.value), s->lim->max_message_size);
@@ -143,6 +150,9 @@ smtp_mail(struct session *s, const char *arg)
 	s->smtputf8 = mp.smtputf8;
 	memcpy(s->dsn_ret, mp.ret, sizeof(s->dsn_ret));
 	memcpy(s->dsn_envid, mp.envid, sizeof(s->dsn_envid));
+	s->requiretls = mp.requiretls;
+	s->has_priority = mp.has_priority;
+	s->priority = mp.priority;
 	s->in_transaction = 1;          /* for the hook's environment */
 	if (!session_ask(s, HOOK_MAIL)) {
 		log_info("reject: MAIL from=<%s> by the mail hook", log_esc(s->mail_from));
@@ -154,6 +164,7 @@ smtp_mail(struct session *s, const char *arg)
 	log_debug("mail from=<%s>%s%s", log_esc(s->mail_from),
 	    s->body == BODY_8BITMIME ? " body=8BITMIME" : s->body == BODY_BINARYMIME ? " body=BINARYMIME" : "",
 	    s->smtputf8 ? " smtputf8" : "");
+	s->ntransactions++;
 	smtp_reply(s, 250, "2.1.0", "%s", s->accept_text[0] ? s->accept_text : "Ok");
 }
 
