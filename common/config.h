@@ -26,6 +26,12 @@
 enum tls_mode { TLS_NONE, TLS_STARTTLS, TLS_IMPLICIT };
 enum auth_mode { AUTH_NONE, AUTH_OPTIONAL, AUTH_REQUIRED };
 
+#define CONFIG_MAX_EXEMPT 16
+
+/* A bare LF in a message: a line end either way (never the end of data);
+ * REJECT answers 521 and disconnects, as Postfix 3.9. */
+enum bare_newline { BARE_NEWLINE_NORMALIZE = 0, BARE_NEWLINE_REJECT = 1 };
+
 /* Limits: global in [limits], overridable per endpoint. */
 struct limits {
 	long long max_message_size;     /* bytes; 0 = no limit */
@@ -35,6 +41,15 @@ struct limits {
 	int max_connections_per_client; /* busy sessions per IPv4 / IPv6 /64; 0: no limit */
 	int command_timeout;            /* seconds */
 	int data_timeout;               /* seconds */
+	int max_junk_commands;          /* NOOP, RSET, VRFY, EXPN, HELP; 0: no limit */
+	/* per client (IPv4 address, IPv6 /64), across sessions; 0: off */
+	int max_connection_rate;        /* per 60 s */
+	int max_message_rate;           /* per 60 s */
+	int max_recipient_rate;         /* per 60 s */
+	int max_auth_failure_rate;      /* per hour */
+	struct cidr limit_exempt[CONFIG_MAX_EXEMPT];    /* no per-client limit */
+	int nlimit_exempt;
+	int bare_newline;               /* enum bare_newline, for DATA and BDAT */
 	int max_transactions;           /* MAIL commands accepted per session; 0 = no limit */
 };
 

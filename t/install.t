@@ -84,6 +84,9 @@ my $unit = "$tmp$D{systemdsystemunitdir}/posternd.service";
 	ok(-f "$etc/postern.conf", "postern.conf installed in $PREFIX/etc/postern");
 	ok(-f "$etc/postern.conf.sample", "postern.conf.sample installed in $PREFIX/etc/postern");
 	ok(-f $initd && -x _, "init script installed, executable, in $PREFIX/etc/init.d/posternd");
+	my $f2b = "$tmp$D{sysconfdir}/fail2ban/filter.d/posternd.conf";
+	ok(-f $f2b && Postern::Test::slurp($f2b) eq (Postern::Test::slurp(Postern::Test::srcdir() . "/etc/fail2ban/filter.d/posternd.conf") // ''),
+	    "the fail2ban filter installed as $PREFIX/etc/fail2ban/filter.d/posternd.conf");
 	ok(-f $unit, "posternd.service installed in $PREFIX/lib/systemd/system");
 	my $conf = -f "$etc/postern.conf" ? Postern::Test::slurp("$etc/postern.conf") : '';
 	like($conf, qr{^\s*data\s*=\s*\Q$D{pkglibexecdir}\E/postern-maildir\s}m,

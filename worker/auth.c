@@ -13,6 +13,7 @@
 #include "pipeline.h"
 #include "decision.h"
 #include "hook.h"
+#include "ratelimit.h"
 #include "policy.h"
 #include "sasl.h"
 #include "../common/deadline.h"
@@ -251,7 +252,7 @@ auth_allowed(struct session *s)
 		smtp_reply(s, 538, "5.7.11", "Error: encryption required for requested authentication mechanism");
 		return 0;
 	}
-	return 1;
+	return ratelimit_auth(s) == 0;
 }
 
 /* "mechanism [initial-response]" into MECH and IR ("" without one). */
@@ -347,22 +348,12 @@ sasl_refuse(struct session *s, enum sasl_read r)
 	}
 }
 
-/* USER for a log line: control bytes and spaces escaped, so that a user
- * name cannot forge the "from [ADDRESS]" that fail2ban reads. */
+/* USER for a log line: escaped by log_sanitize (spaces and brackets too),
+ * so that a user name cannot forge the "from [ADDRESS]" that fail2ban reads. */
 static void
 log_user(char *out, size_t outlen, const char *user)
 {
 	log_sanitize(out, outlen, user, strlen(user));
-	for (char *blank = strchr(out, ' '); blank != NULL; blank = strchr(blank, ' ')) {
-		size_t rest = strlen(blank + 1);
-		if ((size_t)(blank - out) + 4 + rest + 1 > outlen) {
-			*blank = '\0';
-			break;
-		}
-		memmove(blank + 4, blank + 1, rest + 1);
-		memcpy(blank, "\\x20", 4);
-		blank += 4;
-	}
 }
 
 /* The auth hook's answer RES for USER: log it, reply, count failures. */
@@ -379,6 +370,7 @@ auth_verdict(struct session *s, const char *mech, const char *username, const st
 		smtp_reply(s, 235, "2.7.0", "Authentication successful");
 	} else if (res->verdict == HOOK_REJECT) {
 		s->auth_failures++;
+		ratelimit_auth_failed(s);
 		/* fail2ban: "authentication failed for user=... from [ADDR]" */
 		log_warn("auth: authentication failed for user=%s from [%s] mechanism=%s",
 		    user, s->client_addr, mech);

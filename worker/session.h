@@ -17,11 +17,18 @@
 #include "dns.h"
 #include "tls_peer.h"
 
+struct scoreboard;
+
 struct session {
 	const struct config *cfg;
 	const struct endpoint *ep;
 	const struct limits *lim;
 	struct limits stress_limits;    /* lim points here in stress mode */
+	int stress;                     /* in stress mode (limits.c) */
+	int junk, junk_since;           /* junk commands since message number junk_since */
+	unsigned char rate_key[9];      /* the client, for the shared rates */
+	int limit_exempt;               /* in limit_exempt (ratelimit.c) */
+	const struct scoreboard *sb;
 	struct netio *io;
 	struct spool spool;
 	char id[16];                    /* session id, in every log line */
@@ -121,6 +128,8 @@ struct connection {
 	struct sockaddr_storage server;
 	int stress;                     /* every worker is busy: short timeouts */
 	unsigned char *client_key;      /* the scoreboard's per-client key, or NULL */
+	const struct scoreboard *sb;    /* to notice stress mode (limits.c) */
+	int exempt;                     /* in limit_exempt: no per-client limit */
 };
 
 struct tls_server;
@@ -128,6 +137,8 @@ struct tls_server;
 void session_open(struct session *, const struct config *, const struct tls_server *,
     const struct connection *, struct netio *io);
 /* The end of the session: flush the last replies, close TLS, log, free. */
+/* Switch the session to stress-mode limits (limits.c decides when). */
+void session_stress(struct session *);
 void session_close(struct session *, const struct connection *);
 
 /*

@@ -15,6 +15,7 @@
 #include "command.h"
 #include "decision.h"
 #include "hook.h"
+#include "limits.h"
 #include "tls_session.h"
 #include "esmtp_ext.h"
 #include "transaction.h"
@@ -60,7 +61,7 @@ smtp_hello(struct session *s, const char *arg, int esmtp)
 	transaction_reset(s);           /* RFC 5321 4.1.4: EHLO resets */
 	strlcpy(s->helo, arg, sizeof(s->helo));
 	s->esmtp = esmtp;
-	log_info("%s %s", esmtp ? "ehlo" : "helo", s->helo);
+	log_info("%s %s", esmtp ? "ehlo" : "helo", log_esc(s->helo));
 	if (!esmtp) {
 		smtp_reply(s, 250, NULL, "%s", session_accept_text(s, s->cfg->hostname));
 		return;
@@ -295,7 +296,7 @@ log_command(const struct smtp_command *cmd, const char *line, size_t len)
 	} else if (cmd->verb == CMD_UNKNOWN || cmd->verb == CMD_EMPTY) {
 		log_debug("< (unrecognized command of %zu octets)", len);
 	} else if (cmd->verb != CMD_BAD_CHARS && log_debugging()) {
-		char clean[160];
+		char clean[640];
 		log_sanitize(clean, sizeof(clean), line, len);
 		log_debug("< %s", clean);
 	}
@@ -330,11 +331,10 @@ read_commands(struct session *s)
 	struct smtp_command cmd;
 
 	while (!s->quit) {
-		struct timespec deadline = deadline_in(s->lim->command_timeout);
 		size_t len;
 		int rc;
 
-		rc = netio_getline(s->io, line, PATH_LINE_MAX, &len, &deadline);
+		rc = limits_getline(s, line, PATH_LINE_MAX, &len);
 		if (rc == NETIO_TOOLONG) {
 			smtp_reply(s, 500, "5.5.2", "Error: line too long (the limit is 512 octets)");
 			continue;
@@ -348,9 +348,16 @@ read_commands(struct session *s)
 		if (parse_line(s, line, len, &cmd) < 0)
 			continue;
 		log_command(&cmd, line, len);
+		if (limits_command(s, cmd.verb) < 0)
+			break;
 		if (cmd.verb == CMD_UNKNOWN && milter_step_unknown(s, line))
 			continue;       /* a milter refused it with its own reply */
 		dispatch(s, &cmd);
+		if (cmd.verb == CMD_AUTH) {
+			/* the credentials of AUTH PLAIN/LOGIN ... were in both */
+			explicit_bzero(line, sizeof(line));
+			netio_wipe_consumed(s->io);
+		}
 	}
 }
 
