@@ -27,6 +27,12 @@ enum tls_mode { TLS_NONE, TLS_STARTTLS, TLS_IMPLICIT };
 enum auth_mode { AUTH_NONE, AUTH_OPTIONAL, AUTH_REQUIRED };
 enum protocol { PROTO_SMTP, PROTO_LMTP };      /* endpoint key protocol (RFC 2033) */
 
+#define CONFIG_MAX_EXEMPT 16
+
+/* A bare LF in a message: a line end either way (never the end of data);
+ * REJECT answers 521 and disconnects, as Postfix 3.9. */
+enum bare_newline { BARE_NEWLINE_NORMALIZE = 0, BARE_NEWLINE_REJECT = 1 };
+
 /* Limits: global in [limits], overridable per endpoint. */
 struct limits {
 	long long max_message_size;     /* bytes; 0 = no limit */
@@ -36,6 +42,16 @@ struct limits {
 	int max_connections_per_client; /* busy sessions per IPv4 / IPv6 /64; 0: no limit */
 	int command_timeout;            /* seconds */
 	int data_timeout;               /* seconds */
+	int max_junk_commands;          /* NOOP, RSET, VRFY, EXPN, HELP; 0: no limit */
+	/* per client (IPv4 address, IPv6 /64), across sessions; 0: off */
+	int max_connection_rate;        /* per 60 s */
+	int max_message_rate;           /* per 60 s */
+	int max_recipient_rate;         /* per 60 s */
+	int max_auth_failure_rate;      /* per hour */
+	struct cidr limit_exempt[CONFIG_MAX_EXEMPT];    /* no per-client limit */
+	int nlimit_exempt;
+	int bare_newline;               /* enum bare_newline, for DATA and BDAT */
+	int max_transactions;           /* MAIL commands accepted per session; 0 = no limit */
 };
 
 enum hook_kind {
@@ -127,6 +143,10 @@ struct config {
 	char tls_certificate[1024];
 	char tls_key[1024];
 	char tls_priority[512];
+	char tls_certificate_directory[1024];   /* certbot layout, for SNI */
+	char tls_ticket_key_file[1024];
+	char tls_client_certificates[16];       /* "no" or "request" (checked in tls_creds.c) */
+	char tls_client_ca[1024];
 	/* [hooks] */
 	struct hook_command hooks[HOOK_COUNT];
 	char hook_directory[1024];

@@ -11,7 +11,7 @@
 #include "../common/config.h"
 #include "../common/listener.h"
 #include "../common/log.h"
-#include "../common/tls.h"
+#include "../common/tls_creds.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -123,7 +123,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	/* Certificates and keys are read now, as root: workers never open them. */
-	if (tls_server_load(cfg, &tls, err, sizeof(err)) < 0) {
+	if (tls_server_load(cfg, NULL, &tls, err, sizeof(err)) < 0) {
 		fprintf(stderr, "posternd: %s: %s\n", file, err);
 		config_free(cfg);
 		return 1;

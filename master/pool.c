@@ -24,8 +24,9 @@
 #include "../common/config.h"
 #include "../common/listener.h"
 #include "../common/log.h"
+#include "../common/rates.h"
 #include "../common/scoreboard.h"
-#include "../common/tls.h"
+#include "../common/tls_creds.h"
 #include "../worker/worker.h"
 #include "children.h"
 
@@ -63,6 +64,7 @@ struct pool {
 	struct listener *listeners;
 	int nlisteners;
 	struct scoreboard *sb;
+	struct rates *rates;            /* handed to workers, never read here */
 	uint32_t gen[SLOTS];            /* configuration generation of each slot */
 	pid_t pid[SLOTS];               /* the worker in each slot, 0: none */
 	double started[SLOTS];          /* monotonic seconds */
@@ -118,6 +120,7 @@ spawn_worker(struct pool *p)
 		a.listeners = p->listeners;
 		a.nlisteners = p->nlisteners;
 		a.sb = p->sb;
+		a.rates = p->rates;
 		a.slot = slot;
 		a.master_fd = p->master_pipe[0];
 		a.notify_fd = p->notify_pipe[1];
@@ -320,7 +323,7 @@ reload(struct pool *p)
 		config_free(nc);
 		return;
 	}
-	if (tls_server_load(nc, &tls, err, sizeof(err)) < 0) {
+	if (tls_server_load(nc, &p->tls, &tls, err, sizeof(err)) < 0) {
 		log_err("reload failed, keeping the running configuration and certificates: %s", err);
 		config_free(nc);
 		return;
@@ -405,6 +408,13 @@ pool_run(struct config *cfg, const struct credentials *cr,
 	if ((p->listeners = calloc(MAX_LISTENERS, sizeof(*listeners))) == NULL)
 		return 1;
 	memcpy(p->listeners, listeners, (size_t)nlisteners * sizeof(*listeners));
+	/* the workers' per-client rates: never read by the master (made
+	 * first, so that the scoreboard stays the first shared mapping in
+	 * /proc/PID/maps, where t/master.t looks for it) */
+	if ((p->rates = rates_create()) == NULL) {
+		log_err("cannot create the rate table: %s", strerror(errno));
+		return 1;
+	}
 	if ((p->sb = scoreboard_create(SLOTS)) == NULL) {
 		log_err("cannot create the scoreboard: %s", strerror(errno));
 		return 1;

@@ -139,6 +139,59 @@ has_non_ascii(const char *s, size_t len)
 	return 0;
 }
 
+/* The code point of the UTF-8 sequence at S (LEN > 0 bytes left), its
+ * length in *N; U+FFFD for a malformed one (the caller checked, but this
+ * parser trusts no one). */
+static unsigned long
+utf8_decode(const unsigned char *s, size_t len, size_t *n)
+{
+	size_t want, i;
+	unsigned long cp;
+
+	if (s[0] < 0x80) {
+		*n = 1;
+		return s[0];
+	}
+	want = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
+	cp = s[0] & (0x3f >> (want - 1));
+	for (i = 1; i < want; i++) {
+		if (i >= len || (s[i] & 0xc0) != 0x80) {
+			*n = i;
+			return 0xfffd;
+		}
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	*n = want;
+	return cp;
+}
+
+/* Code points that must never reach a hook's environment, a header or a
+ * log line from an address (SMTPUTF8): C1 controls (NEL among them), the
+ * line and paragraph separators, the invisible direction marks and bidi
+ * embeddings/isolates that make text read other than it is, the BOM and
+ * the interlinear annotation characters. */
+static int
+forbidden_code_point(unsigned long cp)
+{
+	return (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+	    (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff ||
+	    (cp >= 0xfff9 && cp <= 0xfffb) || cp == 0xfffd;
+}
+
+static int
+has_forbidden_code_point(const char *s, size_t len)
+{
+	size_t i = 0, n;
+
+	while (i < len) {
+		if (forbidden_code_point(utf8_decode((const unsigned char *)s + i, len - i, &n)))
+			return 1;
+		i += n;
+	}
+	return 0;
+}
+
 /* Mailbox = Local-part "@" ( Domain / address-literal ) */
 static enum path_error
 check_mailbox(const char *s, size_t len, int allow_postmaster, int utf8, const char **why)
@@ -149,6 +202,10 @@ check_mailbox(const char *s, size_t len, int allow_postmaster, int utf8, const c
 	if (!utf8 && has_non_ascii(s, len)) {
 		*why = "non-ASCII address without SMTPUTF8";
 		return PATH_NON_ASCII;
+	}
+	if (utf8 && has_forbidden_code_point(s, len)) {
+		*why = "control or line-separator character in the address";
+		return PATH_BAD_ADDRESS;
 	}
 	if (s[0] == '"') {
 		local_len = quoted_string_len(s, len, utf8);

@@ -14,6 +14,7 @@
 #include "decision.h"
 #include "pipeline.h"
 #include "hook.h"
+#include "ratelimit.h"
 #include "policy.h"
 #include "sasl.h"
 #include "../common/deadline.h"
@@ -38,8 +39,8 @@ enum sasl_read { SASL_OK, SASL_CANCEL, SASL_BAD, SASL_TOOLONG, SASL_GONE };
  * verdict. */
 static int auth_allowed(struct session *);
 static int split_auth(struct session *, const char *, char *, size_t, char *, size_t);
-static enum sasl_read sasl_plain(struct session *, const char *, struct credentials *);
-static enum sasl_read sasl_login(struct session *, const char *, struct credentials *);
+static enum sasl_read sasl_plain(struct session *, const char *, struct sasl_credentials *);
+static enum sasl_read sasl_login(struct session *, const char *, struct sasl_credentials *);
 static void sasl_refuse(struct session *, enum sasl_read);
 static void auth_verdict(struct session *, const char *, const char *, const struct hook_result *);
 
@@ -89,7 +90,7 @@ initial(const char *ir, char *out, size_t outmax)
 /* A checkpassword program (qmail's interface): "user\0password\0timestamp\0"
  * on fd 3; exit 0 accepted, 1 refused, 111 temporary failure. */
 static void
-check_checkpassword(struct session *s, const struct step *st, const struct credentials *cr,
+check_checkpassword(struct session *s, const struct step *st, const struct sasl_credentials *cr,
     struct hook_result *res)
 {
 	char buf[3 * (SASL_FIELD_MAX + 1) + 32];
@@ -104,7 +105,7 @@ check_checkpassword(struct session *s, const struct step *st, const struct crede
 
 /* A persistent auth hook: request=postern_auth with user= and password=. */
 static void
-check_policy(struct session *s, const struct step *st, const struct credentials *cr,
+check_policy(struct session *s, const struct step *st, const struct sasl_credentials *cr,
     struct hook_result *res)
 {
 	char user[SASL_FIELD_MAX + 8], password[SASL_FIELD_MAX + 16], authzid[SASL_FIELD_MAX + 16];
@@ -123,7 +124,7 @@ check_policy(struct session *s, const struct step *st, const struct credentials 
 /* Ask one auth step: by default its stdin is a pipe holding the
  * credentials. */
 static void
-check_step(struct session *s, const struct step *st, const struct credentials *cr,
+check_step(struct session *s, const struct step *st, const struct sasl_credentials *cr,
     struct hook_result *res)
 {
 	char buf[3 * (SASL_FIELD_MAX + 1) + 1];
@@ -163,7 +164,7 @@ check_step(struct session *s, const struct step *st, const struct credentials *c
  * not accept decides (a failure counts as accept only with on_error =
  * accept, and some step must have accepted for real). */
 static void
-check(struct session *s, const char *mech, const struct credentials *cr, struct hook_result *res)
+check(struct session *s, const char *mech, const struct sasl_credentials *cr, struct hook_result *res)
 {
 	const struct step *steps[CONFIG_MAX_STEPS + 1];
 	int n, i, taken = 0;
@@ -193,7 +194,7 @@ void
 smtp_auth(struct session *s, const char *arg)
 {
 	char mech[32], ir[SASL_LINE_MAX + 1];
-	struct credentials cr;
+	struct sasl_credentials cr;
 	struct hook_result res;
 	enum sasl_read r;
 
@@ -252,7 +253,7 @@ auth_allowed(struct session *s)
 		smtp_reply(s, 538, "5.7.11", "Error: encryption required for requested authentication mechanism");
 		return 0;
 	}
-	return 1;
+	return ratelimit_auth(s) == 0;
 }
 
 /* "mechanism [initial-response]" into MECH and IR ("" without one). */
@@ -290,7 +291,7 @@ decode_initial(const char *ir, char *out, size_t outmax, int *len)
 
 /* RFC 4616: one response, "[authzid] NUL authcid NUL passwd". */
 static enum sasl_read
-sasl_plain(struct session *s, const char *ir, struct credentials *cr)
+sasl_plain(struct session *s, const char *ir, struct sasl_credentials *cr)
 {
 	char msg[3 * (SASL_FIELD_MAX + 1) + 1];
 	enum sasl_read r;
@@ -308,7 +309,7 @@ sasl_plain(struct session *s, const char *ir, struct credentials *cr)
 
 /* LOGIN: the user name (maybe as the initial response), then the password. */
 static enum sasl_read
-sasl_login(struct session *s, const char *ir, struct credentials *cr)
+sasl_login(struct session *s, const char *ir, struct sasl_credentials *cr)
 {
 	enum sasl_read r;
 	int len = 0;
@@ -348,22 +349,12 @@ sasl_refuse(struct session *s, enum sasl_read r)
 	}
 }
 
-/* USER for a log line: control bytes and spaces escaped, so that a user
- * name cannot forge the "from [ADDRESS]" that fail2ban reads. */
+/* USER for a log line: escaped by log_sanitize (spaces and brackets too),
+ * so that a user name cannot forge the "from [ADDRESS]" that fail2ban reads. */
 static void
 log_user(char *out, size_t outlen, const char *user)
 {
 	log_sanitize(out, outlen, user, strlen(user));
-	for (char *blank = strchr(out, ' '); blank != NULL; blank = strchr(blank, ' ')) {
-		size_t rest = strlen(blank + 1);
-		if ((size_t)(blank - out) + 4 + rest + 1 > outlen) {
-			*blank = '\0';
-			break;
-		}
-		memmove(blank + 4, blank + 1, rest + 1);
-		memcpy(blank, "\\x20", 4);
-		blank += 4;
-	}
 }
 
 /* The auth hook's answer RES for USER: log it, reply, count failures. */
@@ -380,6 +371,7 @@ auth_verdict(struct session *s, const char *mech, const char *username, const st
 		smtp_reply(s, 235, "2.7.0", "Authentication successful");
 	} else if (res->verdict == HOOK_REJECT) {
 		s->auth_failures++;
+		ratelimit_auth_failed(s);
 		/* fail2ban: "authentication failed for user=... from [ADDR]" */
 		log_warn("auth: authentication failed for user=%s from [%s] mechanism=%s",
 		    user, s->client_addr, mech);

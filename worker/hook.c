@@ -242,8 +242,8 @@ take_reply(const struct hook_call *call, const char *out, size_t len, struct hoo
 	default: return;
 	}
 	if (code / 100 != want) {
-		log_warn("hook %s: reply '%.60s' does not match exit status %d: ignored",
-		    call->name, line, res->exit_status);
+		log_warn("hook %s: reply '%.240s' does not match exit status %d: ignored",
+		    call->name, log_esc(line), res->exit_status);
 		return;
 	}
 	memcpy(res->reply, line, n + 1);

@@ -29,6 +29,7 @@ netio_init(struct netio *io, int fd, const sigset_t *waitmask, volatile int *abo
 	io->rstart = io->rend = 0;
 	io->wlen = 0;
 	io->eof = 0;
+	io->toolong = 0;
 	io->werror = 0;
 	io->bulk = 0;
 	io->write_timeout = 300;
@@ -187,7 +188,6 @@ netio_getline(struct netio *io, char *line, size_t max, size_t *len,
     const struct timespec *deadline)
 {
 	size_t scanned = 0;
-	int toolong = 0;
 
 	for (;;) {
 		char *start = io->rbuf + io->rstart;
@@ -198,8 +198,10 @@ netio_getline(struct netio *io, char *line, size_t max, size_t *len,
 		if (lf != NULL) {
 			size_t n = (size_t)(lf - start);       /* without LF */
 			io->rstart += n + 1;
-			if (toolong || n + 1 > max)
+			if (io->toolong || n + 1 > max) {
+				io->toolong = 0;
 				return NETIO_TOOLONG;
+			}
 			if (n > 0 && start[n - 1] == '\r')
 				n--;
 			memcpy(line, start, n);
@@ -209,8 +211,9 @@ netio_getline(struct netio *io, char *line, size_t max, size_t *len,
 		}
 		scanned = avail;
 		if (avail >= max) {
-			/* Too long already: drop what we have, keep looking for LF. */
-			toolong = 1;
+			/* Too long already: drop what we have, keep looking for
+			 * LF (across calls: a caller may wait in slices). */
+			io->toolong = 1;
 			io->rstart = io->rend;
 			scanned = 0;
 		} else if (io->rend == sizeof(io->rbuf) && io->rstart > 0) {
@@ -259,6 +262,14 @@ void
 netio_discard_input(struct netio *io)
 {
 	io->rstart = io->rend = 0;
+	io->toolong = 0;
+}
+
+void
+netio_wipe_consumed(struct netio *io)
+{
+	explicit_bzero(io->rbuf, io->rstart);
+	explicit_bzero(io->rbuf + io->rend, sizeof(io->rbuf) - io->rend);
 }
 
 int

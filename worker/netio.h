@@ -33,6 +33,7 @@ struct netio {
 	size_t rstart, rend;
 	size_t wlen;
 	int eof;
+	int toolong;                    /* netio_getline is skipping an over-long line */
 	int werror;                     /* a write failed: the session is over */
 	int bulk;                       /* a message is streaming in (DATA, BDAT) */
 	int write_timeout;              /* seconds for a buffered write to drain */
@@ -64,6 +65,9 @@ void netio_consume(struct netio *, size_t n);
 size_t netio_pending(const struct netio *);
 /* Throw away everything buffered but unread (after STARTTLS). */
 void netio_discard_input(struct netio *);
+/* Zero every byte of the read buffer that is not unread input: what an
+ * AUTH exchange left there (credentials) does not stay in memory. */
+void netio_wipe_consumed(struct netio *);
 
 /* What other files change in a connection, through these only. */
 /* TLS: reads and writes go through the gnutls_session_t SESSION from now

@@ -60,7 +60,7 @@ sasl_has_ctl(const char *p, size_t n)
 
 /* [authzid] NUL authcid NUL passwd -- exactly two NULs. */
 int
-sasl_split_plain(const char *msg, int len, struct credentials *cr)
+sasl_split_plain(const char *msg, int len, struct sasl_credentials *cr)
 {
 	const char *nul1, *nul2, *end = msg + len;
 	size_t zlen, ulen, plen;

@@ -8,7 +8,8 @@
 
 #define SASL_FIELD_MAX  255     /* authzid, authcid, password (RFC 4616) */
 
-struct credentials {
+/* What a client sent in AUTH PLAIN or LOGIN. */
+struct sasl_credentials {
 	char authzid[SASL_FIELD_MAX + 1];
 	char user[SASL_FIELD_MAX + 1];
 	char password[SASL_FIELD_MAX + 1];
@@ -24,7 +25,7 @@ enum { SASL_DECODE_MALFORMED = -1, SASL_DECODE_TOO_LONG = -2 };
 int sasl_decode64(const char *in, char *out, size_t outmax);
 /* "[authzid] NUL authcid NUL passwd", exactly two NULs, fields of at most
  * 255 octets, a non-empty authcid.  Returns 0 or -1. */
-int sasl_split_plain(const char *msg, int len, struct credentials *cr);
+int sasl_split_plain(const char *msg, int len, struct sasl_credentials *cr);
 /* Does P hold a CR, LF or NUL? */
 int sasl_has_ctl(const char *p, size_t n);
 

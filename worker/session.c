@@ -10,11 +10,12 @@
 #include "milter_step.h"
 #include "pipeline.h"
 #include "transaction.h"
-#include "tls.h"
+#include "tls_session.h"
 #include "../common/deadline.h"
 #include "../common/scoreboard.h"
 #include "../common/log.h"
 #include "../common/netaddr.h"
+#include "../common/scoreboard.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -48,7 +49,7 @@ reply_line(struct session *s, int code, char *line, int n)
 		return;
 	put_line(s, line, n);
 	if (code >= 400)
-		log_debug("> %s", line);
+		log_debug("> %s", log_esc(line));
 	switch (code) {
 	case 500: case 501: case 502: case 503: case 504: case 530: case 555:
 		if (++s->errors >= s->lim->max_errors && !s->quit) {
@@ -137,9 +138,9 @@ new_session_id(char *id, size_t len)
 }
 
 /* As Postfix's stress mode: every worker is busy, so this client gets short
- * timeouts and no patience for errors. */
-static void
-stress_limits(struct session *s)
+ * timeouts and no patience for errors or junk commands. */
+void
+session_stress(struct session *s)
 {
 	s->stress_limits = s->ep->limits;
 	if (s->stress_limits.command_timeout > 10)
@@ -147,9 +148,12 @@ stress_limits(struct session *s)
 	if (s->stress_limits.data_timeout > 10)
 		s->stress_limits.data_timeout = 10;
 	s->stress_limits.max_errors = 1;
+	if (s->stress_limits.max_junk_commands == 0 || s->stress_limits.max_junk_commands > 1)
+		s->stress_limits.max_junk_commands = 1;
 	s->lim = &s->stress_limits;
+	s->stress = 1;
 	netio_set_write_timeout(s->io, s->stress_limits.command_timeout);
-	log_warn("stress mode: all %d workers are busy: timeouts %d s, max_errors 1",
+	log_warn("stress mode: all %d workers are busy: timeouts %d s, max_errors 1, max_junk_commands 1",
 	    s->cfg->max_workers, s->stress_limits.command_timeout);
 }
 
@@ -178,8 +182,11 @@ session_open(struct session *s, const struct config *cfg, const struct tls_serve
 	log_info("connect from %s[%s]:%u to %s%s%s%s", s->dns.resolve[0] ? s->dns.client_name : "",
 	    s->client_addr, s->client_port, ep->name, s->dns.note[0] ? " (" : "", s->dns.note,
 	    s->dns.note[0] ? ")" : "");
+	s->sb = conn->sb;
+	s->limit_exempt = conn->exempt;
+	scoreboard_client_key((const struct sockaddr *)&conn->client, s->rate_key);
 	if (conn->stress)
-		stress_limits(s);
+		session_stress(s);
 	setproctitle("worker %s", s->client_addr);
 }
 

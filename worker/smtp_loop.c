@@ -15,9 +15,11 @@
 #include "command.h"
 #include "decision.h"
 #include "hook.h"
+#include "limits.h"
 #include "lmtp.h"
 #include "pipeline.h"
-#include "tls.h"
+#include "tls_session.h"
+#include "esmtp_ext.h"
 #include "transaction.h"
 #include "../common/deadline.h"
 #include "../common/log.h"
@@ -65,7 +67,7 @@ smtp_hello(struct session *s, const char *arg, const char *verb, int esmtp)
 	transaction_reset(s);           /* RFC 5321 4.1.4: EHLO resets */
 	strlcpy(s->helo, arg, sizeof(s->helo));
 	s->esmtp = esmtp;
-	log_info("%s %s", esmtp ? (s->ep->protocol == PROTO_LMTP ? "lhlo" : "ehlo") : "helo", s->helo);
+	log_info("%s %s", esmtp ? (s->ep->protocol == PROTO_LMTP ? "lhlo" : "ehlo") : "helo", log_esc(s->helo));
 	if (!esmtp) {
 		smtp_reply(s, 250, NULL, "%s", session_accept_text(s, s->cfg->hostname));
 		return;
@@ -83,6 +85,7 @@ smtp_hello(struct session *s, const char *arg, const char *verb, int esmtp)
 	/* Credentials never cross in clear unless the endpoint allows it. */
 	if (s->ep->auth != AUTH_NONE && (session_has_tls(s) || s->ep->insecure_auth))
 		smtp_reply_cont(s, 250, NULL, "AUTH PLAIN LOGIN");
+	esmtp_ext_advertise(s);
 	smtp_reply(s, 250, NULL, "ENHANCEDSTATUSCODES");
 }
 
@@ -140,7 +143,7 @@ smtp_starttls(struct session *s, const char *arg)
 		log_warn("discarding %zu bytes of plaintext pipelined after STARTTLS", pending);
 	netio_discard_input(s->io);
 	if (tls_accept(s->io, s->tls_server, &deadline, s->tls_info, sizeof(s->tls_info),
-	    why, sizeof(why)) < 0) {
+	    &s->tls_peer, why, sizeof(why)) < 0) {
 		log_info("STARTTLS: %s", why);
 		s->tls_info[0] = '\0';
 		s->quit = 1;
@@ -277,7 +280,7 @@ greet(struct session *s)
 		struct timespec deadline = deadline_in(s->lim->command_timeout);
 		char why[256];
 		if (tls_accept(s->io, s->tls_server, &deadline, s->tls_info, sizeof(s->tls_info),
-		    why, sizeof(why)) < 0) {
+		    &s->tls_peer, why, sizeof(why)) < 0) {
 			log_info("%s", why);
 			s->quit = 1;
 			return;
@@ -307,7 +310,7 @@ log_command(const struct smtp_command *cmd, const char *line, size_t len)
 	} else if (cmd->verb == CMD_UNKNOWN || cmd->verb == CMD_EMPTY) {
 		log_debug("< (unrecognized command of %zu octets)", len);
 	} else if (cmd->verb != CMD_BAD_CHARS && log_debugging()) {
-		char clean[160];
+		char clean[640];
 		log_sanitize(clean, sizeof(clean), line, len);
 		log_debug("< %s", clean);
 	}
@@ -342,11 +345,10 @@ read_commands(struct session *s)
 	struct smtp_command cmd;
 
 	while (!s->quit) {
-		struct timespec deadline = deadline_in(s->lim->command_timeout);
 		size_t len;
 		int rc;
 
-		rc = netio_getline(s->io, line, PATH_LINE_MAX, &len, &deadline);
+		rc = limits_getline(s, line, PATH_LINE_MAX, &len);
 		if (rc == NETIO_TOOLONG) {
 			smtp_reply(s, 500, "5.5.2", "Error: line too long (the limit is 512 octets)");
 			continue;
@@ -360,9 +362,16 @@ read_commands(struct session *s)
 		if (parse_line(s, line, len, &cmd) < 0)
 			continue;
 		log_command(&cmd, line, len);
+		if (limits_command(s, cmd.verb) < 0)
+			break;
 		if (cmd.verb == CMD_UNKNOWN && milter_step_unknown(s, line))
 			continue;       /* a milter refused it with its own reply */
 		dispatch(s, &cmd);
+		if (cmd.verb == CMD_AUTH) {
+			/* the credentials of AUTH PLAIN/LOGIN ... were in both */
+			explicit_bzero(line, sizeof(line));
+			netio_wipe_consumed(s->io);
+		}
 	}
 }
 

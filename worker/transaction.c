@@ -12,6 +12,9 @@
 #include "data.h"
 #include "decision.h"
 #include "hook.h"
+#include "limits.h"
+#include "ratelimit.h"
+#include "esmtp_ext.h"
 #include "esmtp_params.h"
 #include "received.h"
 #include "lmtp.h"
@@ -39,6 +42,7 @@ transaction_reset(struct session *s)
 	s->declared_size = -1;
 	s->body = BODY_7BIT;
 	s->smtputf8 = 0;
+	s->requiretls = s->has_priority = s->priority = 0;
 	s->dsn_ret[0] = s->dsn_envid[0] = '\0';
 	s->rcpts_len = s->rcpts_dsn_len = 0;
 	s->nrcpts = 0;
@@ -117,6 +121,8 @@ smtp_mail(struct session *s, const char *arg)
 		smtp_reply(s, 503, "5.5.1", "Error: nested MAIL command");
 		return;
 	}
+	if (ratelimit_mail(s) < 0)
+		return;
 	/* UTF-8 is parsed here and refused below unless SMTPUTF8 was given. */
 	e = smtp_parse_path(arg, "FROM:", 1, 0, 1, s->mail_from, sizeof(s->mail_from), &params, &why);
 	if (e != PATH_OK) {
@@ -124,10 +130,15 @@ smtp_mail(struct session *s, const char *arg)
 		path_error(s, e, why, 1);
 		return;
 	}
-	if (mail_params_parse(params, s->esmtp, s->lim->max_message_size, &mp, &st) < 0) {
+	if (!esmtp_ext_mail_allowed(s)) {
+		s->mail_from[0] = '\0';
+		return;
+	}
+	if (mail_params_parse(params, (s->esmtp ? ESMTP_EHLO : 0) | (s->tls_info[0] != '\0' ? ESMTP_TLS : 0),
+	    s->lim->max_message_size, &mp, &st) < 0) {
 		if (st.error == ESMTP_TOO_BIG)
 			log_info("reject: MAIL from=<%s> SIZE=%s exceeds the limit of %lld",
-			    s->mail_from, st.value, s->lim->max_message_size);
+			    log_esc(s->mail_from), log_esc(st.value), s->lim->max_message_size);
 		s->mail_from[0] = '\0';
 		params_error(s, &st);
 		return;
@@ -142,17 +153,21 @@ smtp_mail(struct session *s, const char *arg)
 	s->smtputf8 = mp.smtputf8;
 	memcpy(s->dsn_ret, mp.ret, sizeof(s->dsn_ret));
 	memcpy(s->dsn_envid, mp.envid, sizeof(s->dsn_envid));
+	s->requiretls = mp.requiretls;
+	s->has_priority = mp.has_priority;
+	s->priority = mp.priority;
 	s->in_transaction = 1;          /* for the hook's environment */
 	if (!session_ask(s, HOOK_MAIL)) {
-		log_info("reject: MAIL from=<%s> by the mail hook", s->mail_from);
+		log_info("reject: MAIL from=<%s> by the mail hook", log_esc(s->mail_from));
 		transaction_reset(s);
 		return;
 	}
 	/* accepted MAIL and RCPT are in the message's status line; the
 	 * refusals are logged at info where they happen */
-	log_debug("mail from=<%s>%s%s", s->mail_from,
+	log_debug("mail from=<%s>%s%s", log_esc(s->mail_from),
 	    s->body == BODY_8BITMIME ? " body=8BITMIME" : s->body == BODY_BINARYMIME ? " body=BINARYMIME" : "",
 	    s->smtputf8 ? " smtputf8" : "");
+	s->ntransactions++;
 	smtp_reply(s, 250, "2.1.0", "%s", session_accept_text(s, "Ok"));
 }
 
@@ -215,15 +230,18 @@ smtp_rcpt(struct session *s, const char *arg)
 		smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
 		return;
 	}
+	if (ratelimit_rcpt(s) < 0)
+		return;
 	if (!session_ask(s, HOOK_RCPT)) {
-		log_info("reject: RCPT from=<%s> to=<%s> by the rcpt hook", s->mail_from, s->last_rcpt);
+		log_info("reject: RCPT from=<%s> to=<%s> by the rcpt hook", log_esc(s->mail_from),
+		    log_esc(s->last_rcpt));
 		return;
 	}
 	if (add_rcpt(s, s->last_rcpt, &s->rcpt_dsn) < 0) {
 		smtp_reply(s, 452, "4.3.1", "Error: insufficient system resources");
 		return;
 	}
-	log_debug("rcpt to=<%s>", s->last_rcpt);
+	log_debug("rcpt to=<%s>", log_esc(s->last_rcpt));
 	smtp_reply(s, 250, "2.1.5", "%s", session_accept_text(s, "Ok"));
 }
 
@@ -283,11 +301,14 @@ rcpt_summary(const struct session *s, char *out, size_t outlen)
 	out[0] = '\0';
 	while (*p != '\0') {
 		size_t l = strcspn(p, "\n");
-		if (o + l + 4 + 24 >= outlen) {
+		char esc[SMTP_PATH_MAX * 4 + 1];
+
+		log_sanitize(esc, sizeof(esc), p, l);
+		if (o + strlen(esc) + 4 + 24 >= outlen) {
 			snprintf(out + o, outlen - o, " (+%d more)", s->nrcpts - shown);
 			return;
 		}
-		o += (size_t)snprintf(out + o, outlen - o, "%s<%.*s>", shown ? "," : "", (int)l, p);
+		o += (size_t)snprintf(out + o, outlen - o, "%s<%s>", shown ? "," : "", esc);
 		shown++;
 		p += l + (p[l] == '\n');
 	}
@@ -314,17 +335,24 @@ deliver(struct session *s, struct data_reader *dr)
 	struct hook_result res;
 	double delay;
 	const char *qid = s->queue_id;
-	char to[600];
+	char to[1200];
 	int ok = 0;
 
 	setproctitle("worker %s", s->client_addr);
-	if (dr->too_big) {
+	if (dr->bare_lf && s->lim->bare_newline == BARE_NEWLINE_REJECT) {
+		/* as Postfix 3.9's smtpd_forbid_bare_newline = yes */
+		log_info("reject: %s from=<%s>: bare <LF> received (bare_newline = reject): disconnecting",
+		    qid, log_esc(s->mail_from));
+		refuse_message(&res, HOOK_REJECT, "521 5.5.2 %s Error: bare <LF> received", s->cfg->hostname);
+		s->quit = 1;
+	} else if (dr->too_big) {
 		log_info("reject: %s from=<%s> size=%lld: over the limit of %lld bytes", qid,
-		    s->mail_from, dr->size, s->lim->max_message_size);
+		    log_esc(s->mail_from), dr->size, s->lim->max_message_size);
 		refuse_message(&res, HOOK_REJECT, "552 5.3.4 Error: message too big (the limit is %lld bytes)",
 		    s->lim->max_message_size);
 	} else if (dr->long_line) {
-		log_info("reject: %s from=<%s>: a text line is longer than 1000 octets", qid, s->mail_from);
+		log_info("reject: %s from=<%s>: a text line is longer than 1000 octets", qid,
+		    log_esc(s->mail_from));
 		refuse_message(&res, HOOK_REJECT, "554 5.6.0 Error: a line of the message is longer than 1000 octets (RFC 5321 4.5.3.1.6)");
 	} else if (spool_finish(&s->spool) < 0) {
 		log_err("%s: cannot write the spool file in %s: %s", qid, s->cfg->spool_directory, strerror(errno));
@@ -337,10 +365,10 @@ deliver(struct session *s, struct data_reader *dr)
 		if (ok) {
 			s->nmessages++;
 			log_info("%s: from=<%s> to=%s nrcpt=%d size=%lld delay=%.3f status=sent", qid,
-			    s->mail_from, to, s->nrcpts, dr->size, delay);
+			    log_esc(s->mail_from), to, s->nrcpts, dr->size, delay);
 		} else {
 			log_info("%s: from=<%s> to=%s nrcpt=%d size=%lld delay=%.3f status=%s (%s hook exit %d)",
-			    qid, s->mail_from, to, s->nrcpts, dr->size, delay,
+			    qid, log_esc(s->mail_from), to, s->nrcpts, dr->size, delay,
 			    res.verdict == HOOK_REJECT ? "rejected" : "deferred", decider, res.exit_status);
 		}
 	}
@@ -462,6 +490,8 @@ smtp_bdat(struct session *s, const char *arg)
 		smtp_reply(s, 501, "5.5.4", "Syntax: BDAT size [LAST]");
 		return;
 	}
+	if (limits_bdat(s, n, lmtp_bdat_replies(s, last)))
+		return;
 	if (!s->in_transaction || s->nrcpts == 0 || s->chunk_failed) {
 		/* The octets follow anyway: read them, then refuse. */
 		if (read_chunk(s, n, NULL, 0) < 0)

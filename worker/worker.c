@@ -12,6 +12,7 @@
 #include "policy.h"
 #include "proxy.h"
 #include "hook.h"
+#include "ratelimit.h"
 #include "../common/config.h"
 #include "../common/deadline.h"
 #include "../common/listener.h"
@@ -131,18 +132,19 @@ setup_signals(sigset_t *waitmask)
 	sigemptyset(waitmask);
 }
 
-/* Over max_connections_per_client: 421 and close, before any session. */
+/* Over max_connections_per_client or max_connection_rate: 421 and close,
+ * before any session. */
 static void
 refuse(const struct worker_args *a, const struct endpoint *ep, int fd,
-    const struct sockaddr *peer, int n)
+    const struct sockaddr *peer, int n, int limit, const char *what)
 {
 	char host[64], line[512];
 	unsigned port;
 	int len;
 
 	netaddr_format(peer, host, sizeof(host), &port);
-	log_warn("refused [%s]:%u on %s: too many connections from this client (%d, limit %d)",
-	    host, port, ep->name, n, ep->limits.max_connections_per_client);
+	log_warn("refused [%s]:%u on %s: too many %s (%d, limit %d)", host, port, ep->name,
+	    what, n, limit);
 	if (ep->tls == TLS_IMPLICIT)
 		return;         /* a TLS client could not read a plaintext reply */
 	len = snprintf(line, sizeof(line),
@@ -185,6 +187,7 @@ serve(const struct worker_args *a, const struct listener *l, const sigset_t *wai
 	conn.fd = fd;
 	conn.ep = &a->cfg->endpoints[l->endpoint];
 	conn.client_key = scoreboard_client(a->sb, a->slot);
+	conn.sb = a->sb;
 	len = sizeof(conn.server);
 	getsockname(fd, (struct sockaddr *)&conn.server, &len);
 	scoreboard_set_client(a->sb, a->slot, (struct sockaddr *)&conn.client);
@@ -210,10 +213,17 @@ serve(const struct worker_args *a, const struct listener *l, const sigset_t *wai
 	}
 	scoreboard_set_client(a->sb, a->slot, (struct sockaddr *)&conn.client);
 	max = conn.ep->limits.max_connections_per_client;
-	if (max > 0 && (n = scoreboard_count_client(a->sb, a->slot, conn.client_key)) >= max) {
+	conn.exempt = ratelimit_exempt(&conn.ep->limits, (struct sockaddr *)&conn.client);
+	if (!conn.exempt && max > 0 &&
+	    (n = scoreboard_count_client(a->sb, a->slot, conn.client_key)) >= max) {
 		/* a refused connection does not count against the next one */
 		scoreboard_set_client(a->sb, a->slot, NULL);
-		refuse(a, conn.ep, fd, (struct sockaddr *)&conn.client, n);
+		refuse(a, conn.ep, fd, (struct sockaddr *)&conn.client, n, max, "connections from this client");
+	} else if (!conn.exempt &&
+	    (n = (int)ratelimit_connection(&conn.ep->limits, conn.client_key)) > 0) {
+		scoreboard_set_client(a->sb, a->slot, NULL);
+		refuse(a, conn.ep, fd, (struct sockaddr *)&conn.client, n,
+		    conn.ep->limits.max_connection_rate, "connections in a minute (max_connection_rate)");
 	} else {
 		/* Stress: this session takes the last worker the pool may have. */
 		conn.stress = scoreboard_count_busy(a->sb) >= a->cfg->max_workers;
@@ -237,6 +247,7 @@ worker_main(const struct worker_args *a)
 	my_listeners = a->listeners;
 	my_nlisteners = a->nlisteners;
 	setup_signals(&waitmask);
+	ratelimit_init(a->rates);
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		log_err("worker: epoll_create1: %s", strerror(errno));
 		_exit(2);

@@ -1,16 +1,19 @@
 /*
- * tls.c - the server side of a TLS handshake on a non-blocking socket,
+ * tls_session.c - the server side of a TLS handshake on a non-blocking socket,
  * bounded by a deadline.  Every TLS detail is GnuTLS's: the priority string
  * and credentials come from the master; session tickets use the key the
- * master made, so resumption works across workers.  Client certificates
- * are not requested.  Renegotiation is refused (netio treats
- * GNUTLS_E_REHANDSHAKE as an error).
+ * master made (or read from ticket_key_file), so resumption works across
+ * workers and nodes.  The certificate is chosen by the client's server name
+ * once its hello is in; client certificates are requested, never required,
+ * when client_certificates = request.  Renegotiation is refused (netio
+ * treats GNUTLS_E_REHANDSHAKE as an error).
  */
 #include "autoconf.h"
-#include "tls.h"
+#include "tls_session.h"
+#include "tls_peer.h"
 #include "netio.h"
 #include "../common/deadline.h"
-#include "../common/tls.h"
+#include "../common/tls_creds.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -41,10 +44,28 @@ wait_for(int fd, int write, const struct timespec *deadline)
 	}
 }
 
+/* After the client's hello: the certificate for the name it asked for. */
+static int
+choose_certificate(gnutls_session_t s)
+{
+	const struct tls_server *ts = gnutls_session_get_ptr(s);
+	gnutls_certificate_credentials_t cred;
+	char raw[TLS_SNI_NAME_MAX + 2], name[TLS_SNI_NAME_MAX + 1];
+	size_t len = sizeof(raw);
+	unsigned type;
+
+	if (ts->sni.nnames == 0 ||
+	    gnutls_server_name_get(s, raw, &len, &type, 0) < 0 || type != GNUTLS_NAME_DNS ||
+	    tls_sni_normalize(raw, len, name, sizeof(name)) < 0 ||
+	    (cred = tls_sni_lookup(&ts->sni, name)) == NULL)
+		return 0;       /* [tls] certificate */
+	return gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+}
+
 int
 tls_accept(struct netio *io, const struct tls_server *ts,
     const struct timespec *deadline, char *info, size_t infolen,
-    char *why, size_t whylen)
+    struct tls_peer *peer, char *why, size_t whylen)
 {
 	gnutls_session_t s;
 	int rc;
@@ -64,7 +85,10 @@ tls_accept(struct netio *io, const struct tls_server *ts,
 		gnutls_deinit(s);
 		return -1;
 	}
-	gnutls_certificate_server_set_request(s, GNUTLS_CERT_IGNORE);
+	gnutls_session_set_ptr(s, (void *)ts);
+	gnutls_handshake_set_post_client_hello_function(s, choose_certificate);
+	gnutls_certificate_server_set_request(s, ts->request_client_cert ?
+	    GNUTLS_CERT_REQUEST : GNUTLS_CERT_IGNORE);
 	gnutls_handshake_set_timeout(s, 0);
 	gnutls_transport_set_int(s, io->fd);
 	for (;;) {
@@ -88,6 +112,7 @@ tls_accept(struct netio *io, const struct tls_server *ts,
 		return -1;
 	}
 	netio_set_tls(io, s);
+	tls_peer_read(s, peer);
 	/* The client's Finished is ACKed now, not 40 ms later: a client that
 	 * writes its next command at once (Nagle) would wait for that ACK. */
 	setsockopt(io->fd, IPPROTO_TCP, TCP_QUICKACK, &(int){ 1 }, sizeof(int));
