@@ -238,6 +238,16 @@ def t_too_big(srv):
     ok(r and r.startswith('552 5.3.4'), 'a BDAT chunk (not LAST) over the limit: one 552', r)
     ok(c.reply(timeout=1) is None, 'only one', None)
     s.close()
+    s, c = session(srv.ports['small'])
+    c.cmd('LHLO client.test')
+    s.sendall(b'MAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\nRCPT TO:<x@example.org>\r\n')
+    replies(c, 3)
+    s.sendall(b'BDAT 2000 LAST\r\n' + b'y' * 2000)
+    after = replies(c, 2)
+    ok(codes(after) == [552, 552], 'BDAT LAST over the limit: 552 for each recipient', after)
+    r = c.reply(timeout=1)
+    ok(r is None or r.startswith('421'), 'then nothing, or the 421 of a chunk refused unread', r)
+    s.close()
 
 
 def t_smtp_collapse(srv):
