@@ -12,7 +12,6 @@
 #include "session.h"
 #include "pipeline.h"
 #include "decision.h"
-#include "pipeline.h"
 #include "hook.h"
 #include "ratelimit.h"
 #include "policy.h"

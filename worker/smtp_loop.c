@@ -17,7 +17,6 @@
 #include "hook.h"
 #include "limits.h"
 #include "lmtp.h"
-#include "pipeline.h"
 #include "tls_session.h"
 #include "esmtp_ext.h"
 #include "transaction.h"
