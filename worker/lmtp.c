@@ -60,6 +60,20 @@ rcpt_len(const char *p)
 	return strcspn(p, "\n");
 }
 
+/* Log recipient ADDR (LEN octets) and the code and enhanced code of its
+ * reply TEXT (hook text stays out of the log: log.c's escaping rule). */
+static void
+log_rcpt(const struct session *s, const char *addr, size_t len, const char *status, const char *text)
+{
+	char esc[SMTP_PATH_MAX * 4 + 1];
+	size_t n = strspn(text, "0123456789. ");
+
+	while (n > 0 && text[n - 1] == ' ')
+		n--;
+	log_sanitize(esc, sizeof(esc), addr, len);
+	log_info("%s: to=<%s> status=%s (%.*s)", s->queue_id, esc, status, (int)(n < 24 ? n : 24), text);
+}
+
 void
 lmtp_replies(struct session *s, int accepted, const struct hook_result *res)
 {
@@ -83,17 +97,16 @@ lmtp_replies(struct session *s, int accepted, const struct hook_result *res)
 		if (refusal == NULL && !accepted && !rcpt_table_active())
 			refusal = whole;        /* nothing per recipient: the message's answer */
 		if (refusal != NULL) {
-			log_info("%s: to=<%.*s> status=%s (%s)", s->queue_id, (int)l, p,
-			    refusal[0] == '5' ? "rejected" : "deferred", refusal);
+			log_rcpt(s, p, l, refusal[0] == '5' ? "rejected" : "deferred", refusal);
 			rcpt_reply(s, refusal);
 		} else if (own_ok != NULL) {
-			log_info("%s: to=<%.*s> status=sent (%s)", s->queue_id, (int)l, p, own_ok);
+			log_rcpt(s, p, l, "sent", own_ok);
 			rcpt_reply(s, own_ok);
 		} else if (res->reply[0] == '2') {
-			log_info("%s: to=<%.*s> status=sent", s->queue_id, (int)l, p);
+			log_rcpt(s, p, l, "sent", res->reply);
 			rcpt_reply(s, res->reply);
 		} else {
-			log_info("%s: to=<%.*s> status=sent", s->queue_id, (int)l, p);
+			log_rcpt(s, p, l, "sent", "250 2.0.0");
 			smtp_reply(s, 250, "2.0.0", "<%.*s> Ok: queued as %s", (int)l, p, s->queue_id);
 		}
 		p += l + (p[l] == '\n');
