@@ -473,11 +473,12 @@ static void copy_exact(int fd, uintmax_t size)
  * serve - persistent mode: one request=postern_data after another.  Returns
  * at the end of input.  Attribute lines other than size= are ignored.
  */
-static void serve(const char *dir)
+static void serve(const char *dir, const char *quarantine)
 {
 	char line[8192], name[NAME_MAX + 1];
 	uintmax_t size = 0;
-	int fd, have_size = 0;
+	int fd, have_size = 0, held = 0;
+	const char *to;
 
 	while (fgets(line, sizeof(line), stdin) != NULL) {
 		if (strchr(line, '\n') == NULL)
@@ -490,6 +491,8 @@ static void serve(const char *dir)
 				if (errno != 0 || end == line + 5 || *end != '\n')
 					fail(EINVAL, "bad size= in the request");
 				have_size = 1;
+			} else if (strncmp(line, "postern_quarantine=", 19) == 0 && line[19] != '\n') {
+				held = 1;
 			}
 			continue;
 		}
@@ -499,15 +502,16 @@ static void serve(const char *dir)
 			fflush(stdout);
 			continue;
 		}
-		fd = create_tmp(dir, name, sizeof(name) - 24);
+		to = held && quarantine != NULL ? quarantine : dir;
+		fd = create_tmp(to, name, sizeof(name) - 24);
 		copy_exact(fd, size);
 		finish_tmp(fd, size);
-		commit(dir, name, size);
+		commit(to, name, size);
 		fputs("action=OK\n\n", stdout);
 		if (fflush(stdout) == EOF)
 			exit(EX_TEMPFAIL);
 		size = 0;
-		have_size = 0;
+		have_size = held = 0;
 	}
 }
 
@@ -517,23 +521,30 @@ int main(int argc, char **argv)
 	uintmax_t size;
 	int fd;
 	const char *p = getenv("POSTERN_PERSISTENT");
+	const char *q = getenv("POSTERN_QUARANTINE");
+	const char *quarantine, *to;
 
 	setup_signals();
-	if (argc != 2 || argv[1][0] == '\0')
-		fail(0, "usage: " PROG " /path/to/Maildir (got %d arguments; "
+	if ((argc != 2 && argc != 3) || argv[1][0] == '\0' || (argc == 3 && argv[2][0] == '\0'))
+		fail(0, "usage: " PROG " /path/to/Maildir [/path/to/quarantine/Maildir] (got %d arguments; "
 		    "fix the data hook command in the Postern configuration)",
 		    argc - 1);
 
 	persistent = p != NULL && strcmp(p, "1") == 0;
+	/* A milter quarantined the message: into the second Maildir, if any. */
+	quarantine = argc == 3 ? argv[2] : NULL;
 	make_maildir(argv[1]);
+	if (quarantine != NULL)
+		make_maildir(quarantine);
 	if (persistent) {
-		serve(argv[1]);
+		serve(argv[1], quarantine);
 		return (EX_OK);
 	}
+	to = quarantine != NULL && q != NULL && q[0] != '\0' ? quarantine : argv[1];
 	/* Leave room in NAME_MAX for the ",S=<size>" suffix. */
-	fd = create_tmp(argv[1], name, sizeof(name) - 24);
+	fd = create_tmp(to, name, sizeof(name) - 24);
 	size = copy_stdin(fd);
 	finish_tmp(fd, size);
-	commit(argv[1], name, size);
+	commit(to, name, size);
 	return (EX_OK);
 }

@@ -249,10 +249,11 @@ my $msg = "Received: from client.example (client.example [192.0.2.1])\n"
     is_tempfail($r, 'no argument');
     like($r->{stderr}, qr/usage/i, 'no argument: usage on stderr');
 
-    $r = run_hook(args => [$md, 'extra'], input => $msg);
-    is_tempfail($r, 'two arguments');
-    like($r->{stderr}, qr/usage/i, 'two arguments: usage on stderr');
-    ok(!-e $md, 'two arguments: nothing created');
+    # a second argument is the quarantine Maildir (postern-milter(7))
+    $r = run_hook(args => [$md, "$md-q", 'extra'], input => $msg);
+    is_tempfail($r, 'three arguments');
+    like($r->{stderr}, qr/usage/i, 'three arguments: usage on stderr');
+    ok(!-e $md, 'three arguments: nothing created');
 }
 
 # ---------------------------------------------------------------- stdin errors

@@ -27,7 +27,8 @@ RECORDER = os.path.join(HERE, 'lib', 'milter_recorder.py')
 ENV_STEP = r'''#!/bin/sh
 # a data step after the milter: what envelope and message does it get?
 { echo "from=$POSTERN_MAIL_FROM"; printf 'rcpts=%%s\n' "$POSTERN_RCPTS" | tr '\n' ' '; echo;
-  printf 'dsn=%%s\n' "$POSTERN_RCPTS_DSN" | tr '\n' ' '; echo; } >> %(log)s
+  printf 'dsn=%%s\n' "$POSTERN_RCPTS_DSN" | tr '\n' ' '; echo;
+  echo "quarantine=$POSTERN_QUARANTINE"; } >> %(log)s
 exit 0
 '''
 
@@ -37,6 +38,18 @@ def python_with_milter():
         if exe and subprocess.run([exe, '-c', 'import Milter'], capture_output=True).returncode == 0:
             return exe
     return None
+
+
+def self_maildir(d):
+    return postern_test.install_program(d, os.path.join(postern_test.BUILDDIR, 'hooks', 'postern-maildir'),
+                                        'maildir-q')
+
+
+def count(d):
+    try:
+        return len([f for f in os.listdir(d + '/new') if not f.startswith('.')])
+    except OSError:
+        return 0
 
 
 class Server(postern_test.Server):
@@ -63,12 +76,14 @@ class Server(postern_test.Server):
             'milter.down': {'socket': 'inet:127.0.0.1:%d' % down},
             'milter.downok': {'socket': 'inet:127.0.0.1:%d' % down, 'default_action': 'accept'},
             'hook.env': {'stage': 'data', 'command': env},
+            'hook.qstore': {'stage': 'data', 'command': '%s %s/Main %s/Held' % (self_maildir(d), d, d)},
             'smtp': {'pipeline': 'rec env data'},
             'submission': {'pipeline': 'rec env data'},
             'tempf': {'pipeline': 'down data'},
             'acc': {'pipeline': 'downok data'},
+            'quar': {'pipeline': 'rec env qstore'},
         }
-        postern_test.Server.__init__(self, config=conf, dir=d, endpoints=('smtp', 'submission', 'tempf', 'acc'))
+        postern_test.Server.__init__(self, config=conf, dir=d, endpoints=('smtp', 'submission', 'tempf', 'acc', 'quar'))
 
     def stop(self, *a, **k):
         self.rec.terminate()
@@ -136,6 +151,20 @@ def t_edits(srv):
     ok(srv.wait_log(r'milter rec: 1[0-9] edits applied'), 'the edits are logged')
 
 
+def t_quarantine(srv):
+    srv.reset()
+    d = srv.dir
+    with smtplib.SMTP('127.0.0.1', srv.ports['quar'], timeout=30) as c:
+        r1 = c.sendmail('s@example.org', ['keep@example.org'], MSG % 'please make edits')
+        r2 = c.sendmail('s@example.org', ['keep@example.org'], MSG % 'plain')
+    ok(r1 == {} and r2 == {} and count(d + '/Held') == 1 and count(d + '/Main') == 1,
+       'quarantined by the milter: postern-maildir files it in the second Maildir; the other in the first',
+       (count(d + '/Held'), count(d + '/Main')))
+    env = open(srv.envlog).read()
+    ok('quarantine=held for review\n' in env and 'quarantine=\n' in env,
+       'later data steps get POSTERN_QUARANTINE (only for the quarantined message)', env)
+
+
 def t_daemon_name(srv):
     srv.reset()
     with smtplib.SMTP('127.0.0.1', srv.ports['submission'], timeout=30) as c:
@@ -183,7 +212,7 @@ def t_down(srv):
 
 
 def main():
-    serve_tests(Server, ((t_edits,), (t_daemon_name,), (t_refusals,), (t_down,)))
+    serve_tests(Server, ((t_edits,), (t_quarantine,), (t_daemon_name,), (t_refusals,), (t_down,)))
     return TAP.done()
 
 

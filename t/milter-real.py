@@ -11,6 +11,8 @@
 #   signature for the EICAR test string: EICAR is refused with
 #   clamav-milter's own reply text, a clean message gets its
 #   X-Virus-Status header.
+#   spamass-milter with a private spamd (local tests only, no DNS):
+#   GTUBE refused (-r 15), a clean message gets X-Spam-Status.
 # Prints TAP; a test whose milter is missing skips with the package to
 # install.
 import os
@@ -158,6 +160,45 @@ def test_clamav(d):
             stop(p)
 
 
+GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X'
+
+
+def start_spamass(d):
+    spamd_port, port = free_port(), free_port()
+    spamd = subprocess.Popen(['spamd', '-L', '-x', '-i', '127.0.0.1:%d' % spamd_port, '-A', '127.0.0.1',
+                              '--pidfile', d + '/spamd.pid', '-s', 'stderr', '--max-children', '1']
+                             + (['-u', 'nobody'] if os.geteuid() == 0 else []),
+                             stdout=subprocess.DEVNULL, stderr=open(d + '/spamd.err', 'w'))
+    if not wait_port(spamd_port, spamd, timeout=60):
+        spamd.kill()
+        raise RuntimeError('spamd did not start: ' + open(d + '/spamd.err').read()[-2000:])
+    milter = subprocess.Popen(['spamass-milter', '-p', 'inet:%d@127.0.0.1' % port, '-r', '15',
+                               '--', '-d', '127.0.0.1', '-p', str(spamd_port)],
+                              stdout=subprocess.DEVNULL, stderr=open(d + '/milter.err', 'w'))
+    if not wait_port(port, milter):
+        for p in (spamd, milter):
+            p.kill()
+        raise RuntimeError('spamass-milter did not start: ' + open(d + '/milter.err').read())
+    return (spamd, milter), port
+
+
+def test_spamass(d):
+    procs, port = start_spamass(d)
+    try:
+        out = session(port, 'smtp', ['Received: from client.example', 'From: <a@example.org>',
+                                     'To: <b@example.net>', 'Subject: gtube', 'Message-ID: <g@example.org>',
+                                     '', GTUBE])
+        ok('message reject 550 5.7.1 Blocked by SpamAssassin\n' in out, 'spamass-milter: GTUBE refused (550)', out)
+        out = session(port, 'smtp', ['Received: from client.example', 'From: <a@example.org>',
+                                     'To: <b@example.net>', 'Subject: clean', 'Message-ID: <c@example.org>',
+                                     '', 'hello, this is a normal message'])
+        ok('message pass' in out and any(line.startswith('X-Spam-Status: No') for line in message_of(out)),
+           'spamass-milter: a clean message passes with X-Spam-Status: No', out)
+    finally:
+        for p in reversed(procs):
+            stop(p)
+
+
 def stop(proc):
     proc.send_signal(signal.SIGTERM)
     try:
@@ -181,6 +222,11 @@ def main():
     else:
         os.mkdir(d + '/clamav')
         TAP.run(test_clamav, d + '/clamav')
+    if shutil.which('spamd') is None or shutil.which('spamass-milter') is None:
+        TAP.skip('spamass-milter', 'spamass-milter missing: apt-get install spamass-milter spamd')
+    else:
+        os.mkdir(d + '/spamass')
+        TAP.run(test_spamass, d + '/spamass')
     return TAP.done()
 
 

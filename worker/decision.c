@@ -8,6 +8,7 @@
 #include "autoconf.h"
 #include "decision.h"
 #include "session.h"
+#include "milter_step.h"
 #include "hook.h"
 #include "policy.h"
 #include "../common/log.h"
@@ -64,6 +65,8 @@ session_hook_env(struct session *s, const struct step *st, enum hook_kind kind, 
 	}
 	if (kind == HOOK_RCPT)
 		hook_env_add(e, "POSTERN_RCPT", s->last_rcpt);
+	if (kind == HOOK_DATA && milter_step_quarantine()[0] != '\0')
+		hook_env_add(e, "POSTERN_QUARANTINE", milter_step_quarantine());
 	if (s->in_transaction) {
 		hook_env_addf(e, "POSTERN_RCPT_COUNT", "%d", s->nrcpts);
 		if (s->rcpts_len < RCPTS_ENV_MAX) {

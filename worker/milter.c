@@ -1,8 +1,9 @@
 /*
  * milter.c - the milter client (see milter.h): the connection, option
- * negotiation, reading replies within deadlines, failures turned into the
- * default_action, and the SMTP envelope events.  The message content
- * (HEADER .. EOB) is in milter_msg.c, the macros in milter_macro.c.
+ * negotiation, reading packets within deadlines, failures turned into the
+ * default_action, and the SMTP envelope events.  Replies are read in
+ * milter_reply.c, the message content (HEADER .. EOB) is sent by
+ * milter_msg.c, the macros by milter_macro.c.
  */
 #include "autoconf.h"
 #include "milter.h"
@@ -19,10 +20,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#define REPLY_REJECT   "550 5.7.1 Command rejected"
-#define REPLY_TEMPFAIL "451 4.7.1 Service unavailable - try again later"
-#define REPLY_SHUTDOWN "421 4.7.0 Server closing connection"
 
 static const char *const action_names[] = { "tempfail", "accept", "reject" };
 
@@ -41,8 +38,8 @@ milter_session_reply(const struct milter *m)
 	return m->session_reply;
 }
 
-static void
-disconnect(struct milter *m)
+void
+milter_disconnect(struct milter *m)
 {
 	if (m->fd >= 0)
 		close(m->fd);
@@ -62,14 +59,14 @@ milter_fail(struct milter *m, struct milter_result *res, const char *fmt, ...)
 	va_end(ap);
 	log_warn("milter %s (%s): %s: default_action %s", m->set.name, m->set.socket,
 	    m->why, action_names[act]);
-	disconnect(m);
+	milter_disconnect(m);
 	res->failed = 1;
 	if (act == MILTER_DEFAULT_ACCEPT) {
 		res->verdict = MILTER_V_PASS;
 		return;
 	}
 	res->verdict = act == MILTER_DEFAULT_REJECT ? MILTER_V_REJECT : MILTER_V_TEMPFAIL;
-	strlcpy(res->reply, act == MILTER_DEFAULT_REJECT ? REPLY_REJECT : REPLY_TEMPFAIL,
+	strlcpy(res->reply, act == MILTER_DEFAULT_REJECT ? MILTER_REPLY_REJECT : MILTER_REPLY_TEMPFAIL,
 	    sizeof(res->reply));
 	/* As Postfix: every later command of the session gets this reply. */
 	strlcpy(m->session_reply, res->reply, sizeof(m->session_reply));
@@ -118,8 +115,8 @@ milter_flush(struct milter *m, int timeout)
 }
 
 /* The next packet, by DEADLINE.  -1 with m->why on failure. */
-static int
-read_packet(struct milter *m, const struct timespec *deadline, char *cmd,
+int
+milter_read_packet(struct milter *m, const struct timespec *deadline, char *cmd,
     const unsigned char **data, size_t *len)
 {
 	enum milter_err e;
@@ -155,116 +152,6 @@ read_packet(struct milter *m, const struct timespec *deadline, char *cmd,
 	return 0;
 }
 
-/* The action an edit reply needs to have been negotiated. */
-static uint32_t
-edit_action(char cmd)
-{
-	switch (cmd) {
-	case SMFIR_ADDHEADER: case SMFIR_INSHEADER: return SMFIF_ADDHDRS;
-	case SMFIR_CHGHEADER: return SMFIF_CHGHDRS;
-	case SMFIR_ADDRCPT: return SMFIF_ADDRCPT;
-	case SMFIR_ADDRCPT_PAR: return SMFIF_ADDRCPT_PAR;
-	case SMFIR_DELRCPT: return SMFIF_DELRCPT;
-	case SMFIR_CHGFROM: return SMFIF_CHGFROM;
-	case SMFIR_REPLBODY: return SMFIF_CHGBODY;
-	case SMFIR_QUARANTINE: return SMFIF_QUARANTINE;
-	}
-	return 0;
-}
-
-static void
-refuse(struct milter_result *res, enum milter_verdict v, const char *text)
-{
-	res->verdict = v;
-	strlcpy(res->reply, text, sizeof(res->reply));
-}
-
-/* One edit at the end of the message: 0, or -1 after milter_fail(). */
-static int
-take_edit(struct milter *m, char cmd, const struct milter_reply *r,
-    struct milter_edits *edits, struct milter_result *res)
-{
-	char why[200];
-
-	if (edits == NULL) {
-		milter_fail(m, res, "edit '%c' before the end of the message", cmd);
-		return -1;
-	}
-	if ((m->neg.actions & edit_action(cmd)) == 0) {
-		milter_fail(m, res, "edit '%c' it did not negotiate", cmd);
-		return -1;
-	}
-	if (milter_edits_add(edits, r, (m->neg.pflags & SMFIP_HDR_LEADSPC) != 0,
-	    why, sizeof(why)) < 0)
-		log_warn("milter %s: edit '%c' left out: %s", m->set.name, cmd, why);
-	return 0;
-}
-
-enum milter_await
-milter_await(struct milter *m, char cmd, int timeout, struct milter_edits *edits,
-    struct milter_result *res)
-{
-	struct timespec deadline = netio_deadline(timeout);
-	struct milter_reply r;
-	const unsigned char *data;
-	enum milter_err e;
-	size_t len;
-	char rc;
-
-	for (;;) {
-		if (read_packet(m, &deadline, &rc, &data, &len) < 0) {
-			milter_fail(m, res, "waiting for the reply to '%c': %s", cmd, m->why);
-			return MILTER_AW_DONE;
-		}
-		if ((e = milter_dec_reply(rc, data, len, &r)) != MILTER_OK) {
-			milter_fail(m, res, "reply '%c' to '%c': %s", rc, cmd, milter_strerror(e));
-			return MILTER_AW_DONE;
-		}
-		switch (rc) {
-		case SMFIR_PROGRESS:
-			deadline = netio_deadline(timeout);
-			continue;
-		case SMFIR_CONTINUE:
-			return MILTER_AW_CONTINUE;
-		case SMFIR_ACCEPT:
-			return MILTER_AW_ACCEPT;
-		case SMFIR_SKIP:
-			if (cmd != SMFIC_BODY) {
-				milter_fail(m, res, "skip in reply to '%c'", cmd);
-				return MILTER_AW_DONE;
-			}
-			return MILTER_AW_SKIP;
-		case SMFIR_REJECT:
-			refuse(res, MILTER_V_REJECT, REPLY_REJECT);
-			return MILTER_AW_DONE;
-		case SMFIR_TEMPFAIL:
-			refuse(res, MILTER_V_TEMPFAIL, REPLY_TEMPFAIL);
-			return MILTER_AW_DONE;
-		case SMFIR_REPLYCODE:
-			refuse(res, r.code >= 500 ? MILTER_V_REJECT : MILTER_V_TEMPFAIL, r.s1);
-			return MILTER_AW_DONE;
-		case SMFIR_DISCARD:
-			if (cmd == SMFIC_CONNECT || cmd == SMFIC_HELO || cmd == SMFIC_UNKNOWN) {
-				milter_fail(m, res, "discard in reply to '%c'", cmd);
-				return MILTER_AW_DONE;
-			}
-			res->verdict = MILTER_V_DISCARD;
-			return MILTER_AW_DONE;
-		case SMFIR_SHUTDOWN:
-		case SMFIR_CONN_FAIL:
-			refuse(res, MILTER_V_TEMPFAIL, REPLY_SHUTDOWN);
-			strlcpy(m->session_reply, REPLY_SHUTDOWN, sizeof(m->session_reply));
-			log_warn("milter %s: asks to close the session", m->set.name);
-			disconnect(m);
-			return MILTER_AW_DONE;
-		default:
-			if (take_edit(m, rc, &r, edits, res) < 0)
-				return MILTER_AW_DONE;
-			continue;
-		}
-	}
-}
-
 /* Negotiate: OPTNEG out, OPTNEG back.  0, or -1 with m->why. */
 static int
 negotiate(struct milter *m)
@@ -279,7 +166,7 @@ negotiate(struct milter *m)
 	m->out.len = 0;
 	if (milter_enc_optneg(&m->out, MILTER_VERSION, MILTER_ACTIONS_ALL,
 	    MILTER_PFLAGS_OFFERED) < 0 || milter_flush(m, m->set.command_timeout) < 0 ||
-	    read_packet(m, &deadline, &cmd, &data, &len) < 0)
+	    milter_read_packet(m, &deadline, &cmd, &data, &len) < 0)
 		return -1;
 	if (cmd != SMFIC_OPTNEG) {
 		snprintf(m->why, sizeof(m->why), "reply '%c' to option negotiation", cmd);

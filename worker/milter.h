@@ -127,7 +127,16 @@ void milter_message(struct milter *, const struct milter_macros *,
 /* RSET, or the transaction ended: ABORT if a message was under way. */
 void milter_abort(struct milter *);
 
-/* The pieces shared by milter.c, milter_msg.c and milter_macro.c. */
+/* The pieces shared by milter.c, milter_reply.c, milter_msg.c and
+ * milter_macro.c. */
+#define MILTER_REPLY_REJECT   "550 5.7.1 Command rejected"
+#define MILTER_REPLY_TEMPFAIL "451 4.7.1 Service unavailable - try again later"
+#define MILTER_REPLY_SHUTDOWN "421 4.7.0 Server closing connection"
+/* The next packet by DEADLINE; -1 with m->why on failure. */
+int milter_read_packet(struct milter *, const struct timespec *deadline, char *cmd,
+    const unsigned char **data, size_t *len);
+/* Close the connection: no more events for this milter in the session. */
+void milter_disconnect(struct milter *);
 /* Append the MACRO packet for CMD's stage to m->out. */
 int milter_put_macros(struct milter *, char cmd, const struct milter_macros *);
 /* Write m->out within TIMEOUT seconds; -1 on failure (m->why says why). */

@@ -27,6 +27,7 @@
 static struct milter conns[CONFIG_MAX_STEPS];
 static int used[CONFIG_MAX_STEPS];
 static int discarded;
+static char quarantine[256];    /* a milter's reason, for later data steps */
 
 /* Strings the macros point to, for the event being sent. */
 struct macro_text {
@@ -95,6 +96,7 @@ milter_step_abort(void)
 	int i;
 
 	discarded = 0;
+	quarantine[0] = '\0';
 	for (i = 0; i < CONFIG_MAX_STEPS; i++)
 		if (used[i])
 			milter_abort(&conns[i]);
@@ -104,6 +106,12 @@ int
 milter_step_discarded(void)
 {
 	return discarded;
+}
+
+const char *
+milter_step_quarantine(void)
+{
+	return quarantine;
 }
 
 /* MAIL's or RCPT's arguments as the client gave them. */
@@ -369,8 +377,10 @@ data_stage(struct session *s, const struct step *st, struct milter *m,
 		log_info("%s: discarded by milter %s", s->queue_id, st->name);
 		discarded = 1;
 	} else if (mr->verdict == MILTER_V_PASS) {
-		if (ed.quarantine[0])
+		if (ed.quarantine[0]) {
 			log_info("%s: milter %s: quarantine: %s", s->queue_id, st->name, ed.quarantine);
+			log_sanitize(quarantine, sizeof(quarantine), ed.quarantine, strlen(ed.quarantine));
+		}
 		if (apply(s, st, &ed, msg, text, len) < 0) {
 			log_err("%s: milter %s: cannot apply the edits: %s", s->queue_id, st->name, strerror(errno));
 			mr->verdict = MILTER_V_TEMPFAIL;

@@ -19,6 +19,9 @@ void milter_step_run(struct session *, const struct step *st, enum hook_kind kin
 /* Did a milter discard the message (250, nothing stored)?  Until the next
  * milter_step_abort(). */
 int milter_step_discarded(void);
+/* The reason a milter quarantined the message for ("" if none), given to
+ * later data steps as POSTERN_QUARANTINE.  Until the next milter_step_abort(). */
+const char *milter_step_quarantine(void);
 /* The transaction is over (RSET, a new MAIL, the end of a message). */
 void milter_step_abort(void);
 /* The session is over: QUIT to every milter. */
