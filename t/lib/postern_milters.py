@@ -163,17 +163,20 @@ class Milter:
         return text
 
     def stop(self):
-        """SIGTERM to each process of ours, last started first; SIGKILL
-        after 15 s."""
-        while self.procs:
-            p = self.procs.pop()
+        """SIGTERM to every process of ours at once (libmilter takes up to
+        5 s to notice, after it served a connection), then wait for each;
+        SIGKILL what still lives after 15 s."""
+        procs, self.procs = self.procs[::-1], []
+        for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        end = time.monotonic() + 15
+        for p in procs:
+            try:
+                p.wait(max(0.1, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
     def __enter__(self):
         return self
@@ -193,7 +196,9 @@ class Rspamd(Milter):
     without a configuration section disable themselves, so no RBL, fuzzy,
     SURBL, update or Redis), actions reject at REJECT and add header at
     ADD_HEADER, milter_headers adding X-Spamd-Result, X-Spam-Status and
-    X-Rspamd-Queue-Id.  Offline: its resolver is a closed loopback port, no
+    X-Rspamd-Queue-Id, also for mail from loopback addresses, where the
+    tests connect from (skip_local = false: by default rspamd adds no
+    header to "local" mail).  Offline: its resolver is a closed loopback port, no
     map is remote; a five-line TLD list instead of the public suffix list
     (whose compilation alone takes many seconds); hyperscan off.
 
@@ -224,7 +229,7 @@ lang_detection { languages_enable = ["en"]; }
 lua = "$RULESDIR/rspamd.lua";
 modules { path = "${PLUGINSDIR}"; }
 actions { reject = %(reject)s; add_header = %(add)s; }
-milter_headers { use = [%(headers)s]; }
+milter_headers { use = [%(headers)s]; skip_local = false; }
 worker "rspamd_proxy" {
   bind_socket = "127.0.0.1:%(port)d";
   count = 1;
@@ -402,13 +407,15 @@ class SpamAssassin(Milter):
     loaded, Bayes, auto-learning and DNS off) and local tests only (-L),
     on a loopback port, and spamass-milter in front of it asking spamd
     through spamc: mail scoring REJECT or more is refused ("550 5.7.1
-    Blocked by SpamAssassin"), the rest gets X-Spam-* headers.  Nothing
-    runs sa-update."""
+    Blocked by SpamAssassin"), the rest gets X-Spam-* headers, and what
+    scores 5 or more is tagged as spamassassin(1) tags it (spamass-milter
+    then changes headers and replaces the body).  RULES: more local.cf
+    lines (a test's own rules).  Nothing runs sa-update."""
     programs = ('spamd', 'spamc', 'spamass-milter')
     packages = 'spamd spamassassin spamc spamass-milter'
     name = 'spamassassin'
 
-    def __init__(self, dir, reject=15):
+    def __init__(self, dir, reject=15, rules=''):
         Milter.__init__(self, dir)
         os.makedirs(self.path('site'), exist_ok=True)
         os.makedirs(self.path('home'), exist_ok=True)
@@ -417,7 +424,7 @@ class SpamAssassin(Milter):
                 os.chown(self.path(sub), *_nobody())
         self.write('site/init.pre', 'loadplugin Mail::SpamAssassin::Plugin::Check\n')
         self.write('site/local.cf', 'required_score 5\nuse_bayes 0\nbayes_auto_learn 0\nskip_rbl_checks 1\n'
-                   'dns_available no\n')
+                   'dns_available no\n' + rules)
         self.spamd_port = free_port()
         argv = ['spamd', '-L', '-x', '--siteconfigpath=' + self.path('site'),
                 '--helper-home-dir=' + self.path('home'), '-i', '127.0.0.1', '-p', str(self.spamd_port),
