@@ -299,7 +299,9 @@ class OpenDKIM(Milter):
     {daemon_name}, i.e. the Postern endpoint), verifying the rest, with
     AUTHSERV_ID in its Authentication-Results.  InternalHosts is an
     address no test client has: 127.0.0.1, where the tests connect from,
-    is not "internal", so the endpoint alone decides.
+    is not "internal", so the endpoint alone decides.  KeepAuthResults:
+    opendkim leaves forged Authentication-Results fields alone, so a test
+    sees that Postern removes them.
 
     Keys are looked up in DNS (DNS: a Dnsmasq), through opendkim's
     libunbound resolver (Debian builds opendkim with it): its
@@ -318,7 +320,8 @@ class OpenDKIM(Milter):
                 'Selector ' + key.selector, 'KeyFile ' + key.private, 'MTA ' + mta,
                 'InternalHosts ' + self.path('internal'), 'AuthservID ' + authserv_id,
                 'PidFile ' + self.path('opendkim.pid'), 'Syslog no', 'LogWhy yes',
-                'RequireSafeKeys false', 'Background no', 'Canonicalization relaxed/simple']
+                'RequireSafeKeys false', 'Background no', 'Canonicalization relaxed/simple',
+                'KeepAuthResults yes']
         if dns is not None:
             conf.append('ResolverConfiguration ' + unbound_conf(self, dns))
         else:
