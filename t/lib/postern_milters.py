@@ -248,21 +248,6 @@ worker "rspamd_proxy" {
         self.main = self.spawn('rspamd', argv)
         self.ready()
 
-    def cpu_pids(self):
-        """The pids whose CPU time is rspamd's: the main process and its
-        children (proxy worker, hs_helper)."""
-        kids = []
-        for p in os.listdir('/proc'):
-            if p.isdigit():
-                try:
-                    with open('/proc/%s/stat' % p) as f:
-                        st = f.read()
-                except OSError:
-                    continue
-                if int(st[st.rfind(')') + 2:].split()[1]) == self.main.pid:
-                    kids.append(int(p))
-        return [self.main.pid] + kids
-
 
 # ---------------------------------------------------------------------------
 # OpenDKIM and OpenDMARC
