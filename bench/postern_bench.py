@@ -25,7 +25,8 @@ def free_port():
 
 class Server:
     def __init__(self, endpoints, workers=2, extra="", data_hook=None, persistent=False,
-                 max_workers=256, debug=False, files=None, hooks_extra="", key_type="ecdsa"):
+                 max_workers=256, debug=False, files=None, hooks_extra="", key_type="ecdsa",
+                 server_extra="reverse_lookup = no"):
         self.dir = tempfile.mkdtemp(prefix="postern-bench-")
         os.chmod(self.dir, 0o755)
         self.maildir = os.path.join(self.dir, "Maildir")
@@ -46,7 +47,7 @@ class Server:
         data_hook = data_hook.replace("@DIR@", self.dir) if data_hook else None
         conf = ["[server]", "hostname = bench.test", "pidfile =", f"workers = {workers}",
                 "min_spare = 1", f"max_spare = {max(workers, 1)}", f"max_workers = {max_workers}",
-                f"spool_directory = {self.dir}"]
+                f"spool_directory = {self.dir}", server_extra]   # no DNS unless asked
         if root:
             conf += ["user = nobody", "group = nogroup"]
         conf += ["[limits]", "max_connections_per_client = 0"]

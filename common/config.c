@@ -51,6 +51,9 @@ static const struct key server_keys[] = {
 	{ "max_workers", K_INT, I(max_workers), 1, 4096 },
 	{ "max_sessions", K_INT, I(max_sessions), 1, 100000000 },
 	{ "shutdown_grace", K_INT, I(shutdown_grace), 0, 86400 },
+	{ "reverse_lookup", K_BOOL, I(reverse_lookup), 0, 0 },
+	{ "dns_timeout", K_INT, I(dns_timeout), 1, 300 },
+	{ "resolver", K_STRING, S(resolver), 0, 0 },
 	{ NULL, 0, 0, 0, 0, 0 }
 };
 
@@ -490,6 +493,8 @@ set_defaults(struct config *c)
 	c->max_workers = 256;
 	c->max_sessions = 1000;
 	c->shutdown_grace = 30;
+	c->reverse_lookup = 1;
+	c->dns_timeout = 5;
 	c->limits.max_message_size = 26214400;
 	c->limits.max_recipients = 100;
 	c->limits.max_errors = 10;
@@ -529,6 +534,7 @@ config_load(const char *file, char *err, size_t errlen)
 	struct loader ld = { NULL, file, err, errlen };
 	struct config *c;
 	FILE *probe;
+	char why[256];
 	int nsec, i;
 
 	err[0] = '\0';
@@ -622,6 +628,11 @@ config_load(const char *file, char *err, size_t errlen)
 			fail(&ld, "hooks", "directory", "'%s' is not a directory", c->hook_directory);
 			goto bad;
 		}
+	}
+	if (c->resolver[0] != '\0' &&
+	    resolver_parse(c->resolver, &c->resolver_addr, why, sizeof(why)) < 0) {
+		fail(&ld, "server", "resolver", "%s", why);
+		goto bad;
 	}
 	if (c->spool_directory[0] != '/') {
 		fail(&ld, "server", "spool_directory", "'%s' is not an absolute path", c->spool_directory);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include "netaddr.h"
+#include "resolver.h"
 
 #define CONFIG_MAX_ENDPOINTS 16
 #define CONFIG_MAX_LISTEN    8       /* listen addresses per endpoint */
@@ -106,6 +107,10 @@ struct config {
 	char authserv_id[256];          /* RFC 8601; default: hostname */
 	int workers, min_spare, max_spare, max_workers, max_sessions;
 	int shutdown_grace;             /* seconds */
+	int reverse_lookup;             /* FCrDNS of each client (worker/dns.c) */
+	int dns_timeout;                /* seconds for all of it */
+	char resolver[64];              /* "": /etc/resolv.conf */
+	struct resolver_addr resolver_addr;
 	/* [limits] */
 	struct limits limits;
 	/* [tls] */

@@ -124,6 +124,7 @@ SKIP: {
 	print $f <<"EOF";
 [server]
 hostname = mx.install.test
+reverse_lookup = no
 user = nobody
 group = nogroup
 pidfile = $pidfile

@@ -193,6 +193,10 @@ def t_refusals(srv):
         r = c.sendmail('s@example.org', ['ok@example.org'], MSG % 'eom-discard')
         ok(r == {} and len(srv.messages()) == n, 'discard: 250, nothing stored', r)
         ok(srv.wait_log(r'discarded by milter rec'), 'discard is logged with the milter name')
+        r = c.sendmail('s@example.org', ['rcpt-discard@example.org', 'ok@example.org'], MSG % 'rcpt discard')
+        ok(r == {} and len(srv.messages()) == n and srv.message('rcpt discard') == '',
+           'discard at RCPT: the message is answered 250 and stored nowhere', r)
+        ok(srv.wait_log(r'discarded by milter rec \(at rcpt\)'), 'logged with the stage')
         r = c.sendmail('s@example.org', ['ok@example.org'], MSG % 'after discard')
         ok(r == {} and srv.message('after discard'), 'the next message of the session is stored')
 

@@ -30,7 +30,7 @@ sub config_file {
 	my $dir = Postern::Test::workdir();
 	my $hook = $o{hook} // Postern::Test::install_program($dir, Postern::Test::builddir() . '/hooks/postern-maildir');
 	my $user = Postern::Test::is_root() ? "user = nobody\ngroup = nogroup\n" : '';
-	my $text = "[server]\nhostname = mx.test\n$user" . ($o{server_extra} // '') .
+	my $text = "[server]\nhostname = mx.test\nreverse_lookup = no\n$user" . ($o{server_extra} // '') .
 	    "workers = 2\n\n[hooks]\ndata = $hook $dir/Maildir\n\n[smtp]\nlisten = 127.0.0.1:" .
 	    Postern::Test::free_port() . "\n";
 	write_file("$dir/postern.conf", $text);

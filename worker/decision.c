@@ -30,6 +30,10 @@ session_hook_env(struct session *s, const struct step *st, enum hook_kind kind, 
 	hook_env_add(e, "POSTERN_HOSTNAME", s->cfg->hostname);
 	hook_env_add(e, "POSTERN_CLIENT_ADDR", s->client_addr);
 	hook_env_addf(e, "POSTERN_CLIENT_PORT", "%u", s->client_port);
+	hook_env_add(e, "POSTERN_CLIENT_NAME", s->dns.client_name);
+	hook_env_add(e, "POSTERN_REVERSE_CLIENT_NAME", s->dns.reverse_client_name);
+	if (s->dns.resolve[0] != '\0')
+		hook_env_add(e, "POSTERN_CLIENT_RESOLVE", s->dns.resolve);
 	hook_env_add(e, "POSTERN_SERVER_ADDR", s->server_addr);
 	hook_env_addf(e, "POSTERN_SERVER_PORT", "%u", s->server_port);
 	hook_env_add(e, "POSTERN_TLS", s->tls_info);
@@ -105,8 +109,8 @@ policy_attrs(struct session *s, const struct step *st, enum hook_kind kind, stru
 	hook_env_add(a, "recipient", kind == HOOK_RCPT ? s->last_rcpt : "");
 	hook_env_addf(a, "recipient_count", "%d", s->nrcpts);
 	hook_env_add(a, "client_address", s->client_addr);
-	hook_env_add(a, "client_name", "unknown");
-	hook_env_add(a, "reverse_client_name", "unknown");
+	hook_env_add(a, "client_name", s->dns.client_name);
+	hook_env_add(a, "reverse_client_name", s->dns.reverse_client_name);
 	hook_env_addf(a, "client_port", "%u", s->client_port);
 	hook_env_add(a, "server_address", s->server_addr);
 	hook_env_addf(a, "server_port", "%u", s->server_port);

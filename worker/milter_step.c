@@ -26,7 +26,7 @@
 
 static struct milter conns[CONFIG_MAX_STEPS];
 static int used[CONFIG_MAX_STEPS];
-static int discarded;
+static const char *discarded;    /* the name of the milter that discarded the message */
 static char quarantine[256];    /* a milter's reason, for later data steps */
 
 /* Strings the macros point to, for the event being sent. */
@@ -42,8 +42,8 @@ fill_macros(struct session *s, struct milter_macros *mm, struct macro_text *t)
 	const char *sp, *at;
 
 	memset(mm, 0, sizeof(*mm));
-	snprintf(t->underscore, sizeof(t->underscore), "%s [%s]", s->helo[0] ? s->helo : "unknown",
-	    s->client_addr);
+	snprintf(t->underscore, sizeof(t->underscore), "%s [%s]",
+	    s->dns.client_name[0] ? s->dns.client_name : "unknown", s->client_addr);
 	snprintf(t->port, sizeof(t->port), "%u", s->client_port);
 	snprintf(t->qid, sizeof(t->qid), "%s.%d", s->id, s->nmessages + 1);
 	mm->j = s->cfg->hostname;
@@ -54,8 +54,8 @@ fill_macros(struct session *s, struct milter_macros *mm, struct macro_text *t)
 	mm->daemon_addr = s->server_addr;
 	mm->client_addr = s->client_addr;
 	mm->client_port = t->port;
-	mm->client_name = "unknown";
-	mm->client_ptr = "unknown";
+	mm->client_name = s->dns.client_name[0] ? s->dns.client_name : "unknown";
+	mm->client_ptr = s->dns.reverse_client_name[0] ? s->dns.reverse_client_name : "unknown";
 	if (s->auth_user[0]) {
 		mm->auth_type = s->auth_method;
 		mm->auth_authen = s->auth_user;
@@ -95,14 +95,14 @@ milter_step_abort(void)
 {
 	int i;
 
-	discarded = 0;
+	discarded = NULL;
 	quarantine[0] = '\0';
 	for (i = 0; i < CONFIG_MAX_STEPS; i++)
 		if (used[i])
 			milter_abort(&conns[i]);
 }
 
-int
+const char *
 milter_step_discarded(void)
 {
 	return discarded;
@@ -151,7 +151,7 @@ conn_for(struct session *s, const struct step *st, const struct milter_macros *m
 {
 	int k = (int)(st - s->cfg->steps);
 	struct milter *m = &conns[k];
-	char hostname[80];
+	char hostname[DNS_NAME_MAX + 1];
 
 	if (!used[k]) {
 		struct milter_settings set = { st->name, st->milter.socket,
@@ -162,7 +162,11 @@ conn_for(struct session *s, const struct step *st, const struct milter_macros *m
 			st->milter.content_timeout };
 		milter_init(m, &set);
 		used[k] = 1;
-		snprintf(hostname, sizeof(hostname), "[%s]", s->client_addr);
+		/* the verified name, or [address] as Sendmail gives it */
+		if (s->dns.client_name[0] && strcmp(s->dns.client_name, "unknown") != 0)
+			strlcpy(hostname, s->dns.client_name, sizeof(hostname));
+		else
+			snprintf(hostname, sizeof(hostname), "[%s]", s->client_addr);
 		milter_connect(m, mm, hostname, strchr(s->client_addr, ':') ? SMFIA_INET6 : SMFIA_INET,
 		    s->client_port, s->client_addr, mr);
 	}
@@ -373,10 +377,7 @@ data_stage(struct session *s, const struct step *st, struct milter *m,
 	}
 	memset(&ed, 0, sizeof(ed));
 	milter_message(m, mm, text, len, &ed, mr);
-	if (mr->verdict == MILTER_V_DISCARD) {
-		log_info("%s: discarded by milter %s", s->queue_id, st->name);
-		discarded = 1;
-	} else if (mr->verdict == MILTER_V_PASS) {
+	if (mr->verdict == MILTER_V_PASS) {
 		if (ed.quarantine[0]) {
 			log_info("%s: milter %s: quarantine: %s", s->queue_id, st->name, ed.quarantine);
 			log_sanitize(quarantine, sizeof(quarantine), ed.quarantine, strlen(ed.quarantine));
@@ -440,6 +441,11 @@ milter_step_run(struct session *s, const struct step *st, enum hook_kind kind,
 		mr.verdict = milter_session_reply(m)[0] == '5' ? MILTER_V_REJECT : MILTER_V_TEMPFAIL;
 		strlcpy(mr.reply, milter_session_reply(m), sizeof(mr.reply));
 		mr.failed = 1;
+	}
+	if (mr.verdict == MILTER_V_DISCARD && discarded == NULL) {
+		log_info("%s: discarded by milter %s (at %s)", s->in_transaction ? t.qid : "-", st->name,
+		    hook_name(kind));
+		discarded = st->name;
 	}
 	to_hook_result(st, &mr, res);
 }

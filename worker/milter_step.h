@@ -16,9 +16,9 @@ struct hook_result;
  * RES as a hook's: accept, reject or tempfail with the reply. */
 void milter_step_run(struct session *, const struct step *st, enum hook_kind kind,
     struct message *msg, struct hook_result *res);
-/* Did a milter discard the message (250, nothing stored)?  Until the next
- * milter_step_abort(). */
-int milter_step_discarded(void);
+/* The name of the milter that discarded the message (250, nothing stored),
+ * at any stage, or NULL.  Until the next milter_step_abort(). */
+const char *milter_step_discarded(void);
 /* The reason a milter quarantined the message for ("" if none), given to
  * later data steps as POSTERN_QUARANTINE.  Until the next milter_step_abort(). */
 const char *milter_step_quarantine(void);

@@ -253,22 +253,15 @@ session_deliver(struct session *s, struct hook_result *res, const char **decider
 		return 0;
 	}
 	n = session_stage_steps(s, HOOK_DATA, steps);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && milter_step_discarded() == NULL; i++) {
 		*decider = steps[i]->name;
 		if (message_materialise(&m) < 0) {
 			local_error(s, res, "cannot write the message with its new headers");
 			break;
 		}
 		pipeline_run_step(s, steps[i], HOOK_DATA, &m, res);
-		if (milter_step_discarded()) {
-			/* 250, nothing stored, no later step asked */
-			message_end(&m);
-			hook_result_init(res);
-			res->verdict = HOOK_ACCEPT;
-			res->exit_status = 0;
-			snprintf(res->reply, sizeof(res->reply), "250 2.0.0 Ok: discarded by %s", steps[i]->name);
-			return 1;
-		}
+		if (milter_step_discarded() != NULL)
+			break;
 		if (res->verdict != HOOK_ACCEPT && !failure_accepted(steps[i], res))
 			break;
 		if (res->verdict == HOOK_ACCEPT && res->exit_status != -1 && steps[i]->kind != STEP_MILTER)
@@ -278,6 +271,15 @@ session_deliver(struct session *s, struct hook_result *res, const char **decider
 		take_headers(steps[i], res, NULL, &m);
 	}
 	message_end(&m);
+	if (milter_step_discarded() != NULL) {
+		/* a milter discarded it (at any stage): 250, nothing stored */
+		hook_result_init(res);
+		res->verdict = HOOK_ACCEPT;
+		res->exit_status = 0;
+		snprintf(res->reply, sizeof(res->reply), "250 2.0.0 Ok: discarded by %s",
+		    milter_step_discarded());
+		return 1;
+	}
 	if (i < n)
 		return 0;
 	if (!taken) {

@@ -26,6 +26,9 @@ received_write(struct session *s, const char *queue_id)
 	    (s->auth_user[0] ? "ESMTPA" : "ESMTP");
 	char with[200];
 	const char *v6 = strchr(s->client_addr, ':') != NULL ? "IPv6:" : "";
+	/* "(NAME [IP])" once the name was looked up; "([IP])" with reverse_lookup = no */
+	const char *name = s->dns.resolve[0] != '\0' ? s->dns.client_name : "";
+	const char *sp = name[0] != '\0' ? " " : "";
 	time_t now = time(NULL);
 	struct tm tm;
 	int n;
@@ -46,13 +49,13 @@ received_write(struct session *s, const char *queue_id)
 	}
 	if (first[0] != '\0')
 		n = snprintf(hdr, sizeof(hdr),
-		    "Received: from %s ([%s%s])%s\tby %s (Postern) with %s id %s%s\tfor <%s>; %s%s",
-		    s->helo, v6, s->client_addr, eol, s->cfg->hostname, with, queue_id, eol,
+		    "Received: from %s (%s%s[%s%s])%s\tby %s (Postern) with %s id %s%s\tfor <%s>; %s%s",
+		    s->helo, name, sp, v6, s->client_addr, eol, s->cfg->hostname, with, queue_id, eol,
 		    first, date, eol);
 	else
 		n = snprintf(hdr, sizeof(hdr),
-		    "Received: from %s ([%s%s])%s\tby %s (Postern) with %s id %s;%s\t%s%s",
-		    s->helo, v6, s->client_addr, eol, s->cfg->hostname, with, queue_id, eol,
+		    "Received: from %s (%s%s[%s%s])%s\tby %s (Postern) with %s id %s;%s\t%s%s",
+		    s->helo, name, sp, v6, s->client_addr, eol, s->cfg->hostname, with, queue_id, eol,
 		    date, eol);
 	if (n > 0 && (size_t)n < sizeof(hdr))
 		spool_write(&s->spool, hdr, (size_t)n);

@@ -14,6 +14,7 @@
 #include "spool.h"
 #include "esmtp_params.h"
 #include "data.h"
+#include "dns.h"
 
 struct session {
 	const struct config *cfg;
@@ -27,6 +28,7 @@ struct session {
 	unsigned client_port;
 	char server_addr[64];
 	unsigned server_port;
+	struct fcrdns dns;              /* dns.client_name, dns.reverse_client_name */
 
 	/* TLS */
 	const struct tls_server *tls_server;

@@ -284,7 +284,7 @@ class Server:
     Server(config={section: {key: value}}, endpoints=('smtp',), certs=None,
            tls=False, dir=None, wait=True, check=True)
 
-    Defaults: [server] hostname mx.test, 2 workers, min_spare 1, max_spare 4,
+    Defaults: [server] hostname mx.test, 2 workers, min_spare 1, max_spare 4, reverse_lookup no,
     the pidfile and spool in DIR (user nobody, group nogroup when root);
     [hooks] data = postern-maildir DIR/Maildir; one [ENDPOINT] per name in
     ENDPOINTS listening on a free port.  Sections in CONFIG are merged over
@@ -305,7 +305,8 @@ class Server:
             install_program(d, os.path.join(BUILDDIR, 'hooks', 'postern-maildir'))
         self.maildir = os.path.join(d, 'Maildir')
         srv = {'hostname': 'mx.test', 'pidfile': d + '/posternd.pid',
-               'workers': 2, 'min_spare': 1, 'max_spare': 4, 'spool_directory': d}
+               'workers': 2, 'min_spare': 1, 'max_spare': 4, 'spool_directory': d,
+               'reverse_lookup': 'no'}   # hermetic: no DNS unless a test asks
         if IS_ROOT:
             srv.update(user='nobody', group='nogroup')
         self.conf = {'server': srv, 'hooks': {'data': '%s %s' % (self.hook, self.maildir)}}

@@ -142,6 +142,7 @@ sub start {
 		server => { hostname => 'mx.test', pidfile => "$dir/posternd.pid",
 			workers => 2, min_spare => 1, max_spare => 4,
 			spool_directory => $dir,
+			reverse_lookup => 'no',     # hermetic: no DNS unless a test asks
 			(is_root() ? (user => 'nobody', group => 'nogroup') : ()) },
 		hooks => { data => "$maildir_hook $dir/Maildir" },
 	);
@@ -514,6 +515,7 @@ use Time::HiRes qw(time);
 sub new {
 	my ($class, $port, %o) = @_;
 	my $sock = IO::Socket::INET->new(PeerAddr => $o{host} // '127.0.0.1', PeerPort => $port,
+	    (defined $o{local} ? (LocalAddr => $o{local}) : ()),        # source address
 	    Proto => 'tcp', Timeout => 10) or die "connect to $port: $!";
 	binmode $sock;
 	my $self = bless { sock => $sock, buf => '', timeout => $o{timeout} // 30 }, $class;
