@@ -5,7 +5,8 @@
 # attachment, is refused at the end of DATA with clamav-milter's own reply
 # (550 5.7.1 Rejected: virus Eicar-Test-Signature.UNOFFICIAL found) and not
 # stored; a clean message is stored with clamav-milter's X-Virus-Status:
-# Clean.
+# Clean; with clamd stopped, clamav-milter's tempfail (OnFail Defer) is a
+# 451 for that message and the session goes on.
 #
 # Offline: clamd's whole database is one signature for EICAR written by the
 # test (t/lib/postern_milters.py), no freshclam.  Prints TAP; skips when
@@ -89,8 +90,26 @@ def t_eicar(srv):
        "clamd found it twice, with the test's one-signature database", log[-1500:])
 
 
+def t_clamd_down(srv):
+    clamd = srv.clamav.procs[0]
+    clamd.terminate()
+    clamd.wait(30)
+    n = len(srv.messages())
+    with smtplib.SMTP('127.0.0.1', srv.port, timeout=60) as c:
+        c.ehlo('client.example')
+        c.mail('s@example.org')
+        c.rcpt('r@example.org')
+        code, msg = c.data((HEAD % ('clamd down', 'd1') + '\r\nHello Bob.\r\n').encode())
+        ok(code == 451 and msg == b'4.7.1 Service unavailable - try again later',
+           'clamd stopped: clamav-milter answers tempfail (OnFail Defer): 451 4.7.1', (code, msg))
+        ok(len(srv.messages()) == n, 'and is not stored')
+        c.rset()
+        code, msg = c.mail('s@example.org')
+        ok(code == 250, 'the session goes on (the milter failed the message, not the session)', (code, msg))
+
+
 def main():
-    serve_tests(Server, ((t_eicar,),))
+    serve_tests(Server, ((t_eicar,), (t_clamd_down,)))
     return TAP.done()
 
 
