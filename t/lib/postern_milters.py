@@ -325,13 +325,30 @@ class OpenDMARC(Milter):
 
     opendmarc asks the system resolver, which reads /etc/resolv.conf and
     port 53 only.  So that nothing of the system is touched or asked, it
-    runs in a mount namespace of its own (unshare -m; -rm when not root)
-    with the test's resolv.conf bind-mounted over /etc/resolv.conf, naming
-    DNS, which must then listen on port 53 of a loopback address
-    (Dnsmasq(..., address='127.53.x.y'), which needs root)."""
+    runs in a mount namespace of its own (unshare -m) with the test's
+    resolv.conf bind-mounted over /etc/resolv.conf, naming DNS, which must
+    then listen on port 53 of a loopback address (Dnsmasq(...,
+    address=free_address())).  Both need root: unavailable() says why
+    not."""
     programs = ('opendmarc', '/usr/bin/unshare')
     packages = 'opendmarc util-linux'
     name = 'opendmarc'
+
+    @staticmethod
+    def unavailable(dir):
+        """Why opendmarc cannot run offline here (missing, not root, no
+        mount namespaces: a container without CAP_SYS_ADMIN), or None."""
+        why = missing(OpenDMARC)
+        if why or not IS_ROOT:
+            return why or 'opendmarc needs root here (its resolver asks port 53)'
+        probe = os.path.join(dir, 'resolv.probe')
+        with open(probe, 'w') as f:
+            f.write('nameserver 127.53.0.1\n')
+        r = subprocess.run(['/usr/bin/unshare', '-m', '/bin/sh', '-c',
+                            'mount --bind %s /etc/resolv.conf && grep -q 127.53.0.1 /etc/resolv.conf' % probe],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        os.unlink(probe)
+        return None if r.returncode == 0 else 'unshare -m with a bind mount does not work here (no CAP_SYS_ADMIN?)'
 
     def __init__(self, dir, dns, authserv_id='mx.test', spf=False):
         Milter.__init__(self, dir)
@@ -349,7 +366,7 @@ class OpenDMARC(Milter):
         self.write('opendmarc.conf', '\n'.join(conf) + '\n')
         sh = 'mount --bind %s /etc/resolv.conf && exec opendmarc -f -c %s' % (
             self.path('resolv.conf'), self.path('opendmarc.conf'))
-        self.spawn('opendmarc', ['/usr/bin/unshare', '-m' if IS_ROOT else '-rm', '/bin/sh', '-c', sh])
+        self.spawn('opendmarc', ['/usr/bin/unshare', '-m', '/bin/sh', '-c', sh])
         self.ready()
 
 
