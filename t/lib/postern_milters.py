@@ -38,6 +38,7 @@ import subprocess
 import time
 
 from postern_dnsmasq import Dnsmasq, free_address
+from postern_test import free_port
 
 __all__ = ['missing', 'Milter', 'Rspamd', 'DKIMKey', 'OpenDKIM', 'OpenDMARC', 'ClamAV', 'SpamAssassin',
            'GTUBE', 'EICAR', 'txt_record', 'Dnsmasq', 'free_address']
@@ -56,14 +57,6 @@ def missing(*classes):
             if shutil.which(prog) is None and not os.access(prog, os.X_OK):
                 return '%s missing: apt-get install %s' % (os.path.basename(prog), cls.packages)
     return None
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def port_open(port):
