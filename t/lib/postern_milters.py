@@ -216,6 +216,7 @@ options {
   tempdir = "%(d)s";
   url_tld = "%(d)s/tld.dat";
   local_addrs = [];
+  task_timeout = 60s;  # a loaded test machine: no result cut short
 }
 logging { type = "file"; filename = "%(d)s/rspamd.log"; level = "info"; }
 lang_detection { languages_enable = ["en"]; }
