@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib
 import postern_test  # noqa: E402
 from postern_test import TAP, serve_tests, run_main, workdir  # noqa: E402
 import postern_dnsmasq  # noqa: E402
-from postern_milters import DKIMKey, Dnsmasq, OpenDKIM, OpenDMARC, free_address, missing  # noqa: E402
+from postern_milters import DKIMKey, Dnsmasq, OpenDKIM, OpenDMARC, free_address, missing, stop_all  # noqa: E402
 
 ok, note, skip = TAP.ok, TAP.diag, TAP.skip
 
@@ -78,9 +78,9 @@ class Server(postern_test.Server):
                                                     % self.dmarc.started_in if self.dmarc else ''))
 
     def stop_milters(self):
-        for m in (self.dmarc, self.dkim, self.dns):
-            if m is not None:
-                m.stop()
+        stop_all(self.dmarc, self.dkim)
+        if self.dns is not None:
+            self.dns.stop()
 
     def stop(self, *a, **k):
         st = postern_test.Server.stop(self, *a, **k)

@@ -40,7 +40,7 @@ import time
 from postern_dnsmasq import Dnsmasq, free_address
 from postern_test import free_port
 
-__all__ = ['missing', 'Milter', 'Rspamd', 'DKIMKey', 'OpenDKIM', 'OpenDMARC', 'ClamAV', 'SpamAssassin',
+__all__ = ['missing', 'stop_all', 'Milter', 'Rspamd', 'DKIMKey', 'OpenDKIM', 'OpenDMARC', 'ClamAV', 'SpamAssassin',
            'GTUBE', 'EICAR', 'txt_record', 'Dnsmasq', 'free_address']
 
 IS_ROOT = os.geteuid() == 0
@@ -69,6 +69,28 @@ def port_open(port):
 
 def _nobody():
     return pwd.getpwnam('nobody').pw_uid, grp.getgrnam('nogroup').gr_gid
+
+
+def stop_all(*milters):
+    """Stop these milters (None is skipped) together: SIGTERM to every
+    process at once, last started first (libmilter takes up to 5 s to
+    notice, after it served a connection: one wait for all), then wait
+    for each; SIGKILL what still lives after 15 s."""
+    procs = []
+    for m in milters:
+        if m is not None:
+            procs += m.procs[::-1]
+            m.procs = []
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    end = time.monotonic() + 15
+    for p in procs:
+        try:
+            p.wait(max(0.1, end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def txt_record(name, text):
@@ -156,20 +178,8 @@ class Milter:
         return text
 
     def stop(self):
-        """SIGTERM to every process of ours at once (libmilter takes up to
-        5 s to notice, after it served a connection), then wait for each;
-        SIGKILL what still lives after 15 s."""
-        procs, self.procs = self.procs[::-1], []
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        end = time.monotonic() + 15
-        for p in procs:
-            try:
-                p.wait(max(0.1, end - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        """Stop the milter's processes (see stop_all)."""
+        stop_all(self)
 
     def __enter__(self):
         return self
