@@ -158,6 +158,8 @@ def t_sign_verify(srv):
         skip('dmarc=pass', srv.dmarc_why)
     ok(msgs and msgs[0].index('\nDKIM-Signature:') > msgs[0].index('Received:'),
        'the signature unchanged below both Received: fields', msgs[0][:1500] if msgs else '')
+    ok(msgs and msgs[0].count('\nDKIM-Signature:') == 1, 'and not signed a second time on the smtp endpoint',
+       msgs[0][:1500] if msgs else '')
     q = srv.dns.queries()
     ok('TXT sel1._domainkey.example.org' in q, 'the key was asked of the test\'s DNS server', q)
 

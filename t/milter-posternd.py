@@ -201,6 +201,18 @@ def t_refusals(srv):
         ok(r == {} and srv.message('after discard'), 'the next message of the session is stored')
 
 
+def t_unknown(srv):
+    srv.reset()
+    with smtplib.SMTP('127.0.0.1', srv.ports['smtp'], timeout=30) as c:
+        c.ehlo('client.example')
+        code, msg = c.docmd('XFOO bar')
+        ok(code == 500, 'an unknown command the milter lets pass: 500 as usual', (code, msg))
+        code, msg = c.docmd('XREJECT now')
+        ok(code == 550 and msg == b'5.7.1 Command rejected', "one it refuses: the milter's reply", (code, msg))
+    unknown = [e['args'] for e in srv.events() if e['ev'] == 'unknown']
+    ok(unknown == [['XFOO bar'], ['XREJECT now']], 'the milter got both command lines (UNKNOWN)', unknown)
+
+
 def t_down(srv):
     c = smtplib.SMTP(timeout=30)
     code, msg = c.connect('127.0.0.1', srv.ports['tempf'])
@@ -216,7 +228,7 @@ def t_down(srv):
 
 
 def main():
-    serve_tests(Server, ((t_edits,), (t_quarantine,), (t_daemon_name,), (t_refusals,), (t_down,)))
+    serve_tests(Server, ((t_edits,), (t_quarantine,), (t_daemon_name,), (t_refusals,), (t_unknown,), (t_down,)))
     return TAP.done()
 
 

@@ -31,7 +31,7 @@ echo "PREPEND NoColonHere"
 printf 'PREPEND X-Ctl: a\001b\n'
 echo "PREPEND X-Long: %(long)s"
 echo "PREPEND X-Good: yes"
-echo "250 fine"
+echo "250 2.1.5 fine"
 exit 0
 '''
 
@@ -161,7 +161,8 @@ def t_order_short_circuit(srv):
         code, msg = c.rcpt('deny-second@example.org')
         ok(code == 550 and b'refused by second' in msg, 'second rcpt step refuses: its 550', (code, msg))
         code, msg = c.rcpt('ok@example.org')
-        ok(code == 250 and msg == b'2.1.5 fine', 'all steps accept: 250 with the text of the last step that gave one',
+        ok(code == 250 and msg == b'2.1.5 fine', 'all steps accept: 250 with the text of the last step that gave one '
+           '(its enhanced code not doubled)',
            (code, msg))
         c.rset()
     lines = [l for l in read_log(srv.steplog) if ' RCPT ' in l or ' rcpt ' in l]

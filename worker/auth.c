@@ -13,6 +13,7 @@
 #include "pipeline.h"
 #include "decision.h"
 #include "hook.h"
+#include "policy.h"
 #include "sasl.h"
 #include "../common/deadline.h"
 #include "../common/log.h"

@@ -17,10 +17,6 @@ struct hook_env;
  * BODY_LEN: the message at the data stage. */
 void session_hook(struct session *, const struct step *, enum hook_kind, int stdin_fd,
     long long body_len, const char *fd3, size_t fd3_len, struct hook_result *);
-/* Ask a persistent hook (policy protocol); EXTRA are more name=value
- * attributes, BODY_FD/BODY_LEN the message for postern_data. */
-void session_policy(struct session *, const struct step *, enum hook_kind, char *const extra[],
-    int body_fd, long long body_len, struct hook_result *);
 /* Queue the reply for a hook that did not accept. */
 void session_refuse(struct session *, enum hook_kind, const struct hook_result *);
 

@@ -124,8 +124,9 @@ hdr_scan_feed(struct hdr_scan *hs, const char *p, size_t n, hdr_field_fn fn, voi
 void
 hdr_scan_end(struct hdr_scan *hs, hdr_field_fn fn, void *arg)
 {
+	/* a CR that began a line is not part of the field before it */
 	if (!hs->done)
-		close_field(hs, hs->pos, fn, arg);
+		close_field(hs, hs->state == HS_CR_AT_START ? hs->pos - 1 : hs->pos, fn, arg);
 	hs->done = 1;
 }
 

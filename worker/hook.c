@@ -1,18 +1,17 @@
 /*
- * hook.c - the hook runner.
+ * hook.c - the exec hook runner, and the variable list hooks are told.
  *
- * posix_spawn (vfork-fast) the command in a new process group with an empty
- * signal mask, default signal actions, the given environment and descriptors
- * 0-3 only, in the hook directory.  Then one poll loop until the hook exits
- * or its time is up: feed fd 3, read stdout (first 4 KiB kept), log stderr
- * line by line, watch a pidfd for the exit.  On timeout the whole process
- * group and its leader get SIGTERM, then SIGKILL.  The hook leads a session
- * of its own (setsid), so it cannot move into the worker's process group;
- * a leader that still is not gone a moment after SIGKILL is reaped later
- * (hook_reap_pending), never waited for without a bound.
+ * The command is spawned (child.c: own session and process group, clean
+ * signals, descriptors 0-3 only, in the hook directory); then one poll
+ * loop until the hook exits or its time is up: feed fd 3, read stdout
+ * (first 16 KiB kept), log stderr line by line, watch a pidfd for the
+ * exit.  On timeout its whole group is killed and reaped (child.c).  The
+ * answer is the exit status, with the PREPEND/WARN/INFO lines and the reply
+ * line on stdout.
  */
 #include "autoconf.h"
 #include "hook.h"
+#include "../common/deadline.h"
 #include "../common/log.h"
 
 #include <ctype.h>
@@ -31,9 +30,6 @@
 #include <unistd.h>
 
 #define STDOUT_MAX      16384   /* PREPEND lines and a reply line */
-#define KILL_GRACE_MS   2000
-#define REAP_MS         1000    /* after SIGKILL: then the leader is reaped later */
-#define PENDING_MAX     16
 
 volatile pid_t *hook_running;
 
@@ -41,43 +37,6 @@ void
 hook_env_init(struct hook_env *e)
 {
 	memset(e, 0, sizeof(*e));
-}
-
-void
-hook_env_init_request(struct hook_env *e)
-{
-	memset(e, 0, sizeof(*e));
-	e->request = 1;
-}
-
-/* Request mode: "name=value\n" appended to the buffer. */
-static void
-request_add(struct hook_env *e, const char *name, const char *value)
-{
-	size_t nl = strlen(name), vl = strlen(value), i;
-	int upper = name[0] >= 'A' && name[0] <= 'Z';
-
-	if (upper && strncmp(name, "POSTERN_", 8) != 0)
-		return;         /* PATH, PROTO, TCP*: environment only */
-	if (memchr(value, '\n', vl) != NULL)
-		return;         /* lists go as repeated attributes */
-	if (e->reqlen + nl + vl + 3 > e->reqcap) {
-		size_t cap = e->reqcap ? e->reqcap * 2 : 4096;
-		char *p;
-		while (cap < e->reqlen + nl + vl + 3)
-			cap *= 2;
-		if ((p = realloc(e->req, cap)) == NULL)
-			return;
-		e->req = p;
-		e->reqcap = cap;
-	}
-	for (i = 0; i < nl; i++)
-		e->req[e->reqlen++] = upper ? (char)tolower((unsigned char)name[i]) : name[i];
-	e->req[e->reqlen++] = '=';
-	memcpy(e->req + e->reqlen, value, vl);
-	e->reqlen += vl;
-	e->req[e->reqlen++] = '\n';
-	e->req[e->reqlen] = '\0';
 }
 
 static void
@@ -106,8 +65,8 @@ hook_env_add(struct hook_env *e, const char *name, const char *value)
 
 	if (value == NULL)
 		return;
-	if (e->request) {
-		request_add(e, name, value);
+	if (e->add_request != NULL) {
+		e->add_request(e, name, value);
 		return;
 	}
 	if (asprintf(&s, "%s=%s", name, value) < 0)
@@ -166,186 +125,6 @@ hook_reply_code(const char *line)
 		return 0;
 	code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
 	return code;
-}
-
-/* A copy of FD at 10 or above, so dup2 onto 0-3 never meets itself. */
-int
-hook_fd_high(int fd)
-{
-	int n;
-
-	if (fd < 0 || fd >= 10)
-		return fd;
-	n = fcntl(fd, F_DUPFD_CLOEXEC, 10);
-	close(fd);
-	return n;
-}
-
-static int
-make_pipe(int p[2])
-{
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -1;
-	p[0] = hook_fd_high(p[0]);
-	p[1] = hook_fd_high(p[1]);
-	if (p[0] < 0 || p[1] < 0) {
-		if (p[0] >= 0) close(p[0]);
-		if (p[1] >= 0) close(p[1]);
-		return -1;
-	}
-	return 0;
-}
-
-long
-hook_ms_left(const struct timespec *deadline)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (deadline->tv_sec - now.tv_sec) * 1000L + (deadline->tv_nsec - now.tv_nsec) / 1000000L;
-}
-
-
-void
-stderr_flush_line(struct stderr_log *sl)
-{
-	char clean[STDERR_LINE_MAX * 4 + 1];
-
-	if (sl->lines < STDERR_LINES) {
-		log_sanitize(clean, sizeof(clean), sl->line, sl->len);
-		log_info("hook %s: %s", sl->name, clean);
-	} else if (sl->lines == STDERR_LINES) {
-		log_info("hook %s: further stderr output discarded", sl->name);
-	}
-	sl->lines++;
-	sl->len = 0;
-}
-
-void
-stderr_feed(struct stderr_log *sl, const char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (p[i] == '\n') {
-			stderr_flush_line(sl);
-		} else if (sl->len < sizeof(sl->line)) {
-			sl->line[sl->len++] = p[i];
-		}
-	}
-}
-
-/* SIG to the hook's process group and to its leader: a leader that left
- * its group is still reached (by its pidfd: PID is our unreaped child). */
-static void
-signal_hook(pid_t pid, int pidfd, int sig)
-{
-	if (pid <= 1)
-		return;
-	kill(-pid, sig);
-	if (pidfd < 0 || syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
-		kill(pid, sig);
-}
-
-void
-hook_kill_group(pid_t pid, int pidfd)
-{
-	struct pollfd pfd = { pidfd, POLLIN, 0 };
-
-	signal_hook(pid, pidfd, SIGTERM);
-	if (pidfd >= 0) {
-		while (poll(&pfd, 1, KILL_GRACE_MS) < 0 && errno == EINTR)
-			;
-	}
-	signal_hook(pid, pidfd, SIGKILL);
-}
-
-/* Hooks killed but not yet reaped (a leader in uninterruptible sleep). */
-static pid_t pending[PENDING_MAX];
-
-void
-hook_reap_pending(void)
-{
-	int i, status;
-
-	for (i = 0; i < PENDING_MAX; i++)
-		if (pending[i] > 0 && waitpid(pending[i], &status, WNOHANG) != 0)
-			pending[i] = 0;
-}
-
-int
-hook_reap(pid_t pid, int pidfd, int *status)
-{
-	struct timespec deadline;
-	int i;
-
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += REAP_MS / 1000;
-	for (;;) {
-		struct pollfd pfd = { pidfd, POLLIN, 0 };
-		long left = hook_ms_left(&deadline);
-		pid_t r = waitpid(pid, status, WNOHANG);
-		if (r == pid || (r < 0 && errno != EINTR))
-			return 0;
-		if (left <= 0)
-			break;
-		if (pidfd < 0 || left > 50)
-			left = 50;
-		poll(pidfd >= 0 ? &pfd : NULL, pidfd >= 0 ? 1 : 0, (int)left);
-	}
-	log_warn("hook process %d did not end after SIGKILL: it is reaped later", (int)pid);
-	for (i = 0; i < PENDING_MAX; i++)
-		if (pending[i] <= 0) {
-			pending[i] = pid;
-			break;
-		}
-	return -1;
-}
-
-int
-hook_spawn(char *const argv[], char *const envp[], const char *directory,
-    int in, int out, int err, int fd3, pid_t *pid)
-{
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, dfl;
-	int rc;
-
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	posix_spawn_file_actions_adddup2(&fa, in, 0);
-	posix_spawn_file_actions_adddup2(&fa, out, 1);
-	posix_spawn_file_actions_adddup2(&fa, err, 2);
-	if (fd3 >= 0)
-		posix_spawn_file_actions_adddup2(&fa, fd3, 3);
-#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP
-	posix_spawn_file_actions_addclosefrom_np(&fa, fd3 >= 0 ? 4 : 3);
-#endif
-#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
-	posix_spawn_file_actions_addchdir_np(&fa, directory != NULL ? directory : "/");
-#endif
-	/* Caught signals are reset by execve itself; the ignored ones
-	 * (SIGPIPE, SIGHUP in a worker) must be given back their default. */
-	sigemptyset(&none);
-	sigemptyset(&dfl);
-	sigaddset(&dfl, SIGPIPE);
-	sigaddset(&dfl, SIGHUP);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &dfl);
-#ifdef POSIX_SPAWN_SETSID
-	/* A session of its own: the hook cannot join another process group
-	 * of the worker's session, so killing its group reaches it. */
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
-#else
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
-#endif
-	rc = posix_spawn(pid, argv[0], &fa, &at, argv, envp != NULL ? envp : (char *[]){ NULL });
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	return rc;
 }
 
 void
@@ -469,130 +248,164 @@ take_reply(const struct hook_call *call, const char *out, size_t len, struct hoo
 	memcpy(res->reply, line, n + 1);
 }
 
-void
-hook_run(const struct hook_call *call, struct hook_result *res)
-{
-	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, fd3p[2] = { -1, -1 };
-	int in = -1, pidfd = -1, status = 0, exited = 0, rc;
-	char out[STDOUT_MAX];
-	size_t outlen = 0, fd3_off = 0;
-	struct stderr_log sl = { .len = 0, .lines = 0, .name = call->name };
-	struct timespec deadline;
+/* One run of an exec hook: its descriptors, its output so far, its time. */
+struct run {
+	const struct hook_call *call;
+	int in, outp[2], errp[2], fd3p[2], pidfd;
 	pid_t pid;
+	int exited, status;
+	char out[STDOUT_MAX];
+	size_t outlen, fd3_off;
+	struct stderr_log sl;
+	struct timespec deadline;
+};
 
-	hook_result_init(res);
+static void
+close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Pipes, then the program.  0, or -1 (logged). */
+static int
+run_start(struct run *r)
+{
+	const struct hook_call *call = r->call;
+	int rc;
 
 	if (call->stdin_fd >= 0)
-		in = call->stdin_fd;
-	else if ((in = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
-		goto fail;
-	if (make_pipe(outp) < 0 || make_pipe(errp) < 0 ||
-	    (call->fd3 != NULL && make_pipe(fd3p) < 0)) {
-		log_err("hook %s: cannot make pipes: %s", sl.name, strerror(errno));
-		goto fail;
+		r->in = call->stdin_fd;
+	else if ((r->in = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	if (child_pipe(r->outp) < 0 || child_pipe(r->errp) < 0 ||
+	    (call->fd3 != NULL && child_pipe(r->fd3p) < 0)) {
+		log_err("hook %s: cannot make pipes: %s", r->sl.name, strerror(errno));
+		return -1;
 	}
-	rc = hook_spawn(call->cmd->argv, call->env != NULL ? call->env->vars : NULL,
-	    call->directory, in, outp[1], errp[1], fd3p[0], &pid);
+	rc = child_spawn(call->cmd->argv, call->env != NULL ? call->env->vars : NULL,
+	    call->directory, r->in, r->outp[1], r->errp[1], r->fd3p[0], &r->pid);
 	if (rc != 0) {
 		log_err("hook %s: cannot run %s: %s (check the path and that the postern user may execute it)",
-		    sl.name, call->cmd->argv[0], strerror(rc));
-		goto fail;
+		    r->sl.name, call->cmd->argv[0], strerror(rc));
+		return -1;
 	}
-	hook_reap_pending();
+	child_reap_pending();
 	if (hook_running != NULL)
-		*hook_running = pid;
-	close(outp[1]); outp[1] = -1;
-	close(errp[1]); errp[1] = -1;
-	if (fd3p[0] >= 0) {
-		close(fd3p[0]);
-		fd3p[0] = -1;
-		fcntl(fd3p[1], F_SETFL, O_NONBLOCK);
+		*hook_running = r->pid;
+	close_fd(&r->outp[1]);
+	close_fd(&r->errp[1]);
+	if (r->fd3p[0] >= 0) {
+		close_fd(&r->fd3p[0]);
+		fcntl(r->fd3p[1], F_SETFL, O_NONBLOCK);
 	}
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	deadline.tv_sec = 0;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += call->cmd->timeout;
+	r->pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
+	r->deadline = deadline_in(call->cmd->timeout);
+	return 0;
+}
 
-	while (!exited || outp[0] >= 0 || errp[0] >= 0) {
-		struct pollfd pfd[4];
-		int nfd = 0, iout = -1, ierr = -1, i3 = -1, ipid = -1, n;
-		long left = hook_ms_left(&deadline);
+/* Keep the first STDOUT_MAX bytes of stdout. */
+static void
+read_stdout(struct run *r)
+{
+	char buf[4096];
+	ssize_t n = read(r->outp[0], buf, sizeof(buf));
 
-		if (left <= 0 && exited)
-			break;          /* a descendant still writes: stop listening */
-		if (left <= 0) {
-			log_warn("hook %s: %s did not answer within %d s: killed (temporary failure)",
-			    sl.name, call->cmd->argv[0], call->cmd->timeout);
-			if (!exited)
-				hook_kill_group(pid, pidfd);
-			res->timed_out = 1;
-			break;
-		}
-		if (outp[0] >= 0) { iout = nfd; pfd[nfd++] = (struct pollfd){ outp[0], POLLIN, 0 }; }
-		if (errp[0] >= 0) { ierr = nfd; pfd[nfd++] = (struct pollfd){ errp[0], POLLIN, 0 }; }
-		if (fd3p[1] >= 0) { i3 = nfd; pfd[nfd++] = (struct pollfd){ fd3p[1], POLLOUT, 0 }; }
-		if (!exited && pidfd >= 0) { ipid = nfd; pfd[nfd++] = (struct pollfd){ pidfd, POLLIN, 0 }; }
-		if (exited) {
-			/* The hook is gone; collect what its pipes still hold, but a
-			 * descendant that keeps them open must not hold us up. */
-			left = 0;
-		} else if (pidfd < 0 && left > 100) {
-			left = 100;     /* no pidfd: poll for the exit */
-		}
-		n = poll(pfd, (nfds_t)nfd, (int)left);
-		if (n < 0 && errno != EINTR)
-			break;
-		if (n == 0 && exited)
-			break;
-		if (iout >= 0 && pfd[iout].revents) {
-			char buf[4096];
-			ssize_t r = read(outp[0], buf, sizeof(buf));
-			if (r > 0) {
-				size_t take = (size_t)r;
-				if (take > sizeof(out) - outlen)
-					take = sizeof(out) - outlen;
-				memcpy(out + outlen, buf, take);
-				outlen += take;
-			} else if (r == 0 || errno != EINTR) {
-				close(outp[0]);
-				outp[0] = -1;
-			}
-		}
-		if (ierr >= 0 && pfd[ierr].revents) {
-			char buf[4096];
-			ssize_t r = read(errp[0], buf, sizeof(buf));
-			if (r > 0) {
-				stderr_feed(&sl, buf, (size_t)r);
-			} else if (r == 0 || errno != EINTR) {
-				close(errp[0]);
-				errp[0] = -1;
-			}
-		}
-		if (i3 >= 0 && pfd[i3].revents) {
-			ssize_t w = 0;
-			if (pfd[i3].revents & POLLOUT)
-				w = write(fd3p[1], call->fd3 + fd3_off, call->fd3_len - fd3_off);
-			if (w > 0)
-				fd3_off += (size_t)w;
-			if (fd3_off >= call->fd3_len || (w < 0 && errno != EAGAIN && errno != EINTR) ||
-			    (pfd[i3].revents & (POLLERR | POLLHUP))) {
-				close(fd3p[1]);
-				fd3p[1] = -1;
-			}
-		}
-		if ((ipid >= 0 && pfd[ipid].revents) || (pidfd < 0 && !exited)) {
-			if (waitpid(pid, &status, WNOHANG) == pid)
-				exited = 1;
-		}
+	if (n > 0) {
+		size_t take = (size_t)n;
+		if (take > sizeof(r->out) - r->outlen)
+			take = sizeof(r->out) - r->outlen;
+		memcpy(r->out + r->outlen, buf, take);
+		r->outlen += take;
+	} else if (n == 0 || errno != EINTR) {
+		close_fd(&r->outp[0]);
 	}
-	if (sl.len > 0)
-		stderr_flush_line(&sl);
-	if (!exited) {
+}
+
+static void
+read_stderr(struct run *r)
+{
+	char buf[4096];
+	ssize_t n = read(r->errp[0], buf, sizeof(buf));
+
+	if (n > 0)
+		stderr_feed(&r->sl, buf, (size_t)n);
+	else if (n == 0 || errno != EINTR)
+		close_fd(&r->errp[0]);
+}
+
+static void
+feed_fd3(struct run *r, short revents)
+{
+	const struct hook_call *call = r->call;
+	ssize_t w = 0;
+
+	if (revents & POLLOUT)
+		w = write(r->fd3p[1], call->fd3 + r->fd3_off, call->fd3_len - r->fd3_off);
+	if (w > 0)
+		r->fd3_off += (size_t)w;
+	if (r->fd3_off >= call->fd3_len || (w < 0 && errno != EAGAIN && errno != EINTR) ||
+	    (revents & (POLLERR | POLLHUP)))
+		close_fd(&r->fd3p[1]);
+}
+
+/*
+ * One poll over stdout, stderr, fd 3 and the pidfd.  Returns 1 to go on,
+ * 0 when the run is over.  Once the hook is gone, what its pipes still hold
+ * is collected, but a descendant that keeps them open does not hold us up.
+ */
+static int
+run_poll(struct run *r, struct hook_result *res)
+{
+	struct pollfd pfd[4];
+	int nfd = 0, iout = -1, ierr = -1, i3 = -1, ipid = -1, n;
+	long left = deadline_ms_left(&r->deadline);
+
+	if (left <= 0 && r->exited)
+		return 0;       /* a descendant still writes: stop listening */
+	if (left <= 0) {
+		log_warn("hook %s: %s did not answer within %d s: killed (temporary failure)",
+		    r->sl.name, r->call->cmd->argv[0], r->call->cmd->timeout);
+		child_kill_group(r->pid, r->pidfd);
+		res->timed_out = 1;
+		return 0;
+	}
+	if (r->outp[0] >= 0) { iout = nfd; pfd[nfd++] = (struct pollfd){ r->outp[0], POLLIN, 0 }; }
+	if (r->errp[0] >= 0) { ierr = nfd; pfd[nfd++] = (struct pollfd){ r->errp[0], POLLIN, 0 }; }
+	if (r->fd3p[1] >= 0) { i3 = nfd; pfd[nfd++] = (struct pollfd){ r->fd3p[1], POLLOUT, 0 }; }
+	if (!r->exited && r->pidfd >= 0) { ipid = nfd; pfd[nfd++] = (struct pollfd){ r->pidfd, POLLIN, 0 }; }
+	if (r->exited)
+		left = 0;
+	else if (r->pidfd < 0 && left > 100)
+		left = 100;     /* no pidfd: poll for the exit */
+	n = poll(pfd, (nfds_t)nfd, (int)left);
+	if ((n < 0 && errno != EINTR) || (n == 0 && r->exited))
+		return 0;
+	if (iout >= 0 && pfd[iout].revents)
+		read_stdout(r);
+	if (ierr >= 0 && pfd[ierr].revents)
+		read_stderr(r);
+	if (i3 >= 0 && pfd[i3].revents)
+		feed_fd3(r, pfd[i3].revents);
+	if (((ipid >= 0 && pfd[ipid].revents) || (r->pidfd < 0 && !r->exited)) &&
+	    waitpid(r->pid, &r->status, WNOHANG) == r->pid)
+		r->exited = 1;
+	return !r->exited || r->outp[0] >= 0 || r->errp[0] >= 0;
+}
+
+/* The hook is reaped (killed first if it is still there) and judged. */
+static void
+run_finish(struct run *r, struct hook_result *res)
+{
+	if (r->sl.len > 0)
+		stderr_flush_line(&r->sl);
+	if (!r->exited) {
 		if (!res->timed_out)
-			hook_kill_group(pid, pidfd);    /* poll failed: do not wait unbounded */
-		if (hook_reap(pid, pidfd, &status) < 0 || res->timed_out)
+			child_kill_group(r->pid, r->pidfd);     /* poll failed: do not wait unbounded */
+		if (child_reap(r->pid, r->pidfd, &r->status) < 0)
 			res->timed_out = 1;
-		exited = 1;
+		r->exited = 1;
 	}
 	if (hook_running != NULL)
 		*hook_running = 0;
@@ -600,17 +413,34 @@ hook_run(const struct hook_call *call, struct hook_result *res)
 		res->verdict = HOOK_FAILED;
 		res->exit_status = -1;
 	} else {
-		classify(call, status, res);
-		take_reply(call, out, outlen, res);
+		classify(r->call, r->status, res);
+		take_reply(r->call, r->out, r->outlen, res);
 	}
-fail:
-	if (call->stdin_fd < 0 && in >= 0)
-		close(in);
-	if (outp[0] >= 0) close(outp[0]);
-	if (outp[1] >= 0) close(outp[1]);
-	if (errp[0] >= 0) close(errp[0]);
-	if (errp[1] >= 0) close(errp[1]);
-	if (fd3p[0] >= 0) close(fd3p[0]);
-	if (fd3p[1] >= 0) close(fd3p[1]);
-	if (pidfd >= 0) close(pidfd);
+}
+
+void
+hook_run(const struct hook_call *call, struct hook_result *res)
+{
+	static struct run r;    /* 16 KiB of output: not on the stack */
+
+	memset(&r, 0, sizeof(r));
+	r.call = call;
+	r.in = r.pidfd = -1;
+	r.outp[0] = r.outp[1] = r.errp[0] = r.errp[1] = r.fd3p[0] = r.fd3p[1] = -1;
+	r.sl.name = call->name;
+	hook_result_init(res);
+	if (run_start(&r) == 0) {
+		while (run_poll(&r, res))
+			;
+		run_finish(&r, res);
+	}
+	if (call->stdin_fd < 0)
+		close_fd(&r.in);
+	close_fd(&r.outp[0]);
+	close_fd(&r.outp[1]);
+	close_fd(&r.errp[0]);
+	close_fd(&r.errp[1]);
+	close_fd(&r.fd3p[0]);
+	close_fd(&r.fd3p[1]);
+	close_fd(&r.pidfd);
 }

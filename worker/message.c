@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #define COPY_BUF 65536
-#define AR_RANGES_MAX 1024      /* more forged fields than this: refuse the message */
+#define AR_RANGES_MAX 1024      /* more forged fields than this: a temporary failure */
 
 void
 message_begin(struct message *m, int fd, long long len, int crlf, const char *dir)
@@ -127,8 +127,8 @@ message_materialise(struct message *m)
 
 struct ar_ranges {
 	const char *id;
-	long long (*r)[2];
-	int n, overflow;
+	long long (*r)[2];      /* allocated at the first match */
+	int n, cap, overflow;
 };
 
 static int
@@ -140,9 +140,15 @@ ar_field(void *arg, long long start, long long end, const char *f, size_t kept, 
 	case AR_NOT_FIELD:
 		return 0;
 	case AR_OURS:
-		if (ar->n == AR_RANGES_MAX) {
-			ar->overflow = 1;
-			return 0;
+		if (ar->n == ar->cap) {
+			int cap = ar->cap ? ar->cap * 4 : 8;
+			long long (*r)[2] = ar->n < AR_RANGES_MAX ? reallocarray(ar->r, (size_t)cap, sizeof(*r)) : NULL;
+			if (r == NULL) {
+				ar->overflow = 1;
+				return 0;
+			}
+			ar->r = r;
+			ar->cap = cap;
 		}
 		ar->r[ar->n][0] = start;
 		ar->r[ar->n][1] = end;
@@ -179,22 +185,18 @@ find_ar(struct message *m, struct ar_ranges *ar)
 int
 message_strip_ar(struct message *m, const char *authserv_id)
 {
-	long long (*r)[2] = calloc(AR_RANGES_MAX, sizeof(*r));
-	struct ar_ranges ar = { authserv_id, r, 0, 0 };
-	long long at = 0, removed = 0;
+	struct ar_ranges ar = { authserv_id, NULL, 0, 0, 0 };
+	long long (*r)[2], at = 0, removed = 0;
 	int fd, i;
 
-	if (r == NULL)
-		return -1;
 	if (find_ar(m, &ar) < 0 || ar.overflow) {
-		free(r);
+		free(ar.r);
 		errno = ar.overflow ? E2BIG : errno;
 		return -1;
 	}
-	if (ar.n == 0) {
-		free(r);
+	if (ar.n == 0)
 		return 0;
-	}
+	r = ar.r;
 	if ((fd = spool_tmpfile(m->dir)) < 0) {
 		free(r);
 		return -1;

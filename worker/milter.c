@@ -7,10 +7,9 @@
  */
 #include "autoconf.h"
 #include "milter.h"
-#include "hook.h"
-#include "netio.h"
 #include "sockconnect.h"
 #include "../common/log.h"
+#include "../common/deadline.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -76,7 +75,7 @@ static int
 wait_fd(struct milter *m, short events, const struct timespec *deadline)
 {
 	struct pollfd pfd = { m->fd, events, 0 };
-	long ms = hook_ms_left(deadline);
+	long ms = deadline_ms_left(deadline);
 	int rc;
 
 	if (ms <= 0) {
@@ -94,7 +93,7 @@ wait_fd(struct milter *m, short events, const struct timespec *deadline)
 int
 milter_flush(struct milter *m, int timeout)
 {
-	struct timespec deadline = netio_deadline(timeout);
+	struct timespec deadline = deadline_in(timeout);
 	size_t off = 0;
 
 	while (off < m->out.len) {
@@ -156,7 +155,7 @@ milter_read_packet(struct milter *m, const struct timespec *deadline, char *cmd,
 static int
 negotiate(struct milter *m)
 {
-	struct timespec deadline = netio_deadline(m->set.command_timeout);
+	struct timespec deadline = deadline_in(m->set.command_timeout);
 	const unsigned char *data;
 	enum milter_err e;
 	size_t len;
@@ -239,7 +238,7 @@ milter_connect(struct milter *m, const struct milter_macros *mm,
     const char *hostname, char family, unsigned port, const char *addr,
     struct milter_result *res)
 {
-	struct timespec deadline = netio_deadline(m->set.connect_timeout);
+	struct timespec deadline = deadline_in(m->set.connect_timeout);
 	char why[200];
 	int enc;
 

@@ -6,8 +6,8 @@
  */
 #include "autoconf.h"
 #include "milter.h"
-#include "netio.h"
 #include "../common/log.h"
+#include "../common/deadline.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -61,7 +61,7 @@ enum milter_await
 milter_await(struct milter *m, char cmd, int timeout, struct milter_edits *edits,
     struct milter_result *res)
 {
-	struct timespec deadline = netio_deadline(timeout);
+	struct timespec deadline = deadline_in(timeout);
 	struct milter_reply r;
 	const unsigned char *data;
 	enum milter_err e;
@@ -79,7 +79,7 @@ milter_await(struct milter *m, char cmd, int timeout, struct milter_edits *edits
 		}
 		switch (rc) {
 		case SMFIR_PROGRESS:
-			deadline = netio_deadline(timeout);
+			deadline = deadline_in(timeout);
 			continue;
 		case SMFIR_CONTINUE:
 			return MILTER_AW_CONTINUE;

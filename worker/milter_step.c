@@ -394,6 +394,28 @@ data_stage(struct session *s, const struct step *st, struct milter *m,
 	free(text);
 }
 
+int
+milter_step_unknown(struct session *s, const char *line)
+{
+	struct milter_macros mm;
+	struct macro_text t;
+	struct milter_result mr;
+	int i;
+
+	fill_macros(s, &mm, &t);
+	for (i = 0; i < s->ep->npipeline; i++) {
+		int k = s->ep->pipeline[i];
+		if (s->cfg->steps[k].kind != STEP_MILTER || !used[k])
+			continue;
+		milter_unknown(&conns[k], &mm, line, &mr);
+		if (mr.verdict == MILTER_V_REJECT || mr.verdict == MILTER_V_TEMPFAIL) {
+			reply(s, "%s", mr.reply);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 void
 milter_step_run(struct session *s, const struct step *st, enum hook_kind kind,
     struct message *msg, struct hook_result *res)

@@ -16,6 +16,10 @@ struct hook_result;
  * RES as a hook's: accept, reject or tempfail with the reply. */
 void milter_step_run(struct session *, const struct step *st, enum hook_kind kind,
     struct message *msg, struct hook_result *res);
+/* A command posternd does not know (LINE, as the client sent it): each
+ * connected milter is told (UNKNOWN); if one refuses, its reply is queued
+ * and 1 returned, else 0 (the caller answers 500 as usual). */
+int milter_step_unknown(struct session *, const char *line);
 /* The name of the milter that discarded the message (250, nothing stored),
  * at any stage, or NULL.  Until the next milter_step_abort(). */
 const char *milter_step_discarded(void);

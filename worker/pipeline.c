@@ -161,6 +161,18 @@ session_headers_free(struct session *s)
 	}
 }
 
+/* "250 2.1.5 <bob>: welcome" -> "<bob>: welcome": the caller's reply has
+ * its own code and enhanced code (the greeting and EHLO have none). */
+static void
+accept_text(struct session *s, const char *text)
+{
+	size_t n = strspn(text, "0123456789.");
+
+	if (n >= 5 && text[0] == '2' && text[1] == '.' && text[n] == ' ')
+		text += n + 1;
+	strlcpy(s->accept_text, text, sizeof(s->accept_text));
+}
+
 static int
 headers_for(enum hook_kind kind)
 {
@@ -188,9 +200,8 @@ session_ask(struct session *s, enum hook_kind kind)
 			session_refuse(s, kind, &res);
 			return 0;
 		}
-		/* "250 2.1.5 <bob>: welcome" -> the text after the code */
 		if (res.reply[0] == '2' && res.reply[3] == ' ')
-			strlcpy(s->accept_text, res.reply + 4, sizeof(s->accept_text));
+			accept_text(s, res.reply + 4);
 		if (kind != HOOK_AUTH)
 			take_headers(steps[i], &res, h, NULL);
 	}

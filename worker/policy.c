@@ -16,6 +16,7 @@
 #include "policy.h"
 #include "hook.h"
 #include "sockconnect.h"
+#include "../common/deadline.h"
 #include "../common/log.h"
 
 #include <ctype.h>
@@ -108,8 +109,8 @@ stop_process(struct coproc *cp, const char *name, int failed, int graceful)
 		struct pollfd pfd = { pidfd, POLLIN, 0 };
 		if (waitpid(cp->pid, &status, WNOHANG) == 0) {
 			if (!graceful || pidfd < 0 || poll(&pfd, 1, 1000) <= 0)
-				hook_kill_group(cp->pid, pidfd);
-			hook_reap(cp->pid, pidfd, &status);
+				child_kill_group(cp->pid, pidfd);
+			child_reap(cp->pid, pidfd, &status);
 		}
 		if (pidfd >= 0)
 			close(pidfd);
@@ -157,10 +158,10 @@ start(struct coproc *cp, const struct config *cfg, const struct step *st, enum h
 			log_err("hook %s: socketpair/pipe: %s", name, strerror(errno));
 			return -1;
 		}
-		sv[0] = hook_fd_high(sv[0]);
-		sv[1] = hook_fd_high(sv[1]);
-		ep[0] = hook_fd_high(ep[0]);
-		ep[1] = hook_fd_high(ep[1]);
+		sv[0] = child_fd_high(sv[0]);
+		sv[1] = child_fd_high(sv[1]);
+		ep[0] = child_fd_high(ep[0]);
+		ep[1] = child_fd_high(ep[1]);
 		snprintf(hookvar, sizeof(hookvar), "POSTERN_HOOK=%s", hook_name(kind));
 		env[0] = (char *)"PATH=/usr/local/bin:/usr/bin:/bin";
 		env[1] = hookvar;
@@ -168,7 +169,7 @@ start(struct coproc *cp, const struct config *cfg, const struct step *st, enum h
 		snprintf(stepvar, sizeof(stepvar), "POSTERN_STEP=%s", name);
 		env[3] = stepvar;
 		env[4] = NULL;
-		rc = hook_spawn(cmd->argv, env, cfg->hook_directory, sv[1], sv[1], ep[1], -1, &cp->pid);
+		rc = child_spawn(cmd->argv, env, cfg->hook_directory, sv[1], sv[1], ep[1], -1, &cp->pid);
 		close(sv[1]);
 		close(ep[1]);
 		if (rc != 0) {
@@ -194,7 +195,7 @@ static int
 wait_hook(struct coproc *cp, const char *name, short events, const struct timespec *deadline)
 {
 	struct pollfd pfd[2] = { { cp->fd, events, 0 }, { cp->errfd, POLLIN, 0 } };
-	long ms = hook_ms_left(deadline);
+	long ms = deadline_ms_left(deadline);
 
 	if (ms <= 0)
 		return -2;
@@ -257,106 +258,6 @@ read_answer(struct coproc *cp, const char *name, char *answer, size_t max,
 		if ((rc = wait_hook(cp, name, POLLIN, deadline)) < 0)
 			return rc;
 	}
-}
-
-/* The reply for a REJECT/DEFER text: the text's own enhanced status code if
- * it starts with one of the right class ("5.1.1 no such user"), as Postfix
- * does, else DFLT in front. */
-static void
-policy_reply(char *out, size_t outlen, const char *code, const char *dflt, const char *text)
-{
-	int has = text[0] == code[0] && text[1] == '.' && text[2] >= '0' && text[2] <= '9' &&
-	    strchr(text, ' ') != NULL && strspn(text + 2, "0123456789.") == (size_t)(strchr(text, ' ') - text - 2);
-
-	if (has)
-		snprintf(out, outlen, "%s %.480s", code, text);
-	else
-		snprintf(out, outlen, "%s %s %.470s", code, dflt, text);
-}
-
-/* "action=..." to a verdict and, when the action carries text, a reply. */
-static int
-parse_action(const char *name, enum hook_kind kind, const char *answer, struct hook_result *res)
-{
-	const char *p = answer, *text;
-	char action[ANSWER_MAX];
-	size_t alen;
-	int code;
-
-	action[0] = '\0';
-	while (*p != '\0' && *p != '\n') {
-		const char *eol = strchr(p, '\n');
-		size_t l = eol != NULL ? (size_t)(eol - p) : strlen(p);
-		if (l > 7 && strncasecmp(p, "action=", 7) == 0) {
-			memcpy(action, p + 7, l - 7);
-			action[l - 7] = '\0';
-		}
-		p += l + (eol != NULL);
-	}
-	if (action[0] == '\0')
-		return -1;
-	for (alen = 0; action[alen] != '\0'; alen++)
-		if ((unsigned char)action[alen] < 0x20 || (unsigned char)action[alen] > 0x7e)
-			return -1;
-	alen = strcspn(action, " \t");
-	text = action + alen;
-	while (*text == ' ' || *text == '\t')
-		text++;
-	res->reply[0] = '\0';
-	res->exit_status = 0;
-	if ((alen == 2 && strncasecmp(action, "OK", 2) == 0) ||
-	    (alen == 5 && strncasecmp(action, "DUNNO", 5) == 0)) {
-		res->verdict = HOOK_ACCEPT;
-		return 0;
-	}
-	/* Postfix: PREPEND, WARN and INFO accept (as DUNNO) and do one thing */
-	if (alen == 7 && strncasecmp(action, "PREPEND", 7) == 0) {
-		res->verdict = HOOK_ACCEPT;
-		hook_result_prepend(res, text, strlen(text));
-		return 0;
-	}
-	if (alen == 4 && (strncasecmp(action, "WARN", 4) == 0 || strncasecmp(action, "INFO", 4) == 0)) {
-		res->verdict = HOOK_ACCEPT;
-		if (toupper((unsigned char)action[0]) == 'W')
-			log_warn("hook %s: WARN %.256s", name, text);
-		else
-			log_info("hook %s: INFO %.256s", name, text);
-		return 0;
-	}
-	if (alen == 6 && strncasecmp(action, "REJECT", 6) == 0) {
-		res->verdict = HOOK_REJECT;
-		res->exit_status = 1;
-		if (*text != '\0')
-			policy_reply(res->reply, sizeof(res->reply), kind == HOOK_AUTH ? "535" : "550",
-			    kind == HOOK_AUTH ? "5.7.8" : "5.7.1", text);
-		return 0;
-	}
-	if ((alen == 5 && strncasecmp(action, "DEFER", 5) == 0) ||
-	    (alen == 15 && strncasecmp(action, "DEFER_IF_PERMIT", 15) == 0) ||
-	    (alen == 15 && strncasecmp(action, "DEFER_IF_REJECT", 15) == 0)) {
-		res->verdict = HOOK_TEMPFAIL;
-		res->exit_status = 75;
-		policy_reply(res->reply, sizeof(res->reply), kind == HOOK_AUTH ? "454" : "450",
-		    kind == HOOK_AUTH ? "4.7.0" : "4.7.1", *text != '\0' ? text : "Error: try again later");
-		return 0;
-	}
-	if (alen == 3 && action[0] >= '4' && action[0] <= '5' && (code = hook_reply_code(action)) != 0) {
-		const char *t = text;
-		int enhanced = t[0] == action[0] && t[1] == '.';
-		res->verdict = action[0] == '4' ? HOOK_TEMPFAIL : HOOK_REJECT;
-		res->exit_status = action[0] == '4' ? 75 : 1;
-		if (enhanced)
-			snprintf(res->reply, sizeof(res->reply), "%d %.480s", code, t);
-		else
-			snprintf(res->reply, sizeof(res->reply), "%d %c.7.1 %.470s", code, action[0],
-			    *t != '\0' ? t : "Error: rejected by policy");
-		return 0;
-	}
-	/* HOLD, DISCARD, FILTER, REDIRECT, BCC ...: not a decision we can act on */
-	log_warn("hook %s: action '%.60s' is not supported by Postern: taken as DUNNO",
-	    name, action);
-	res->verdict = HOOK_ACCEPT;
-	return 0;
 }
 
 /* The request and the message (postern_data) go out together: the first
@@ -449,7 +350,7 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 		if (rc == 0) {
 			rc = read_answer(cp, name, answer, sizeof(answer), &deadline);
 			if (rc >= 0) {
-				if (parse_action(name, kind, answer, res) == 0) {
+				if (policy_parse_action(name, kind, answer, res) == 0) {
 					cp->backoff = 0;
 					break;
 				}

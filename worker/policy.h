@@ -21,6 +21,21 @@ struct hook_result;
 void policy_ask(const struct config *, const struct step *, enum hook_kind,
     const char *attrs, size_t attrslen, int body_fd, long long body_len, struct hook_result *res);
 
+/* policy_answer.c: "action=..." in ANSWER (the lines of one answer) to a
+ * verdict, a reply and headers in RES.  0, or -1 without a valid action. */
+int policy_parse_action(const char *name, enum hook_kind kind, const char *answer,
+    struct hook_result *res);
+
+/* policy_request.c: a variable list in request mode (see struct hook_env),
+ * and the request for step ST at stage KIND built from the session and
+ * sent; EXTRA are more name=value attributes, BODY_FD/BODY_LEN the message
+ * for postern_data. */
+struct hook_env;
+struct session;
+void policy_request_init(struct hook_env *);
+void session_policy(struct session *, const struct step *, enum hook_kind, char *const extra[],
+    int body_fd, long long body_len, struct hook_result *);
+
 /* Stop every co-process and close every connection (worker exit). */
 void policy_close_all(const struct config *);
 

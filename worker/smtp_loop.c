@@ -9,6 +9,7 @@
 #include "autoconf.h"
 #include "smtp_loop.h"
 #include "session.h"
+#include "milter_step.h"
 #include "pipeline.h"
 #include "auth.h"
 #include "command.h"
@@ -345,6 +346,8 @@ read_commands(struct session *s)
 		if (parse_line(s, line, len, &cmd) < 0)
 			continue;
 		log_command(&cmd, line, len);
+		if (cmd.verb == CMD_UNKNOWN && milter_step_unknown(s, line))
+			continue;       /* a milter refused it with its own reply */
 		dispatch(s, &cmd);
 	}
 }

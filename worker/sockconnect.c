@@ -6,8 +6,8 @@
  */
 #include "autoconf.h"
 #include "sockconnect.h"
-#include "hook.h"
 #include "../common/netaddr.h"
+#include "../common/deadline.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -70,7 +70,7 @@ sock_connect_addr(const struct sockaddr *sa, socklen_t len, const struct timespe
 		struct pollfd pfd = { fd, POLLOUT, 0 };
 		int err = 0;
 		socklen_t elen = sizeof(err);
-		long ms = hook_ms_left(deadline);
+		long ms = deadline_ms_left(deadline);
 		if (ms <= 0 || poll(&pfd, 1, (int)ms) != 1 ||
 		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err != 0) {
 			snprintf(why, whylen, "cannot connect: %s", err ? strerror(err) : "timed out");
