@@ -23,7 +23,7 @@
 #include <unistd.h>
 #include <iniparser.h>
 
-enum key_type { K_STRING, K_INT, K_SIZE, K_BOOL, K_TLS, K_AUTH, K_HOOK, K_LISTEN, K_CUSTOM };
+enum key_type { K_STRING, K_INT, K_SIZE, K_BOOL, K_TLS, K_AUTH, K_NEWLINE, K_HOOK, K_LISTEN, K_CUSTOM };
 
 struct key {
 	const char *name;
@@ -60,11 +60,19 @@ static const struct key server_keys[] = {
 static const struct key limits_keys[] = {
 	{ "max_message_size", K_SIZE, L(max_message_size), 0, 1LL << 40 },
 	{ "max_recipients", K_INT, L(max_recipients), 1, 1000000 },
+	{ "max_transactions", K_INT, L(max_transactions), 0, 1000000 },
 	{ "max_errors", K_INT, L(max_errors), 1, 100000 },
 	{ "max_auth_attempts", K_INT, L(max_auth_attempts), 1, 1000 },
 	{ "max_connections_per_client", K_INT, L(max_connections_per_client), 0, 100000 },
 	{ "command_timeout", K_INT, L(command_timeout), 1, 86400 },
 	{ "data_timeout", K_INT, L(data_timeout), 1, 86400 },
+	{ "max_junk_commands", K_INT, L(max_junk_commands), 0, 1000000 },
+	{ "max_connection_rate", K_INT, L(max_connection_rate), 0, 100000000 },
+	{ "max_message_rate", K_INT, L(max_message_rate), 0, 100000000 },
+	{ "max_recipient_rate", K_INT, L(max_recipient_rate), 0, 100000000 },
+	{ "max_auth_failure_rate", K_INT, L(max_auth_failure_rate), 0, 100000000 },
+	{ "limit_exempt", K_CUSTOM, 0, 0, 0, 0 },       /* read by load_exempt */
+	{ "bare_newline", K_NEWLINE, L(bare_newline), 0, 0 },
 	{ NULL, 0, 0, 0, 0, 0 }
 };
 
@@ -72,6 +80,10 @@ static const struct key tls_keys[] = {
 	{ "certificate", K_STRING, S(tls_certificate), 0, 0 },
 	{ "key", K_STRING, S(tls_key), 0, 0 },
 	{ "priority", K_STRING, S(tls_priority), 0, 0 },
+	{ "certificate_directory", K_STRING, S(tls_certificate_directory), 0, 0 },
+	{ "ticket_key_file", K_STRING, S(tls_ticket_key_file), 0, 0 },
+	{ "client_certificates", K_STRING, S(tls_client_certificates), 0, 0 },
+	{ "client_ca", K_STRING, S(tls_client_ca), 0, 0 },
 	{ NULL, 0, 0, 0, 0, 0 }
 };
 
@@ -287,6 +299,11 @@ set_value(struct loader *ld, const char *section, const struct key *k,
 		else if (!strcasecmp(v, "implicit")) *(enum tls_mode *)p = TLS_IMPLICIT;
 		else return fail(ld, section, k->name, "'%s' is not one of none, starttls, implicit", v);
 		return 0;
+	case K_NEWLINE:
+		if (!strcasecmp(v, "normalize")) *(int *)p = BARE_NEWLINE_NORMALIZE;
+		else if (!strcasecmp(v, "reject")) *(int *)p = BARE_NEWLINE_REJECT;
+		else return fail(ld, section, k->name, "'%s' is not one of normalize, reject", v);
+		return 0;
 	case K_AUTH:
 		if (!strcasecmp(v, "none")) *(enum auth_mode *)p = AUTH_NONE;
 		else if (!strcasecmp(v, "optional")) *(enum auth_mode *)p = AUTH_OPTIONAL;
@@ -383,7 +400,8 @@ load_table(struct loader *ld, const char *section, const struct key *table, void
 	for (; table->name != NULL; table++) {
 		const char *v;
 		if (table->type != K_STRING && table->type != K_INT && table->type != K_SIZE &&
-		    table->type != K_BOOL && table->type != K_TLS && table->type != K_AUTH)
+		    table->type != K_BOOL && table->type != K_TLS && table->type != K_AUTH &&
+		    table->type != K_NEWLINE)
 			continue;
 		v = get(ld, section, table->name);
 		if (v == NULL)
@@ -392,6 +410,55 @@ load_table(struct loader *ld, const char *section, const struct key *table, void
 			return -1;
 	}
 	return 0;
+}
+
+/* Up to MAX address blocks separated by spaces ("" for none) into OUT; their
+ * number in *N.  Returns 0, or -1 with the reason in WHY. */
+static int
+parse_cidr_list(const char *v, struct cidr *out, int max, int *n, char *why, size_t whylen)
+{
+	char *copy, *w[CONFIG_MAX_WORDS + 1];
+	int k, i;
+
+	if ((copy = strdup(v)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	k = split_words(copy, w, max < CONFIG_MAX_WORDS ? max : CONFIG_MAX_WORDS);
+	if (k < 0) {
+		free(copy);
+		snprintf(why, whylen, "at most %d address blocks", max);
+		return -1;
+	}
+	for (i = 0; i < k; i++) {
+		if (netaddr_parse_cidr(w[i], &out[i], why, whylen) < 0) {
+			free(copy);
+			return -1;
+		}
+	}
+	*n = k;
+	free(copy);
+	return 0;
+}
+
+/* A key whose value is a list of address blocks, if it is set. */
+static int
+load_cidr_list(struct loader *ld, const char *section, const char *key, struct cidr *out,
+    int max, int *n)
+{
+	const char *v = get(ld, section, key);
+	char why[256];
+
+	if (v != NULL && parse_cidr_list(v, out, max, n, why, sizeof(why)) < 0)
+		return fail(ld, section, key, "%s", why);
+	return 0;
+}
+
+static int
+load_exempt(struct loader *ld, const char *section, struct limits *lim)
+{
+	return load_cidr_list(ld, section, "limit_exempt", lim->limit_exempt, CONFIG_MAX_EXEMPT,
+	    &lim->nlimit_exempt);
 }
 
 static int
@@ -413,7 +480,8 @@ load_endpoint(struct loader *ld, const char *section, struct config *c)
 	if (check_known_keys(ld, section, endpoint_keys, limits_keys) < 0)
 		return -1;
 	if (load_table(ld, section, endpoint_keys, ep) < 0 ||
-	    load_table(ld, section, limits_keys, &ep->limits) < 0)
+	    load_table(ld, section, limits_keys, &ep->limits) < 0 ||
+	    load_exempt(ld, section, &ep->limits) < 0)
 		return -1;
 	v = get(ld, section, "listen");
 	if (v == NULL || *v == '\0')
@@ -440,24 +508,9 @@ load_endpoint(struct loader *ld, const char *section, struct config *c)
 		ep->nlisten = i + 1;    /* so that config_free frees what is there */
 	}
 	free(copy);
-	if ((v = get(ld, section, "proxy_trusted")) != NULL && *v != '\0') {
-		char *w[CONFIG_MAX_TRUSTED + 1], why[256];
-		if ((copy = strdup(v)) == NULL)
-			return fail(ld, section, "proxy_trusted", "out of memory");
-		n = split_words(copy, w, CONFIG_MAX_TRUSTED);
-		if (n < 0) {
-			free(copy);
-			return fail(ld, section, "proxy_trusted", "at most %d address blocks", CONFIG_MAX_TRUSTED);
-		}
-		for (i = 0; i < n; i++) {
-			if (netaddr_parse_cidr(w[i], &ep->proxy_trusted[i], why, sizeof(why)) < 0) {
-				free(copy);
-				return fail(ld, section, "proxy_trusted", "%s", why);
-			}
-		}
-		ep->nproxy_trusted = n;
-		free(copy);
-	}
+	if (load_cidr_list(ld, section, "proxy_trusted", ep->proxy_trusted, CONFIG_MAX_TRUSTED,
+	    &ep->nproxy_trusted) < 0)
+		return -1;
 	if (ep->proxy_protocol && ep->nproxy_trusted == 0)
 		return fail(ld, section, "proxy_trusted", "proxy_protocol = yes needs the addresses of the proxies (e.g. proxy_trusted = 127.0.0.1/32)");
 	if (!ep->proxy_protocol && ep->nproxy_trusted > 0)
@@ -502,7 +555,13 @@ set_defaults(struct config *c)
 	c->limits.max_connections_per_client = 20;
 	c->limits.command_timeout = 300;
 	c->limits.data_timeout = 600;
-	strlcpy(c->tls_priority, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", sizeof(c->tls_priority));
+	c->limits.max_junk_commands = 100;
+	{
+		char why[128];
+		parse_cidr_list("127.0.0.0/8 ::1/128", c->limits.limit_exempt, CONFIG_MAX_EXEMPT,
+		    &c->limits.nlimit_exempt, why, sizeof(why));
+	}
+	strlcpy(c->tls_priority, TLS_PRIORITY_DEFAULT, sizeof(c->tls_priority));
 	strlcpy(c->hook_directory, "/", sizeof(c->hook_directory));
 }
 
@@ -574,6 +633,7 @@ config_load(const char *file, char *err, size_t errlen)
 	    load_table(&ld, "server", server_keys, c) < 0 ||
 	    check_known_keys(&ld, "limits", limits_keys, NULL) < 0 ||
 	    load_table(&ld, "limits", limits_keys, &c->limits) < 0 ||
+	    load_exempt(&ld, "limits", &c->limits) < 0 ||
 	    check_known_keys(&ld, "tls", tls_keys, NULL) < 0 ||
 	    load_table(&ld, "tls", tls_keys, c) < 0 ||
 	    check_known_keys(&ld, "hooks", hooks_keys, NULL) < 0 ||

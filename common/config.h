@@ -6,6 +6,14 @@
 #ifndef POSTERN_CONFIG_H
 #define POSTERN_CONFIG_H
 
+/* TLS 1.2 and 1.3; ECDHE over X25519, P-256, P-384 or DHE over ffdhe2048
+ * only (an 8192-bit group costs a worker ~250 ms of CPU per replayed
+ * ClientHello); no static-RSA key exchange; no SHA-1 MACs (the CBC-SHA1
+ * suites): AEAD suites only; the server's order. */
+#define TLS_PRIORITY_DEFAULT "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
+	"-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-FFDHE2048:" \
+	"-RSA:-SHA1:%SERVER_PRECEDENCE"
+
 #include <stddef.h>
 #include <sys/types.h>
 #include "netaddr.h"
@@ -18,6 +26,12 @@
 enum tls_mode { TLS_NONE, TLS_STARTTLS, TLS_IMPLICIT };
 enum auth_mode { AUTH_NONE, AUTH_OPTIONAL, AUTH_REQUIRED };
 
+#define CONFIG_MAX_EXEMPT 16
+
+/* A bare LF in a message: a line end either way (never the end of data);
+ * REJECT answers 521 and disconnects, as Postfix 3.9. */
+enum bare_newline { BARE_NEWLINE_NORMALIZE = 0, BARE_NEWLINE_REJECT = 1 };
+
 /* Limits: global in [limits], overridable per endpoint. */
 struct limits {
 	long long max_message_size;     /* bytes; 0 = no limit */
@@ -27,6 +41,16 @@ struct limits {
 	int max_connections_per_client; /* busy sessions per IPv4 / IPv6 /64; 0: no limit */
 	int command_timeout;            /* seconds */
 	int data_timeout;               /* seconds */
+	int max_junk_commands;          /* NOOP, RSET, VRFY, EXPN, HELP; 0: no limit */
+	/* per client (IPv4 address, IPv6 /64), across sessions; 0: off */
+	int max_connection_rate;        /* per 60 s */
+	int max_message_rate;           /* per 60 s */
+	int max_recipient_rate;         /* per 60 s */
+	int max_auth_failure_rate;      /* per hour */
+	struct cidr limit_exempt[CONFIG_MAX_EXEMPT];    /* no per-client limit */
+	int nlimit_exempt;
+	int bare_newline;               /* enum bare_newline, for DATA and BDAT */
+	int max_transactions;           /* MAIL commands accepted per session; 0 = no limit */
 };
 
 enum hook_kind {
@@ -117,6 +141,10 @@ struct config {
 	char tls_certificate[1024];
 	char tls_key[1024];
 	char tls_priority[512];
+	char tls_certificate_directory[1024];   /* certbot layout, for SNI */
+	char tls_ticket_key_file[1024];
+	char tls_client_certificates[16];       /* "no" or "request" (checked in tls_creds.c) */
+	char tls_client_ca[1024];
 	/* [hooks] */
 	struct hook_command hooks[HOOK_COUNT];
 	char hook_directory[1024];

@@ -1,7 +1,8 @@
 /*
  * log.c - syslog with a session-id prefix, and an optional stderr mirror for
  * foreground runs (-d).  Messages are formatted with fixed formats only;
- * anything from the network goes through log_sanitize first.
+ * anything from the network or a hook goes through log_sanitize (or log_esc)
+ * first, so that it can never pass for another line or another field.
  */
 #include "autoconf.h"
 #include "log.h"
@@ -40,12 +41,6 @@ log_debugging(void)
 	return log_debug_on;
 }
 
-const char *
-log_session(void)
-{
-	return session_id;
-}
-
 void
 log_msg(int priority, const char *fmt, ...)
 {
@@ -74,6 +69,15 @@ log_msg(int priority, const char *fmt, ...)
 	errno = saved;
 }
 
+/* Bytes that could let logged text pass for another line's fields: the
+ * separators (space), the address brackets of "from [ADDR]", the escape
+ * character itself, controls, DEL and everything outside ASCII. */
+static int
+log_needs_escape(unsigned char c)
+{
+	return c <= 0x20 || c >= 0x7f || c == '\\' || c == '[' || c == ']';
+}
+
 void
 fatalx(const char *fmt, ...)
 {
@@ -96,7 +100,7 @@ log_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen)
 		return;
 	for (i = 0; i < srclen; i++) {
 		unsigned char c = (unsigned char)src[i];
-		if (c >= 0x20 && c < 0x7f && c != '\\') {
+		if (!log_needs_escape(c)) {
 			if (o + 1 >= dstlen)
 				break;
 			dst[o++] = (char)c;
@@ -108,4 +112,17 @@ log_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen)
 		}
 	}
 	dst[o] = '\0';
+}
+
+const char *
+log_esc(const char *src)
+{
+	static char ring[LOG_ESC_RING][LOG_ESC_MAX];
+	static unsigned next;
+	char *dst = ring[next++ % LOG_ESC_RING];
+
+	if (src == NULL)
+		src = "";
+	log_sanitize(dst, LOG_ESC_MAX, src, strlen(src));
+	return dst;
 }

@@ -11,7 +11,6 @@
 void log_open(const char *ident, int to_stderr, int debug);
 /* The session id put in front of every line; NULL or "" for none. */
 void log_set_session(const char *id);
-const char *log_session(void);
 /* Is debug logging on (-d)?  To skip work for lines nobody will see. */
 int log_debugging(void);
 
@@ -26,8 +25,15 @@ void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2
  * nothing was written for. */
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
-/* Copy untrusted text for a log line: control and 8-bit bytes become \xNN,
- * the result is truncated to fit dst. */
+/* Copy untrusted text (from a client or a hook) for a log line: spaces,
+ * '[', ']', '\\', controls, DEL and 8-bit bytes become \xNN, so that the
+ * text is one field that cannot forge another line's pattern (fail2ban).
+ * The result is truncated to fit dst.  The one escaping path for logs. */
 void log_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen);
+/* The same for a C string, into one of LOG_ESC_RING static buffers: for up
+ * to that many arguments of one log call.  Truncated to LOG_ESC_MAX - 1. */
+#define LOG_ESC_RING 4
+#define LOG_ESC_MAX  1200
+const char *log_esc(const char *src);
 
 #endif

@@ -12,16 +12,21 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+/* The number of slots, in each process's own memory: sb->nslots is
+ * writable by every worker and bounds no loop. */
+static int nslots;
+
 struct scoreboard *
-scoreboard_create(int nslots)
+scoreboard_create(int n)
 {
-	size_t len = sizeof(struct scoreboard) + (size_t)nslots * sizeof(struct slot);
+	size_t len = sizeof(struct scoreboard) + (size_t)n * sizeof(struct slot);
 	struct scoreboard *sb;
 
 	sb = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sb == MAP_FAILED)
 		return NULL;
-	sb->nslots = nslots;    /* the mapping is zero-filled: all SLOT_FREE */
+	sb->nslots = n;         /* the mapping is zero-filled: all SLOT_FREE */
+	nslots = n;
 	return sb;
 }
 
@@ -38,9 +43,51 @@ scoreboard_get(const struct scoreboard *sb, int slot)
 }
 
 void
-scoreboard_client_key(const struct sockaddr *sa, uint8_t key[9])
+scoreboard_slot_start(struct scoreboard *sb, int slot, pid_t pid, int64_t started)
 {
-	memset(key, 0, 9);
+	sb->slots[slot].pid = pid;
+	sb->slots[slot].sessions = 0;
+	sb->slots[slot].started = started;
+	memset(sb->slots[slot].client, 0, SB_KEY_LEN);
+}
+
+void
+scoreboard_set_pid(struct scoreboard *sb, int slot, pid_t pid)
+{
+	sb->slots[slot].pid = pid;
+}
+
+void
+scoreboard_count_session(struct scoreboard *sb, int slot)
+{
+	sb->slots[slot].sessions++;
+}
+
+uint64_t
+scoreboard_sessions(const struct scoreboard *sb, int slot)
+{
+	return sb->slots[slot].sessions;
+}
+
+void
+scoreboard_set_client(struct scoreboard *sb, int slot, const struct sockaddr *sa)
+{
+	if (sa == NULL)
+		memset(sb->slots[slot].client, 0, SB_KEY_LEN);
+	else
+		scoreboard_client_key(sa, sb->slots[slot].client);
+}
+
+uint8_t *
+scoreboard_client(struct scoreboard *sb, int slot)
+{
+	return sb->slots[slot].client;
+}
+
+void
+scoreboard_client_key(const struct sockaddr *sa, uint8_t key[SB_KEY_LEN])
+{
+	memset(key, 0, SB_KEY_LEN);
 	if (sa->sa_family == AF_INET) {
 		key[0] = 4;
 		memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
@@ -57,13 +104,13 @@ scoreboard_client_key(const struct sockaddr *sa, uint8_t key[9])
 }
 
 int
-scoreboard_count_client(const struct scoreboard *sb, int self, const uint8_t key[9])
+scoreboard_count_client(const struct scoreboard *sb, int self, const uint8_t key[SB_KEY_LEN])
 {
 	int i, n = 0;
 
-	for (i = 0; i < sb->nslots; i++)
+	for (i = 0; i < nslots; i++)
 		if (i != self && scoreboard_get(sb, i) == SLOT_BUSY &&
-		    memcmp(sb->slots[i].client, key, 9) == 0)
+		    memcmp(sb->slots[i].client, key, SB_KEY_LEN) == 0)
 			n++;
 	return n;
 }
@@ -73,7 +120,7 @@ scoreboard_count_busy(const struct scoreboard *sb)
 {
 	int i, n = 0;
 
-	for (i = 0; i < sb->nslots; i++)
+	for (i = 0; i < nslots; i++)
 		if (scoreboard_get(sb, i) == SLOT_BUSY)
 			n++;
 	return n;

@@ -2,12 +2,18 @@
  * scoreboard.h - shared memory between the master and its workers: one slot
  * per worker, written by the worker (its state), read by the master to size
  * the pool.  Created by the master before it forks; inherited by workers.
+ * Every worker can write all of it: the master signals no pid from it, and
+ * no loop here is bounded by anything in it.
  */
 #ifndef POSTERN_SCOREBOARD_H
 #define POSTERN_SCOREBOARD_H
 
 #include <stdint.h>
 #include <sys/types.h>
+
+/* The per-client key: [0] is 4 or 6, then an IPv4 address (4 bytes) or
+ * the /64 of an IPv6 address (8 bytes); all zero: no client. */
+#define SB_KEY_LEN      9
 
 enum slot_state {
 	SLOT_FREE = 0,          /* no process */
@@ -24,8 +30,7 @@ struct slot {
 	int64_t started;        /* CLOCK_MONOTONIC seconds */
 	/* The client of the session in progress, for per-client limits: an
 	 * IPv4 address, or the /64 of an IPv6 address; written before BUSY. */
-	uint8_t client[9];      /* [0]: 4 or 6, then 4 or 8 bytes */
-	pid_t hook;             /* process group of the hook running now, or 0 */
+	uint8_t client[SB_KEY_LEN];
 };
 
 struct scoreboard {
@@ -33,15 +38,25 @@ struct scoreboard {
 	struct slot slots[];
 };
 
+struct sockaddr;
 struct scoreboard *scoreboard_create(int nslots);
 void scoreboard_set(struct scoreboard *, int slot, enum slot_state);
 enum slot_state scoreboard_get(const struct scoreboard *, int slot);
+/* The master: SLOT is about to get a new worker (PID 0 until forked), or
+ * is free again; its pid, for information only (the master keeps its own). */
+void scoreboard_slot_start(struct scoreboard *, int slot, pid_t pid, int64_t started);
+void scoreboard_set_pid(struct scoreboard *, int slot, pid_t pid);
+/* A worker: one more session taken; the number served so far. */
+void scoreboard_count_session(struct scoreboard *, int slot);
+uint64_t scoreboard_sessions(const struct scoreboard *, int slot);
+/* A worker: the client of SLOT's session (SA NULL: none); its key. */
+void scoreboard_set_client(struct scoreboard *, int slot, const struct sockaddr *sa);
+uint8_t *scoreboard_client(struct scoreboard *, int slot);
 
-struct sockaddr;
 /* The per-client key of an address (IPv4, or IPv6 /64; v4-mapped as IPv4). */
-void scoreboard_client_key(const struct sockaddr *sa, uint8_t key[9]);
+void scoreboard_client_key(const struct sockaddr *sa, uint8_t key[SB_KEY_LEN]);
 /* Busy slots other than SELF serving the client KEY, and all busy slots. */
-int scoreboard_count_client(const struct scoreboard *, int self, const uint8_t key[9]);
+int scoreboard_count_client(const struct scoreboard *, int self, const uint8_t key[SB_KEY_LEN]);
 int scoreboard_count_busy(const struct scoreboard *);
 
 #endif

@@ -75,7 +75,8 @@ static int persistent;			/* speaking the policy protocol */
 static unsigned counter;		/* Q in the names: one more per delivery */
 
 /* hint - what the administrator can do about an errno value */
-static const char *hint(int err)
+static const char *
+hint(int err)
 {
 	switch (err) {
 	case EACCES:
@@ -99,7 +100,8 @@ static const char *hint(int err)
 }
 
 /* cleanup - remove anything this delivery left behind, keep errno */
-static void cleanup(void)
+static void
+cleanup(void)
 {
 	int saved = errno;
 
@@ -119,26 +121,33 @@ static void cleanup(void)
 	errno = saved;
 }
 
+/* report - "PROG: <kind><what>: <strerror(err)> (<hint>)" on stderr */
+static void
+report(const char *kind, int err, const char *h, const char *fmt, va_list ap)
+{
+	fprintf(stderr, PROG ": %s", kind);
+	vfprintf(stderr, fmt, ap);
+	if (err)
+		fprintf(stderr, ": %s", strerror(err));
+	if (h)
+		fprintf(stderr, " (%s)", h);
+	fputc('\n', stderr);
+}
+
 /*
  * fail - log "PROG: <what>: <strerror(err)> (<hint>)" on stderr, clean up,
  * tell Postern "451 4.3.0 ..." on stdout and exit EX_TEMPFAIL.  err == 0
  * means a configuration error without an errno value.
  */
 __attribute__((noreturn, format(printf, 2, 3)))
-static void fail(int err, const char *fmt, ...)
+static void
+fail(int err, const char *fmt, ...)
 {
-	const char *h = err ? hint(err) : NULL;
 	va_list ap;
 
-	fputs(PROG ": ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	report("", err, err ? hint(err) : NULL, fmt, ap);
 	va_end(ap);
-	if (err)
-		fprintf(stderr, ": %s", strerror(err));
-	if (h)
-		fprintf(stderr, " (%s)", h);
-	fputc('\n', stderr);
 	fflush(stderr);
 
 	cleanup();
@@ -155,21 +164,19 @@ static void fail(int err, const char *fmt, ...)
 
 /* warn - log a problem that does not affect the delivery */
 __attribute__((format(printf, 2, 3)))
-static void warn(int err, const char *fmt, ...)
+static void
+warn(int err, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs(PROG ": warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	report("warning: ", err, NULL, fmt, ap);
 	va_end(ap);
-	if (err)
-		fprintf(stderr, ": %s", strerror(err));
-	fputc('\n', stderr);
 }
 
 /* on_signal - abandon the delivery: async-signal-safe calls only */
-static void on_signal(int sig)
+static void
+on_signal(int sig)
 {
 	static const char log[] = PROG ": terminated by signal, "
 	    "delivery abandoned\n";
@@ -189,7 +196,8 @@ static void on_signal(int sig)
 }
 
 /* setup_signals - ignore SIGPIPE/SIGXFSZ, clean up on termination */
-static void setup_signals(void)
+static void
+setup_signals(void)
 {
 	static const int sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGALRM };
 	struct sigaction sa;
@@ -215,7 +223,8 @@ static void setup_signals(void)
 }
 
 /* block_signals - keep the signal handler out of a critical section */
-static void block_signals(int block)
+static void
+block_signals(int block)
 {
 	if (sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &term_signals,
 	    NULL) < 0)
@@ -224,7 +233,8 @@ static void block_signals(int block)
 
 /* make_path - snprintf a path, exit 75 if it does not fit */
 __attribute__((format(printf, 3, 4)))
-static void make_path(char *buf, size_t size, const char *fmt, ...)
+static void
+make_path(char *buf, size_t size, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -240,7 +250,8 @@ static void make_path(char *buf, size_t size, const char *fmt, ...)
 }
 
 /* sync_dir - make the entries of a directory durable */
-static void sync_dir(const char *path)
+static void
+sync_dir(const char *path)
 {
 	int fd;
 
@@ -257,7 +268,8 @@ static void sync_dir(const char *path)
 }
 
 /* make_dir - mkdir path if missing; return 1 if it was created */
-static int make_dir(const char *path)
+static int
+make_dir(const char *path)
 {
 	struct stat st;
 
@@ -273,7 +285,8 @@ static int make_dir(const char *path)
 }
 
 /* make_maildir - create DIR and DIR/{tmp,new,cur}, durably */
-static void make_maildir(const char *dir)
+static void
+make_maildir(const char *dir)
 {
 	static const char *subdirs[] = { "tmp", "new", "cur" };
 	char path[PATH_MAX];
@@ -295,7 +308,8 @@ static void make_maildir(const char *dir)
 }
 
 /* get_host - hostname with '/' and ':' escaped as the Maildir spec says */
-static void get_host(char *out, size_t size)
+static void
+get_host(char *out, size_t size)
 {
 	char host[HOST_NAME_MAX + 1];
 	const char *cp;
@@ -324,7 +338,8 @@ static void get_host(char *out, size_t size)
 }
 
 /* create_tmp - create a new unique file in DIR/tmp; return its descriptor */
-static int create_tmp(const char *dir, char *name, size_t size)
+static int
+create_tmp(const char *dir, char *name, size_t size)
 {
 	char host[HOST_MAXESC + 1];
 	unsigned tries;
@@ -357,14 +372,16 @@ static int create_tmp(const char *dir, char *name, size_t size)
 }
 
 /* write_tmp - write a whole buffer to the tmp/ file, or fail */
-static void write_tmp(int fd, const char *buf, size_t len)
+static void
+write_tmp(int fd, const char *buf, size_t len)
 {
 	if (write_all(fd, buf, len, NULL) < 0)
 		fail(errno, "cannot write %s", tmp_path);
 }
 
 /* copy_stdin - copy standard input to fd; return the byte count */
-static uintmax_t copy_stdin(int fd)
+static uintmax_t
+copy_stdin(int fd)
 {
 	static char buf[COPY_BUFSIZE];
 	uintmax_t total = 0;
@@ -388,7 +405,8 @@ static uintmax_t copy_stdin(int fd)
 }
 
 /* finish_tmp - verify, fsync and close the tmp/ file */
-static void finish_tmp(int fd, uintmax_t size)
+static void
+finish_tmp(int fd, uintmax_t size)
 {
 	struct stat st;
 
@@ -404,14 +422,16 @@ static void finish_tmp(int fd, uintmax_t size)
 }
 
 /* link_unsupported - does this link() error mean "use rename()"? */
-static int link_unsupported(int err)
+static int
+link_unsupported(int err)
 {
 	return (err == EPERM || err == EXDEV || err == ENOSYS
 	    || err == EOPNOTSUPP);
 }
 
 /* commit - move tmp/NAME to new/NAME,S=size and make it durable */
-static void commit(const char *dir, const char *name, uintmax_t size)
+static void
+commit(const char *dir, const char *name, uintmax_t size)
 {
 	char new_dir[PATH_MAX];
 	struct stat st;
@@ -453,7 +473,8 @@ static void commit(const char *dir, const char *name, uintmax_t size)
 }
 
 /* copy_exact - copy exactly SIZE bytes of standard input (stdio) to fd */
-static void copy_exact(int fd, uintmax_t size)
+static void
+copy_exact(int fd, uintmax_t size)
 {
 	static char buf[COPY_BUFSIZE];
 
@@ -473,7 +494,8 @@ static void copy_exact(int fd, uintmax_t size)
  * serve - persistent mode: one request=postern_data after another.  Returns
  * at the end of input.  Attribute lines other than size= are ignored.
  */
-static void serve(const char *dir, const char *quarantine)
+static void
+serve(const char *dir, const char *quarantine)
 {
 	char line[8192], name[NAME_MAX + 1];
 	uintmax_t size = 0;
@@ -515,7 +537,8 @@ static void serve(const char *dir, const char *quarantine)
 	}
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	char name[NAME_MAX + 1];
 	uintmax_t size;

@@ -6,13 +6,16 @@
  *
  * usage: postern-passwd FILE
  * stdin: "user\npassword\n" and, when the client gave one, "authzid\n".
- * exit:  0 the password is right; 1 it is not, the user is unknown, or an
+ * exit:  0 the password is right; 1 it is not, the user is unknown or
+ *        locked (a hash that is empty or starts with '!' or '*'), or an
  *        authzid other than the user was asked for; 75 the file cannot be
  *        read or a line is malformed (a temporary failure: fix the file).
  *
- * Lines that are empty or start with '#' are ignored.  An unknown user
- * still costs one crypt() with a dummy hash, and hashes are compared in
- * constant time, so timing tells nothing about which part was wrong.
+ * Lines that are empty or start with '#' are ignored.  An unknown or locked
+ * user still costs one crypt() with a dummy of the file's most common hash
+ * kind and cost (as OpenSSH takes its fake password's hash from the
+ * system's settings), and hashes are compared in constant time, so neither
+ * the time taken nor the exit status tells which users exist.
  */
 #include "autoconf.h"
 #include <crypt.h>
@@ -26,9 +29,11 @@
 #define EX_REJECT       1
 #define EX_TEMPFAIL     75
 #define FIELD_MAX       256
+#define KINDS_MAX       16
 
-/* A valid yescrypt hash of a random password nobody knows. */
-static const char dummy_hash[] = "$y$j9T$3ZRpR0UfeE1P6C4Cc0xXt/$Hf0ZgEp3tT2r1ePRDYc7dpOWG1wQ2ZL6Kbq9s2oA8L4";
+/* A valid yescrypt hash of a random password nobody knows: the dummy for a
+ * file without a single usable hash. */
+static const char default_dummy[] = "$y$j9T$3ZRpR0UfeE1P6C4Cc0xXt/$Hf0ZgEp3tT2r1ePRDYc7dpOWG1wQ2ZL6Kbq9s2oA8L4";
 
 /* Constant-time comparison (libbsd's timingsafe_bcmp is not in every
  * libbsd, e.g. not Debian 12's). */
@@ -68,15 +73,149 @@ read_field(char *buf, size_t len)
 	return c == EOF && n == 0 ? 1 : 0;
 }
 
+/* The hash kinds of a file (method and cost, without salt and hash) and how
+ * often each occurs; the first hash of each kind is kept as its dummy. */
+struct kinds {
+	char kind[KINDS_MAX][64];
+	char sample[KINDS_MAX][512];
+	unsigned count[KINDS_MAX];
+	int n;
+};
+
+static int
+locked(const char *hash)
+{
+	return hash[0] == '\0' || hash[0] == '!' || hash[0] == '*';
+}
+
+/* HASH's kind: "$6$", "$6$rounds=N$", "$y$j9T$", "$2b$12$" ... (up to the
+ * '$' before the salt), or "" for DES and unknown shapes. */
+static void
+hash_kind(const char *hash, char *kind, size_t len)
+{
+	const char *last, *cut;
+
+	kind[0] = '\0';
+	if (hash[0] != '$' || (last = strrchr(hash, '$')) == hash)
+		return;
+	cut = last;                     /* "$2b$12$" + salt and hash in one field */
+	if (!(hash[1] == '2' && hash[3] == '$')) {
+		/* "$id$[params$]salt$hash": drop the salt too */
+		for (cut = last - 1; cut > hash && *cut != '$'; cut--)
+			;
+	}
+	if ((size_t)(cut - hash + 1) < len) {
+		memcpy(kind, hash, (size_t)(cut - hash + 1));
+		kind[cut - hash + 1] = '\0';
+	}
+}
+
+static void
+kinds_add(struct kinds *k, const char *hash)
+{
+	char kind[64];
+	int i;
+
+	if (locked(hash) || strlen(hash) >= sizeof(k->sample[0]))
+		return;
+	hash_kind(hash, kind, sizeof(kind));
+	for (i = 0; i < k->n; i++)
+		if (strcmp(k->kind[i], kind) == 0) {
+			k->count[i]++;
+			return;
+		}
+	if (k->n == KINDS_MAX)
+		return;
+	strlcpy(k->kind[k->n], kind, sizeof(k->kind[0]));
+	strlcpy(k->sample[k->n], hash, sizeof(k->sample[0]));
+	k->count[k->n++] = 1;
+}
+
+/* The dummy: a hash of the most common kind (the first such on a tie). */
+static const char *
+kinds_dummy(const struct kinds *k)
+{
+	int i, best = -1;
+
+	for (i = 0; i < k->n; i++)
+		if (best < 0 || k->count[i] > k->count[best])
+			best = i;
+	return best < 0 ? default_dummy : k->sample[best];
+}
+
+/* S for stderr: printable ASCII, anything else as \xNN. */
+static void
+put_escaped(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c > 0x7e || c == '\\')
+			fprintf(stderr, "\\x%02x", c);
+		else
+			fputc(c, stderr);
+	}
+}
+
+/* Read PATH: USER's hash into HASH (*FOUND set), every hash's kind into
+ * KINDS.  Returns 0 or EX_TEMPFAIL (the reason on stderr). */
+static int
+scan_file(const char *path, const char *user, char *hash, size_t hashlen,
+    struct kinds *kinds, int *found)
+{
+	char line[1024];
+	unsigned long lineno = 0;
+	FILE *f;
+
+	hash[0] = '\0';
+	memset(kinds, 0, sizeof(*kinds));
+	*found = 0;
+	if ((f = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "postern-passwd: cannot read %s: %s (it must be readable by the postern user)\n",
+		    path, strerror(errno));
+		return EX_TEMPFAIL;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *colon, *end;
+		lineno++;
+		if ((end = strchr(line, '\n')) == NULL && !feof(f)) {
+			fprintf(stderr, "postern-passwd: %s:%lu: line too long\n", path, lineno);
+			fclose(f);
+			return EX_TEMPFAIL;
+		}
+		if (end != NULL)
+			*end = '\0';
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		if ((colon = strchr(line, ':')) == NULL) {
+			fprintf(stderr, "postern-passwd: %s:%lu: expected user:hash\n", path, lineno);
+			fclose(f);
+			return EX_TEMPFAIL;
+		}
+		*colon = '\0';
+		colon[1 + strcspn(colon + 1, ":")] = '\0';     /* allow trailing fields */
+		kinds_add(kinds, colon + 1);
+		if (!*found && strcmp(line, user) == 0) {
+			if (strlen(colon + 1) >= hashlen) {
+				fclose(f);
+				return EX_TEMPFAIL;
+			}
+			strlcpy(hash, colon + 1, hashlen);
+			*found = 1;
+		}
+	}
+	fclose(f);
+	explicit_bzero(line, sizeof(line));
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	char user[FIELD_MAX], password[FIELD_MAX], authzid[FIELD_MAX];
-	char line[1024], hash[512];
+	char hash[512];
 	const char *result;
 	struct crypt_data cd;
-	FILE *f;
-	unsigned long lineno = 0;
+	struct kinds kinds;
 	int found = 0, rc;
 
 	if (argc != 2) {
@@ -85,52 +224,24 @@ main(int argc, char **argv)
 	}
 	if (read_field(user, sizeof(user)) != 0 || read_field(password, sizeof(password)) != 0) {
 		fprintf(stderr, "postern-passwd: expected user and password lines on stdin\n");
-		wipe_exit(EX_REJECT, password, sizeof(password), line, sizeof(line));
+		wipe_exit(EX_REJECT, password, sizeof(password), hash, sizeof(hash));
 	}
 	authzid[0] = '\0';
 	rc = read_field(authzid, sizeof(authzid));
 	if (rc < 0 || (rc == 0 && authzid[0] != '\0' && strcmp(authzid, user) != 0)) {
-		fprintf(stderr, "postern-passwd: %s may not act as %s\n", user, authzid);
-		wipe_exit(EX_REJECT, password, sizeof(password), line, sizeof(line));
+		fputs("postern-passwd: ", stderr);
+		put_escaped(user);
+		fputs(" may not act as ", stderr);
+		put_escaped(authzid);
+		fputc('\n', stderr);
+		wipe_exit(EX_REJECT, password, sizeof(password), hash, sizeof(hash));
 	}
-	if ((f = fopen(argv[1], "r")) == NULL) {
-		fprintf(stderr, "postern-passwd: cannot read %s: %s (it must be readable by the postern user)\n",
-		    argv[1], strerror(errno));
-		wipe_exit(EX_TEMPFAIL, password, sizeof(password), line, sizeof(line));
-	}
-	hash[0] = '\0';
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *colon, *end;
-		lineno++;
-		if ((end = strchr(line, '\n')) == NULL && !feof(f)) {
-			fprintf(stderr, "postern-passwd: %s:%lu: line too long\n", argv[1], lineno);
-			fclose(f);
-			wipe_exit(EX_TEMPFAIL, password, sizeof(password), line, sizeof(line));
-		}
-		if (end != NULL)
-			*end = '\0';
-		if (line[0] == '\0' || line[0] == '#')
-			continue;
-		if ((colon = strchr(line, ':')) == NULL) {
-			fprintf(stderr, "postern-passwd: %s:%lu: expected user:hash\n", argv[1], lineno);
-			fclose(f);
-			wipe_exit(EX_TEMPFAIL, password, sizeof(password), line, sizeof(line));
-		}
-		*colon = '\0';
-		if (!found && strcmp(line, user) == 0) {
-			size_t hl = strcspn(colon + 1, ":");  /* allow trailing fields */
-			if (hl >= sizeof(hash)) {
-				fclose(f);
-				wipe_exit(EX_TEMPFAIL, password, sizeof(password), line, sizeof(line));
-			}
-			memcpy(hash, colon + 1, hl);
-			hash[hl] = '\0';
-			found = 1;
-		}
-	}
-	fclose(f);
+	if ((rc = scan_file(argv[1], user, hash, sizeof(hash), &kinds, &found)) != 0)
+		wipe_exit(rc, password, sizeof(password), hash, sizeof(hash));
+	if (found && locked(hash))
+		found = 0;      /* locked: refused, after the same work */
 	memset(&cd, 0, sizeof(cd));
-	result = crypt_r(password, found ? hash : dummy_hash, &cd);
+	result = crypt_r(password, found ? hash : kinds_dummy(&kinds), &cd);
 	explicit_bzero(password, sizeof(password));
 	if (result == NULL || result[0] == '*') {
 		if (found) {

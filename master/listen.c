@@ -52,6 +52,19 @@ bind_one(const char *spec, char *err, size_t errlen)
 }
 
 int
+listen_one(const char *spec, int endpoint, struct listener *out, char *err, size_t errlen)
+{
+	int fd;
+
+	if ((fd = bind_one(spec, err, errlen)) < 0)
+		return -1;
+	out->fd = fd;
+	out->endpoint = endpoint;
+	strlcpy(out->addr, spec, sizeof(out->addr));
+	return 0;
+}
+
+int
 listen_all(const struct config *cfg, struct listener *out, int max,
     char *err, size_t errlen)
 {
@@ -60,19 +73,15 @@ listen_all(const struct config *cfg, struct listener *out, int max,
 	for (e = 0; e < cfg->nendpoints; e++) {
 		const struct endpoint *ep = &cfg->endpoints[e];
 		for (i = 0; i < ep->nlisten; i++) {
-			int fd;
 			if (n == max) {
 				snprintf(err, errlen, "too many listen addresses (at most %d)", max);
 				listen_close(out, n);
 				return -1;
 			}
-			if ((fd = bind_one(ep->listen[i], err, errlen)) < 0) {
+			if (listen_one(ep->listen[i], e, &out[n], err, errlen) < 0) {
 				listen_close(out, n);
 				return -1;
 			}
-			out[n].fd = fd;
-			out[n].endpoint = e;
-			strlcpy(out[n].addr, ep->listen[i], sizeof(out[n].addr));
 			n++;
 		}
 	}

@@ -13,6 +13,10 @@ struct listener;
  * with a reason in err (all sockets opened so far are closed). */
 int listen_all(const struct config *cfg, struct listener *out, int max,
     char *err, size_t errlen);
+/* Bind one address SPEC of endpoint number ENDPOINT into *OUT.  Returns 0,
+ * or -1 with a reason in err. */
+int listen_one(const char *spec, int endpoint, struct listener *out,
+    char *err, size_t errlen);
 void listen_close(struct listener *l, int n);
 
 #endif

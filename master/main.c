@@ -1,15 +1,17 @@
 /*
  * main.c - posternd: parse the command line, load and check the config,
- * bind the endpoints while root, write the pidfile, and hand over to the
- * pool.  The master never speaks SMTP and never runs a hook.
+ * take the pidfile (a second server with the same config stops here), bind
+ * the endpoints while root, and hand over to the pool.  The master never
+ * speaks SMTP and never runs a hook.
  */
 #include "autoconf.h"
 #include "listen.h"
 #include "pool.h"
+#include "credentials.h"
 #include "../common/config.h"
 #include "../common/listener.h"
 #include "../common/log.h"
-#include "../common/tls.h"
+#include "../common/tls_creds.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +42,8 @@ usage(FILE *f)
 	    "  -V       print the version and exit\n", DEFAULT_CONFIG);
 }
 
-/* Make sure descriptors 0-2 are open, so that no socket or pipe gets them. */
+/* Make sure descriptors 0-2 are open, so that no socket or pipe gets them,
+ * and that nothing else inherited is (workers and hooks must not get it). */
 static void
 sanitize_stdio(void)
 {
@@ -50,6 +53,32 @@ sanitize_stdio(void)
 		;
 	if (fd > 2)
 		close(fd);
+	closefrom(3);
+}
+
+/* Take the pidfile before anything is bound: a second posternd with the
+ * same configuration is told who runs, not "Address already in use".
+ * Returns 0 (*pfh NULL when no pidfile is configured) or -1 with err set. */
+static int
+take_pidfile(const struct config *cfg, struct pidfh **pfh, char *err, size_t errlen)
+{
+	pid_t other = 0;
+
+	*pfh = NULL;
+	if (cfg->pidfile[0] == '\0')
+		return 0;
+	if ((*pfh = pidfile_open(cfg->pidfile, 0644, &other)) == NULL) {
+		if (errno == EEXIST)
+			snprintf(err, errlen, "already running as pid %d (pidfile %s)",
+			    (int)other, cfg->pidfile);
+		else
+			snprintf(err, errlen, "cannot open pidfile %s: %s (set [server] pidfile)",
+			    cfg->pidfile, strerror(errno));
+		return -1;
+	}
+	/* Root's file: no exec'd program gets it (workers close it too). */
+	fcntl(pidfile_fileno(*pfh), F_SETFD, FD_CLOEXEC);
+	return 0;
 }
 
 int
@@ -63,7 +92,6 @@ main(int argc, char **argv)
 	struct config *cfg;
 	struct pidfh *pfh = NULL;
 	char err[2048], abs[PATH_MAX];
-	pid_t other;
 
 	setproctitle_init(argc, argv, environ);
 	sanitize_stdio();
@@ -95,7 +123,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	/* Certificates and keys are read now, as root: workers never open them. */
-	if (tls_server_load(cfg, &tls, err, sizeof(err)) < 0) {
+	if (tls_server_load(cfg, NULL, &tls, err, sizeof(err)) < 0) {
 		fprintf(stderr, "posternd: %s: %s\n", file, err);
 		config_free(cfg);
 		return 1;
@@ -110,26 +138,14 @@ main(int argc, char **argv)
 	if (!cr.drop)
 		log_info("not started as root: workers run as uid %d, [server] user and group are not used",
 		    (int)getuid());
-	if ((n = listen_all(cfg, listeners, MAX_LISTENERS, err, sizeof(err))) < 0) {
+	if (take_pidfile(cfg, &pfh, err, sizeof(err)) < 0 ||
+	    (n = listen_all(cfg, listeners, MAX_LISTENERS, err, sizeof(err))) < 0) {
 		log_err("%s", err);
 		if (!debug)
 			fprintf(stderr, "posternd: %s\n", err);
+		if (pfh != NULL)
+			pidfile_remove(pfh);
 		return 1;
-	}
-	if (cfg->pidfile[0] != '\0') {
-		pfh = pidfile_open(cfg->pidfile, 0644, &other);
-		if (pfh == NULL) {
-			if (errno == EEXIST)
-				snprintf(err, sizeof(err), "already running as pid %d (pidfile %s)",
-				    (int)other, cfg->pidfile);
-			else
-				snprintf(err, sizeof(err), "cannot open pidfile %s: %s (set [server] pidfile)",
-				    cfg->pidfile, strerror(errno));
-			log_err("%s", err);
-			if (!debug)
-				fprintf(stderr, "posternd: %s\n", err);
-			return 1;
-		}
 	}
 	if (!foreground && daemon(0, 0) < 0) {
 		log_err("daemon: %s", strerror(errno));
@@ -137,7 +153,7 @@ main(int argc, char **argv)
 	}
 	if (pfh != NULL)
 		pidfile_write(pfh);
-	rc = pool_run(cfg, &cr, &tls, n, listeners);
+	rc = pool_run(cfg, &cr, &tls, n, listeners, pfh != NULL ? pidfile_fileno(pfh) : -1);
 	if (pfh != NULL)
 		pidfile_remove(pfh);
 	return rc;

@@ -11,29 +11,34 @@
  * ones finish their sessions and exit.  SIGTERM: stop accepting, let
  * sessions finish within shutdown_grace, then ask them to close (421), then
  * kill what is left.
+ *
+ * The scoreboard is writable by every worker, so the master takes nothing
+ * from it that decides whom it signals: the pids it forked are kept here,
+ * in its own memory, and a hook is found as a child of its worker in /proc
+ * (see kill_hooks).  Scoreboard states only size the pool.
  */
 #include "autoconf.h"
 #include "pool.h"
+#include "credentials.h"
 #include "listen.h"
 #include "../common/config.h"
 #include "../common/listener.h"
 #include "../common/log.h"
+#include "../common/rates.h"
 #include "../common/scoreboard.h"
-#include "../common/tls.h"
+#include "../common/tls_creds.h"
 #include "../worker/worker.h"
+#include "children.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 #include <unistd.h>
 
 #define SLOTS 4096              /* the largest max_workers allowed */
@@ -59,7 +64,11 @@ struct pool {
 	struct listener *listeners;
 	int nlisteners;
 	struct scoreboard *sb;
+	struct rates *rates;            /* handed to workers, never read here */
 	uint32_t gen[SLOTS];            /* configuration generation of each slot */
+	pid_t pid[SLOTS];               /* the worker in each slot, 0: none */
+	double started[SLOTS];          /* monotonic seconds */
+	int pidfile_fd;                 /* closed in workers; -1: none */
 	uint32_t generation;
 	int master_pipe[2];
 	int notify_pipe[2];
@@ -76,43 +85,6 @@ now_s(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-int
-credentials_lookup(const struct config *cfg, struct credentials *cr,
-    char *err, size_t errlen)
-{
-	struct passwd *pw;
-
-	memset(cr, 0, sizeof(*cr));
-	if (geteuid() != 0)
-		return 0;
-	if ((pw = getpwnam(cfg->user)) == NULL) {
-		snprintf(err, errlen, "[server] user: no such user '%s' (create it: useradd --system %s)",
-		    cfg->user, cfg->user);
-		return -1;
-	}
-	if (pw->pw_uid == 0) {
-		snprintf(err, errlen, "[server] user: '%s' is root; workers must not run as root", cfg->user);
-		return -1;
-	}
-	cr->drop = 1;
-	cr->uid = pw->pw_uid;
-	cr->gid = pw->pw_gid;
-	strlcpy(cr->user, cfg->user, sizeof(cr->user));
-	if (cfg->group[0] != '\0') {
-		struct group *gr = getgrnam(cfg->group);
-		if (gr == NULL) {
-			snprintf(err, errlen, "[server] group: no such group '%s'", cfg->group);
-			return -1;
-		}
-		if (gr->gr_gid == 0) {
-			snprintf(err, errlen, "[server] group: '%s' is gid 0; workers must not run as root", cfg->group);
-			return -1;
-		}
-		cr->gid = gr->gr_gid;
-	}
-	return 0;
-}
-
 static int
 spawn_worker(struct pool *p)
 {
@@ -121,12 +93,12 @@ spawn_worker(struct pool *p)
 	pid_t pid;
 
 	for (slot = 0; slot < SLOTS; slot++)
-		if (scoreboard_get(p->sb, slot) == SLOT_FREE && p->sb->slots[slot].pid == 0)
+		if (p->pid[slot] == 0)
 			break;
 	if (slot == SLOTS)
 		return -1;
-	p->sb->slots[slot].sessions = 0;
-	p->sb->slots[slot].started = (int64_t)now_s();
+	p->started[slot] = now_s();
+	scoreboard_slot_start(p->sb, slot, 0, (int64_t)p->started[slot]);
 	scoreboard_set(p->sb, slot, SLOT_STARTING);
 	pid = fork();
 	if (pid < 0) {
@@ -141,11 +113,14 @@ spawn_worker(struct pool *p)
 		signal(SIGHUP, SIG_IGN);
 		close(p->master_pipe[1]);
 		close(p->notify_pipe[0]);
+		if (p->pidfile_fd >= 0)
+			close(p->pidfile_fd);   /* root's pidfile: not the workers' to write */
 		memset(&a, 0, sizeof(a));
 		a.cfg = p->cfg;
 		a.listeners = p->listeners;
 		a.nlisteners = p->nlisteners;
 		a.sb = p->sb;
+		a.rates = p->rates;
 		a.slot = slot;
 		a.master_fd = p->master_pipe[0];
 		a.notify_fd = p->notify_pipe[1];
@@ -156,7 +131,8 @@ spawn_worker(struct pool *p)
 		a.tls = p->tls.loaded ? &p->tls : NULL;
 		worker_main(&a);
 	}
-	p->sb->slots[slot].pid = pid;
+	p->pid[slot] = pid;
+	scoreboard_set_pid(p->sb, slot, pid);   /* information only */
 	p->gen[slot] = p->generation;
 	log_debug("pool: started worker %d (slot %d)", (int)pid, slot);
 	return 0;
@@ -172,17 +148,17 @@ reap(struct pool *p)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		int slot;
 		for (slot = 0; slot < SLOTS; slot++)
-			if (p->sb->slots[slot].pid == pid)
+			if (p->pid[slot] == pid)
 				break;
 		if (slot == SLOTS)
 			continue;
 		if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) {
-			double lived = now_s() - (double)p->sb->slots[slot].started;
+			double lived = now_s() - p->started[slot];
 			if (WIFSIGNALED(status))
 				log_warn("worker %d died of signal %d", (int)pid, WTERMSIG(status));
 			else
 				log_warn("worker %d exited with status %d", (int)pid, WEXITSTATUS(status));
-			if (lived < 5.0 && p->sb->slots[slot].sessions == 0) {
+			if (lived < 5.0 && scoreboard_sessions(p->sb, slot) == 0) {
 				double delay = 0.1 * (double)(1 << (p->crashes < 7 ? p->crashes : 7));
 				p->crashes++;
 				p->next_spawn = now_s() + delay;
@@ -194,7 +170,8 @@ reap(struct pool *p)
 			p->crashes = 0;
 			log_debug("pool: worker %d exited", (int)pid);
 		}
-		p->sb->slots[slot].pid = 0;
+		p->pid[slot] = 0;
+		scoreboard_slot_start(p->sb, slot, 0, 0);
 		scoreboard_set(p->sb, slot, SLOT_FREE);
 	}
 }
@@ -208,7 +185,7 @@ maintain(struct pool *p)
 
 	for (slot = 0; slot < SLOTS; slot++) {
 		enum slot_state st = scoreboard_get(p->sb, slot);
-		if (p->sb->slots[slot].pid == 0 || p->gen[slot] != p->generation || st == SLOT_EXITING)
+		if (p->pid[slot] == 0 || p->gen[slot] != p->generation || st == SLOT_EXITING)
 			continue;
 		live++;
 		if (st == SLOT_IDLE || st == SLOT_STARTING) {
@@ -232,9 +209,9 @@ maintain(struct pool *p)
 			    p->cfg->max_workers);
 	} else if (idle > p->cfg->max_spare && live > p->cfg->workers && retire >= 0) {
 		log_debug("pool: %d idle workers (max_spare %d): retiring %d", idle,
-		    p->cfg->max_spare, (int)p->sb->slots[retire].pid);
+		    p->cfg->max_spare, (int)p->pid[retire]);
 		scoreboard_set(p->sb, retire, SLOT_EXITING);
-		kill(p->sb->slots[retire].pid, SIGTERM);
+		signal_worker(p->pid[retire], SIGTERM);
 	}
 }
 
@@ -244,15 +221,15 @@ signal_all(struct pool *p, int sig, int old_only)
 	int slot;
 
 	for (slot = 0; slot < SLOTS; slot++) {
-		if (p->sb->slots[slot].pid == 0)
+		if (p->pid[slot] == 0)
 			continue;
 		if (old_only && p->gen[slot] == p->generation)
 			continue;
-		kill(p->sb->slots[slot].pid, sig);
 		/* A worker killed outright leaves its hook behind: kill it too,
 		 * or a data hook could deliver a message nobody got 250 for. */
-		if (sig == SIGKILL && p->sb->slots[slot].hook > 0)
-			kill(-p->sb->slots[slot].hook, SIGKILL);
+		if (sig == SIGKILL)
+			kill_hooks(p->pid[slot]);
+		signal_worker(p->pid[slot], sig);
 	}
 }
 
@@ -262,8 +239,66 @@ count_live(const struct pool *p)
 	int slot, n = 0;
 
 	for (slot = 0; slot < SLOTS; slot++)
-		if (p->sb->slots[slot].pid != 0)
+		if (p->pid[slot] != 0)
 			n++;
+	return n;
+}
+
+/* Give the sockets kept from the running configuration back; close the
+ * new ones (a reload that failed half-way). */
+static void
+unwind_listeners(struct pool *p, struct listener *nl, int n)
+{
+	int i, k;
+
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < p->nlisteners; k++)
+			if (p->listeners[k].fd < 0 && strcmp(p->listeners[k].addr, nl[i].addr) == 0) {
+				p->listeners[k].fd = nl[i].fd;
+				nl[i].fd = -1;
+				break;
+			}
+		if (nl[i].fd >= 0)
+			close(nl[i].fd);
+	}
+}
+
+/* The sockets of configuration NC into NL: those of addresses that stay are
+ * taken over from the pool, the new ones bound.  Returns their number, or -1
+ * (logged; the pool's sockets are as they were). */
+static int
+reload_listeners(struct pool *p, const struct config *nc, struct listener *nl)
+{
+	char err[1024];
+	int e, i, k, n = 0;
+
+	for (e = 0; e < nc->nendpoints; e++) {
+		for (i = 0; i < nc->endpoints[e].nlisten; i++) {
+			const char *spec = nc->endpoints[e].listen[i];
+			if (n == MAX_LISTENERS) {
+				log_err("reload failed, keeping the running configuration: too many listen addresses (at most %d)",
+				    MAX_LISTENERS);
+				unwind_listeners(p, nl, n);
+				return -1;
+			}
+			nl[n].fd = -1;
+			for (k = 0; k < p->nlisteners; k++) {
+				if (p->listeners[k].fd >= 0 && strcmp(p->listeners[k].addr, spec) == 0) {
+					nl[n].fd = p->listeners[k].fd;
+					p->listeners[k].fd = -1;
+					break;
+				}
+			}
+			if (nl[n].fd < 0 && listen_one(spec, e, &nl[n], err, sizeof(err)) < 0) {
+				log_err("reload failed, keeping the running configuration: %s", err);
+				unwind_listeners(p, nl, n);
+				return -1;
+			}
+			nl[n].endpoint = e;
+			strlcpy(nl[n].addr, spec, sizeof(nl[n].addr));
+			n++;
+		}
+	}
 	return n;
 }
 
@@ -288,71 +323,17 @@ reload(struct pool *p)
 		config_free(nc);
 		return;
 	}
-	if (tls_server_load(nc, &tls, err, sizeof(err)) < 0) {
+	if (tls_server_load(nc, &p->tls, &tls, err, sizeof(err)) < 0) {
 		log_err("reload failed, keeping the running configuration and certificates: %s", err);
 		config_free(nc);
 		return;
 	}
-	if ((nl = calloc(MAX_LISTENERS, sizeof(*nl))) == NULL) {
+	if ((nl = calloc(MAX_LISTENERS, sizeof(*nl))) == NULL ||
+	    (n = reload_listeners(p, nc, nl)) < 0) {
+		free(nl);
 		tls_server_free(&tls);
 		config_free(nc);
 		return;
-	}
-	/* Keep the sockets of addresses that stay; bind the new ones. */
-	{
-		int e, i, k, ok = 1;
-		n = 0;
-		for (e = 0; e < nc->nendpoints && ok; e++) {
-			for (i = 0; i < nc->endpoints[e].nlisten && ok; i++) {
-				const char *spec = nc->endpoints[e].listen[i];
-				if (n == MAX_LISTENERS) {
-					ok = 0;
-					break;
-				}
-				nl[n].fd = -1;
-				for (k = 0; k < p->nlisteners; k++) {
-					if (p->listeners[k].fd >= 0 && strcmp(p->listeners[k].addr, spec) == 0) {
-						nl[n].fd = p->listeners[k].fd;
-						p->listeners[k].fd = -1;
-						break;
-					}
-				}
-				if (nl[n].fd < 0) {
-					struct config one = *nc;
-					struct listener tmp;
-					one.nendpoints = 1;
-					one.endpoints[0] = nc->endpoints[e];
-					one.endpoints[0].nlisten = 1;
-					one.endpoints[0].listen[0] = (char *)spec;
-					if (listen_all(&one, &tmp, 1, err, sizeof(err)) != 1) {
-						log_err("reload failed, keeping the running configuration: %s", err);
-						ok = 0;
-						break;
-					}
-					nl[n].fd = tmp.fd;
-				}
-				nl[n].endpoint = e;
-				strlcpy(nl[n].addr, spec, sizeof(nl[n].addr));
-				n++;
-			}
-		}
-		if (!ok) {
-			/* Give the kept sockets back; close the new ones. */
-			for (i = 0; i < n; i++) {
-				for (k = 0; k < p->nlisteners; k++)
-					if (p->listeners[k].fd < 0 && strcmp(p->listeners[k].addr, nl[i].addr) == 0) {
-						p->listeners[k].fd = nl[i].fd;
-						nl[i].fd = -1;
-						break;
-					}
-				if (nl[i].fd >= 0)
-					close(nl[i].fd);
-			}
-			free(nl);
-			tls_server_free(&tls);
-			config_free(nc);
-			return;
-		}
 	}
 	listen_close(p->listeners, p->nlisteners);
 	free(p->listeners);
@@ -379,34 +360,12 @@ drain_notify(struct pool *p)
 		;
 }
 
-int
-pool_run(struct config *cfg, const struct credentials *cr,
-    struct tls_server *tls, int nlisteners, struct listener *listeners)
+/* The master's signals: handled only while it sleeps in ppoll(WAITMASK). */
+static void
+setup_signals(sigset_t *waitmask)
 {
-	struct pool *p;
 	struct sigaction sa;
-	sigset_t block, waitmask;
-	double stop_at = 0, kill_at = 0;
-	int stopping = 0, aborted = 0;
-
-	if ((p = calloc(1, sizeof(*p))) == NULL)
-		return 1;
-	p->cfg = cfg;
-	p->cr = *cr;
-	p->tls = *tls;          /* the pool owns it from now on */
-	memset(tls, 0, sizeof(*tls));
-	p->nlisteners = nlisteners;
-	if ((p->listeners = calloc(MAX_LISTENERS, sizeof(*listeners))) == NULL)
-		return 1;
-	memcpy(p->listeners, listeners, (size_t)nlisteners * sizeof(*listeners));
-	if ((p->sb = scoreboard_create(SLOTS)) == NULL) {
-		log_err("cannot create the scoreboard: %s", strerror(errno));
-		return 1;
-	}
-	if (pipe2(p->master_pipe, O_CLOEXEC) < 0 || pipe2(p->notify_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		log_err("pipe: %s", strerror(errno));
-		return 1;
-	}
+	sigset_t block;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -421,12 +380,51 @@ pool_run(struct config *cfg, const struct credentials *cr,
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGHUP);
-	sigprocmask(SIG_BLOCK, &block, &waitmask);
-	sigdelset(&waitmask, SIGCHLD);
-	sigdelset(&waitmask, SIGTERM);
-	sigdelset(&waitmask, SIGINT);
-	sigdelset(&waitmask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, waitmask);
+	sigdelset(waitmask, SIGCHLD);
+	sigdelset(waitmask, SIGTERM);
+	sigdelset(waitmask, SIGINT);
+	sigdelset(waitmask, SIGHUP);
+}
 
+int
+pool_run(struct config *cfg, const struct credentials *cr,
+    struct tls_server *tls, int nlisteners, struct listener *listeners,
+    int pidfile_fd)
+{
+	struct pool *p;
+	sigset_t waitmask;
+	double stop_at = 0, kill_at = 0;
+	int stopping = 0, aborted = 0;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return 1;
+	p->cfg = cfg;
+	p->cr = *cr;
+	p->pidfile_fd = pidfile_fd;
+	p->tls = *tls;          /* the pool owns it from now on */
+	memset(tls, 0, sizeof(*tls));
+	p->nlisteners = nlisteners;
+	if ((p->listeners = calloc(MAX_LISTENERS, sizeof(*listeners))) == NULL)
+		return 1;
+	memcpy(p->listeners, listeners, (size_t)nlisteners * sizeof(*listeners));
+	/* the workers' per-client rates: never read by the master (made
+	 * first, so that the scoreboard stays the first shared mapping in
+	 * /proc/PID/maps, where t/master.t looks for it) */
+	if ((p->rates = rates_create()) == NULL) {
+		log_err("cannot create the rate table: %s", strerror(errno));
+		return 1;
+	}
+	if ((p->sb = scoreboard_create(SLOTS)) == NULL) {
+		log_err("cannot create the scoreboard: %s", strerror(errno));
+		return 1;
+	}
+	if (pipe2(p->master_pipe, O_CLOEXEC) < 0 || pipe2(p->notify_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		log_err("pipe: %s", strerror(errno));
+		return 1;
+	}
+
+	setup_signals(&waitmask);
 	setproctitle("master");
 	log_info("started: %d listening sockets, %d workers (max %d)", nlisteners,
 	    cfg->workers, cfg->max_workers);

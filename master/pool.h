@@ -5,25 +5,19 @@
 #ifndef POSTERN_POOL_H
 #define POSTERN_POOL_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 struct config;
 struct listener;
 struct tls_server;
 
-struct credentials {
-	int drop;               /* the master is root: workers switch user */
-	uid_t uid;
-	gid_t gid;
-	char user[64];
-};
+struct credentials;
 
-/* Resolve server.user/server.group of CFG.  Returns 0 or -1 with err set. */
-int credentials_lookup(const struct config *cfg, struct credentials *cr,
-    char *err, size_t errlen);
-
-/* Run the pool until SIGTERM/SIGINT; returns the exit status. */
+/* Run the pool until SIGTERM/SIGINT; returns the exit status.  PIDFILE_FD
+ * (or -1) is closed in every worker. */
 int pool_run(struct config *cfg, const struct credentials *cr,
-    struct tls_server *tls, int nlisteners, struct listener *listeners);
+    struct tls_server *tls, int nlisteners, struct listener *listeners,
+    int pidfile_fd);
 
 #endif

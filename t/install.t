@@ -77,11 +77,16 @@ my $unit = "$tmp$D{systemdsystemunitdir}/posternd.service";
 	my ($rc, $out) = make_in($tmp, 'install');
 	is($rc, 0, 'make install DESTDIR=... exits 0') or diag($out);
 	ok(-f $sbin && -x _, "posternd installed in $PREFIX/sbin");
+	ok(-f "$tmp$D{sbindir}/postern-ticket-key" && -x _, "postern-ticket-key installed in $PREFIX/sbin");
+	ok(-f "$tmp$D{mandir}/man8/postern-ticket-key.8", "postern-ticket-key(8) installed") if $D{mandir};
 	ok(-f "$libexec/postern-maildir" && -x _, "postern-maildir installed in $PREFIX/libexec/postern");
 	ok(-f "$libexec/postern-passwd" && -x _, "postern-passwd installed in $PREFIX/libexec/postern");
 	ok(-f "$etc/postern.conf", "postern.conf installed in $PREFIX/etc/postern");
 	ok(-f "$etc/postern.conf.sample", "postern.conf.sample installed in $PREFIX/etc/postern");
 	ok(-f $initd && -x _, "init script installed, executable, in $PREFIX/etc/init.d/posternd");
+	my $f2b = "$tmp$D{sysconfdir}/fail2ban/filter.d/posternd.conf";
+	ok(-f $f2b && Postern::Test::slurp($f2b) eq (Postern::Test::slurp(Postern::Test::srcdir() . "/etc/fail2ban/filter.d/posternd.conf") // ''),
+	    "the fail2ban filter installed as $PREFIX/etc/fail2ban/filter.d/posternd.conf");
 	ok(-f $unit, "posternd.service installed in $PREFIX/lib/systemd/system");
 	my $conf = -f "$etc/postern.conf" ? Postern::Test::slurp("$etc/postern.conf") : '';
 	like($conf, qr{^\s*data\s*=\s*\Q$D{pkglibexecdir}\E/postern-maildir\s}m,

@@ -50,8 +50,9 @@ my @KINDS = (
 	# 2: a bad path (501; with max_workers = 1 every session is in stress
 	#    mode, where max_errors is 1: then 421)
 	[ "${ehlo}MAIL FROM:bad\r\nRCPT TO:<x\@y>\r\nQUIT\r\n", undef, undef, [250, 501, 421] ],
-	# 3: HELO and harmless commands
-	[ "HELO leak.test\r\nNOOP\r\nVRFY someone\r\nHELP\r\nQUIT\r\n", undef, undef, [250, 250, 252, 214, 221] ],
+	# 3: HELO and junk commands (in stress mode the second one gets 421:
+	#    the junk limit is 1 there)
+	[ "HELO leak.test\r\nVRFY someone\r\nHELP\r\nQUIT\r\n", undef, undef, [250, 252, 421] ],
 	# 4: a disconnect in the middle of a transaction
 	[ "$ehlo$tx", 3, '', [250, 250, 250] ],
 	# 5: a disconnect in the middle of DATA

@@ -81,6 +81,9 @@ while True:
     out.flush()
 '''
 
+BROKEN_STEP = '#!/bin/sh\ncat >/dev/null\necho "$POSTERN_STEP $POSTERN_HOOK" >> %(log)s\nexit 3\n'
+SLOW_STEP = '#!/bin/sh\nexec sleep 30\n'
+
 FAIL_STEP = '#!/bin/sh\ncat >/dev/null\necho "$POSTERN_STEP ran" >> %(log)s\nexit 75\n'
 
 
@@ -121,6 +124,8 @@ def setup():
         'filter': write_script(d + '/filter', FILTER_STEP % {'log': log}),
         'pol': write_script(d + '/pol', POLICY_STEP % {'log': log}),
         'failing': write_script(d + '/failing', FAIL_STEP % {'log': log}),
+        'broken': write_script(d + '/broken', BROKEN_STEP % {'log': log}),
+        'slow': write_script(d + '/slow', SLOW_STEP),
     }
     maildir = install_program(d, os.path.join(BUILDDIR, 'hooks', 'postern-maildir'))
     conf = {
@@ -132,6 +137,9 @@ def setup():
         'hook.failing': {'stage': 'data', 'command': steps['failing']},
         'hook.store_a': {'stage': 'data', 'command': '%s %s/A' % (maildir, d)},
         'hook.store_b': {'stage': 'data', 'command': '%s %s/B' % (maildir, d)},
+        'hook.broken': {'stage': 'rcpt data', 'command': steps['broken'], 'on_error': 'accept'},
+        'hook.slow': {'stage': 'rcpt', 'command': steps['slow'], 'timeout': 1, 'on_error': 'accept'},
+        'hook.strict': {'stage': 'rcpt', 'command': steps['slow'], 'timeout': 1},
         'milter.m1': {'socket': 'inet:127.0.0.1:9', 'default_action': 'accept'},
         'milter.m2': {'socket': 'unix:/nonexistent/milter.sock', 'default_action': 'reject'},
         'smtp': {'pipeline': 'first second bad filter pol data'},
@@ -140,9 +148,13 @@ def setup():
         'tee2': {'pipeline': 'filter store_a store_b'},
         'milt': {'pipeline': 'm1 store_a'},
         'milt2': {'pipeline': 'm2 store_a'},
+        'lenient': {'pipeline': 'broken slow store_a'},
+        'lenient2': {'pipeline': 'broken'},
+        'strict': {'pipeline': 'strict store_a'},
     }
     clear_log(log)
-    srv = Server(config=conf, dir=d, endpoints=('smtp', 'other', 'tee', 'tee2', 'milt', 'milt2'))
+    srv = Server(config=conf, dir=d, endpoints=('smtp', 'other', 'tee', 'tee2', 'milt', 'milt2', 'lenient',
+                                                'lenient2', 'strict'))
     srv.steplog = log
     return srv
 
@@ -301,6 +313,31 @@ def t_milter(srv):
     c.close()
 
 
+def t_on_error(srv):
+    d = srv.dir
+    clear_log(srv.steplog)
+    na = len(maildir_msgs(d + '/A'))
+    with smtplib.SMTP('127.0.0.1', srv.ports['lenient'], timeout=30) as c:
+        c.sendmail('s@example.org', ['x@example.org'], 'Subject: lenient\r\n\r\nb\r\n')
+    is_(len(maildir_msgs(d + '/A')), na + 1, 'steps failing with on_error = accept (exit 3, a timeout) let the mail through')
+    is_(read_log(srv.steplog), ['broken rcpt', 'broken data'], 'the broken step was asked at rcpt and at data')
+    ok(srv.wait_log(r'hook slow: .* did not answer within 1 s') and
+       srv.wait_log(r'hook slow: failed; on_error = accept: going on without it'),
+       'the step timeout applies, and the failure is logged as passed over')
+    with smtplib.SMTP('127.0.0.1', srv.ports['lenient2'], timeout=30) as c:
+        try:
+            c.sendmail('s@example.org', ['x@example.org'], 'Subject: lenient2\r\n\r\nb\r\n')
+            code = 250
+        except smtplib.SMTPDataError as e:
+            code = e.smtp_code
+    is_(code, 451, 'a data stage where every step failed with on_error = accept: 451, never 250')
+    with smtplib.SMTP('127.0.0.1', srv.ports['strict'], timeout=30) as c:
+        c.ehlo('client.example')
+        c.mail('s@example.org')
+        code, msg = c.rcpt('x@example.org')
+    ok(code == 451 and msg.startswith(b'4.4.1'), 'the same timeout with on_error = tempfail (default): 451 4.4.1', (code, msg))
+
+
 def config_errors():
     d = workdir()
     maildir = os.path.join(BUILDDIR, 'hooks', 'postern-maildir')
@@ -426,7 +463,7 @@ def main():
     try:
         srv = setup()
         for fn in (t_order_short_circuit, t_headers_and_instance, t_bad_headers, t_endpoints, t_tee,
-                   t_ar_strip, t_milter):
+                   t_ar_strip, t_milter, t_on_error):
             TAP.run(fn, srv)
     except Exception as e:  # noqa: BLE001
         ok(False, 'start posternd', repr(e))

@@ -1,10 +1,10 @@
 /*
  * unit-address.c - tests of the RFC 5321 path and parameter parser
- * (common/address.c).
+ * (worker/address.c).
  */
 #include "autoconf.h"
 #include "t/tap.h"
-#include "common/address.h"
+#include "worker/address.h"
 
 static enum path_error
 parse(const char *arg, const char *prefix, int null_ok, int pm, char *box)
@@ -86,8 +86,34 @@ main(void)
 	is_int(smtp_next_param(&cur, kw, sizeof(kw), val, sizeof(val)), -1, "empty value after '=' refused");
 	cur = "-X=1";
 	is_int(smtp_next_param(&cur, kw, sizeof(kw), val, sizeof(val)), -1, "keyword must start alphanumeric");
-	ok(smtp_parse_path("FROM:<j\xc3\xb6rg@b\xc3\xbccher.example>", "FROM:", 1, 0, 1, box, sizeof(box), &params, &why) == PATH_OK, "UTF-8 address with SMTPUTF8");
-	is_str(box, "j\xc3\xb6rg@b\xc3\xbccher.example", "UTF-8 address kept as sent");
+	ok(smtp_parse_path("FROM:<j\xc3\xb6rg@b\xc3\xbc" "cher.example>", "FROM:", 1, 0, 1, box, sizeof(box), &params, &why) == PATH_OK, "UTF-8 address with SMTPUTF8");
+	is_str(box, "j\xc3\xb6rg@b\xc3\xbc" "cher.example", "UTF-8 address kept as sent");
 	ok(smtp_parse_path("FROM:<\"\xc3\xa9 x\"@b.example>", "FROM:", 1, 0, 1, box, sizeof(box), &params, &why) == PATH_OK, "UTF-8 in a quoted local part");
+	/* issue 13 finding 7: control and line-separator code points */
+	{
+		static const struct { const char *arg, *what; } bad[] = {
+			{ "FROM:<a\xc2\x85" "b@example.org>", "U+0085 NEL (C1) in a local part" },
+			{ "FROM:<a\xc2\x80@example.org>", "U+0080 (C1) in a local part" },
+			{ "FROM:<a\xc2\x9f@example.org>", "U+009F (C1) in a local part" },
+			{ "FROM:<\"a\xc2\x9b x\"@example.org>", "U+009B CSI in a quoted local part" },
+			{ "FROM:<a\xe2\x80\xa8" "b@example.org>", "U+2028 LINE SEPARATOR" },
+			{ "FROM:<a@ex\xe2\x80\xa9" "ample.org>", "U+2029 PARAGRAPH SEPARATOR in the domain" },
+			{ "FROM:<a\xe2\x80\xae" "b@example.org>", "U+202E RIGHT-TO-LEFT OVERRIDE" },
+			{ "FROM:<a\xe2\x81\xa6" "b@example.org>", "U+2066 LEFT-TO-RIGHT ISOLATE" },
+			{ "FROM:<a\xe2\x80\x8b" "b@example.org>", "U+200B ZERO WIDTH SPACE" },
+			{ "FROM:<\xef\xbb\xbf" "a@example.org>", "U+FEFF BOM" },
+		};
+		char name[128];
+		size_t k;
+		for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+			snprintf(name, sizeof(name), "SMTPUTF8: %s refused", bad[k].what);
+			ok(smtp_parse_path(bad[k].arg, "FROM:", 1, 0, 1, box, sizeof(box), &params, &why) ==
+			    PATH_BAD_ADDRESS, name);
+		}
+		ok(smtp_parse_path("FROM:<a\xc2\xa0" "b@example.org>", "FROM:", 1, 0, 1, box, sizeof(box), &params, &why) ==
+		    PATH_OK, "SMTPUTF8: U+00A0 (first code point after C1) accepted");
+		ok(smtp_parse_path("FROM:<\xe2\x80\x90@example.org>", "FROM:", 1, 0, 1, box, sizeof(box), &params, &why) ==
+		    PATH_OK, "SMTPUTF8: U+2010 HYPHEN accepted");
+	}
 	return done_testing();
 }

@@ -55,8 +55,27 @@ main(void)
 		is_str(c->hooks[HOOK_DATA].argv[0], "/bin/true", "data hook argv[0]");
 		is_int(c->hooks[HOOK_DATA].timeout, 300, "data hook timeout default");
 		is_int(c->hooks[HOOK_RCPT].timeout, 30, "hook timeout default");
+		is_int(c->limits.max_junk_commands, 100, "default max_junk_commands");
+		is_int(c->limits.max_connection_rate, 0, "rates are off by default");
+		is_int(c->limits.bare_newline, BARE_NEWLINE_NORMALIZE, "default bare_newline normalize");
+		is_int(c->endpoints[0].limits.nlimit_exempt, 2, "default limit_exempt: two blocks");
 		config_free(c);
 	}
+	c = load("[limits]\nlimit_exempt = 192.0.2.0/24\nbare_newline = reject\nmax_message_rate = 5\n"
+	    "[hooks]\ndata = /bin/true\n[smtp]\nlisten = 127.0.0.1:25\nlimit_exempt =\n"
+	    "[sub]\nlisten = 127.0.0.1:587\nbare_newline = normalize\n", err, sizeof(err));
+	ok(c != NULL, "rates, limit_exempt, bare_newline load");
+	if (c != NULL) {
+		is_int(c->limits.nlimit_exempt, 1, "[limits] limit_exempt: one block");
+		is_int(c->endpoints[0].limits.nlimit_exempt, 0, "an empty limit_exempt exempts nobody");
+		is_int(c->endpoints[1].limits.nlimit_exempt, 1, "an endpoint inherits limit_exempt");
+		is_int(c->endpoints[1].limits.bare_newline, BARE_NEWLINE_NORMALIZE, "endpoint bare_newline");
+		is_int(c->endpoints[0].limits.bare_newline, BARE_NEWLINE_REJECT, "inherited bare_newline");
+		is_int(c->endpoints[0].limits.max_message_rate, 5, "inherited max_message_rate");
+		config_free(c);
+	}
+	bad("[limits]\nbare_newline = maybe\n" BASE, "bare_newline: 'maybe' is not one of normalize, reject", "bad bare_newline");
+	bad("[limits]\nlimit_exempt = 10.0.0.0/99\n" BASE, "[limits] limit_exempt", "bad limit_exempt block");
 	c = load("[limits]\nmax_message_size = 10M ; comment\nmax_errors = 3\n" BASE
 	    "max_recipients = 5\n[sub]\nlisten = [::1]:2526 127.0.0.1:2527\n", err, sizeof(err));
 	ok(c != NULL, "config with overrides loads");

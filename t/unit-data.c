@@ -82,10 +82,24 @@ main(void)
 	expect(S("...\r\n.\r\n"), 1, S("..\r\n"), 8, "three dots become two");
 	expect(S("a\r\n.\r\nMAIL FROM:<x@y>\r\n"), 1, S("a\r\n"), 6, "pipelined command after the end is not consumed");
 	/* SMTP smuggling: none of these end the data. */
-	expect(S("a\n.\nb\r\n.\r\n"), 1, S("a\n.\nb\r\n"), ALL, "LF.LF is not the end");
+	/* a bare LF is a line end in the spool (bare_newline normalize), the
+	 * dot after it is unstuffed, and that line never ends the data */
+	expect(S("a\n.\nb\r\n.\r\n"), 1, S("a\r\n\r\nb\r\n"), ALL, "LF.LF is not the end");
 	expect(S("a\r.\rb\r\n.\r\n"), 1, S("a\r.\rb\r\n"), ALL, "CR.CR is not the end");
-	expect(S("a\n.\r\nb\r\n.\r\n"), 1, S("a\n.\r\nb\r\n"), ALL, "LF.CRLF is not the end");
-	expect(S("a\r\n.\nb\r\n.\r\n"), 1, S("a\r\n\nb\r\n"), ALL, "CRLF.LF is not the end (the dot is unstuffed)");
+	expect(S("a\n.\r\nb\r\n.\r\n"), 1, S("a\r\n\r\nb\r\n"), ALL, "LF.CRLF is not the end");
+	expect(S("a\r\n.\nb\r\n.\r\n"), 1, S("a\r\n\r\nb\r\n"), ALL, "CRLF.LF is not the end (the dot is unstuffed)");
+	/* issue 13 finding 8: in the LF spool a bare LF is stored as LF, as
+	 * every line end, and the line after it never ends the data */
+	expect(S("a\nb\r\n.\r\n"), 0, S("a\nb\n"), ALL, "LF spool: a bare LF is stored as the line end");
+	expect(S("a\n.\r\nMAIL FROM:<x@y>\r\n.\r\n"), 0, S("a\n\nMAIL FROM:<x@y>\n"), ALL,
+	    "LF spool: LF.CRLF does not end the data");
+	expect(S("a\n..\nb\r\n.\r\n"), 1, S("a\r\n.\r\nb\r\n"), ALL, "a stuffed dot after a bare LF is unstuffed");
+	{
+		run(S("a\nb\r\n.\r\n"), 64, 1, 0, &dr, &consumed, &done, &outlen);
+		ok(dr.bare_lf && done, "a bare LF is flagged (for bare_newline = reject)");
+		run(S("a\r\nb\r\n.\r\n"), 64, 1, 0, &dr, &consumed, &done, &outlen);
+		ok(!dr.bare_lf && done, "CR LF only: not flagged");
+	}
 	expect(S("a\r.\r\nb\r\n.\r\n"), 1, S("a\r.\r\nb\r\n"), ALL, "CR.CRLF is not the end");
 	expect(S("a\r\n.\rb\r\n.\r\n"), 1, S("a\r\n\rb\r\n"), ALL, "CRLF.CR is not the end");
 	expect(S("a\r\n\0.\r\nb\r\n.\r\n"), 1, "a\r\n\0.\r\nb\r\n", 10, ALL, "CRLF NUL . CRLF is not the end");

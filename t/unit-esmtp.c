@@ -73,6 +73,54 @@ test_mail(void)
 	is_int(mail_params_parse("", 0, 0, &mp, &st), 0, "no parameters after HELO is fine");
 }
 
+/* REQUIRETLS (RFC 8689) and MT-PRIORITY (RFC 6710). */
+static int
+mail_flags(const char *params, unsigned flags)
+{
+	if (mail_params_parse(params, flags, 0, &mp, &st) < 0)
+		return (int)st.error;
+	return 0;
+}
+
+static void
+test_newer(void)
+{
+	const unsigned tls = ESMTP_EHLO | ESMTP_TLS;
+
+	is_int(mail_flags("REQUIRETLS", tls), ESMTP_OK, "REQUIRETLS under TLS");
+	is_int(mp.requiretls, 1, "REQUIRETLS flag");
+	is_int(mail_flags("requiretls", tls), ESMTP_OK, "REQUIRETLS is case-insensitive");
+	is_int(mail_flags("", tls), ESMTP_OK, "no REQUIRETLS");
+	is_int(mp.requiretls, 0, "no REQUIRETLS flag");
+	is_int(mail_flags("REQUIRETLS", ESMTP_EHLO), ESMTP_UNKNOWN, "REQUIRETLS without TLS: not offered (555)");
+	is_str(st.reason, "REQUIRETLS needs TLS: send STARTTLS first", "and the reason says so");
+	is_int(mail_flags("REQUIRETLS=YES", tls), ESMTP_BAD, "REQUIRETLS with a value");
+	is_int(mail_flags("REQUIRETLS REQUIRETLS", tls), ESMTP_BAD, "REQUIRETLS twice");
+	is_int(mail_flags("REQUIRETLS", ESMTP_TLS), ESMTP_NEED_EHLO, "REQUIRETLS after HELO");
+	is_int(mail_flags("MT-PRIORITY=3", ESMTP_EHLO), ESMTP_OK, "MT-PRIORITY=3");
+	is_int(mp.has_priority, 1, "MT-PRIORITY given");
+	is_int(mp.priority, 3, "MT-PRIORITY value");
+	is_int(mail_flags("MT-PRIORITY=-9", ESMTP_EHLO), ESMTP_OK, "MT-PRIORITY=-9");
+	is_int(mp.priority, -9, "a negative priority");
+	is_int(mail_flags("mt-priority=9", ESMTP_EHLO), ESMTP_OK, "MT-PRIORITY=9, lower-case keyword");
+	is_int(mp.priority, 9, "the highest priority");
+	is_int(mail_flags("MT-PRIORITY=0", ESMTP_EHLO), ESMTP_OK, "MT-PRIORITY=0");
+	is_int(mp.has_priority, 1, "0 is given, not absent");
+	is_int(mail_flags("", ESMTP_EHLO), ESMTP_OK, "no MT-PRIORITY");
+	is_int(mp.has_priority, 0, "no MT-PRIORITY: not given");
+	is_int(mail_flags("MT-PRIORITY=10", ESMTP_EHLO), ESMTP_BAD, "MT-PRIORITY=10 (501)");
+	is_str(st.reason, "MT-PRIORITY must be a whole number from -9 to 9", "the reason");
+	is_int(mail_flags("MT-PRIORITY=-10", ESMTP_EHLO), ESMTP_BAD, "MT-PRIORITY=-10");
+	is_int(mail_flags("MT-PRIORITY=+3", ESMTP_EHLO), ESMTP_BAD, "MT-PRIORITY=+3 (no plus sign)");
+	is_int(mail_flags("MT-PRIORITY=-0", ESMTP_EHLO), ESMTP_BAD, "MT-PRIORITY=-0");
+	is_int(mail_flags("MT-PRIORITY=03", ESMTP_EHLO), ESMTP_BAD, "MT-PRIORITY=03");
+	is_int(mail_flags("MT-PRIORITY=x", ESMTP_EHLO), ESMTP_BAD, "MT-PRIORITY=x");
+	is_int(mail_flags("MT-PRIORITY", ESMTP_EHLO), ESMTP_BAD, "MT-PRIORITY without a value");
+	is_int(mail_flags("MT-PRIORITY=1 MT-PRIORITY=2", ESMTP_EHLO), ESMTP_BAD, "MT-PRIORITY twice");
+	is_int(mail_flags("MT-PRIORITY=-5 REQUIRETLS SIZE=10 BODY=8BITMIME", tls), ESMTP_OK, "all together");
+	ok(mp.priority == -5 && mp.requiretls && mp.size == 10 && mp.body == BODY_8BITMIME, "all kept");
+}
+
 static void
 test_rcpt(void)
 {
@@ -102,6 +150,7 @@ int
 main(void)
 {
 	test_mail();
+	test_newer();
 	test_rcpt();
 	ok(xtext_valid("a+41b"), "xtext with a hex escape");
 	ok(!xtext_valid("a+4"), "truncated xtext escape");

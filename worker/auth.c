@@ -13,6 +13,7 @@
 #include "pipeline.h"
 #include "decision.h"
 #include "hook.h"
+#include "ratelimit.h"
 #include "policy.h"
 #include "sasl.h"
 #include "../common/deadline.h"
@@ -32,6 +33,15 @@
 #define SASL_LINE_MAX   2048    /* one base64 response line, with CRLF */
 
 enum sasl_read { SASL_OK, SASL_CANCEL, SASL_BAD, SASL_TOOLONG, SASL_GONE };
+
+/* The parts of smtp_auth(), after it: the checks, the SASL dialogue, the
+ * verdict. */
+static int auth_allowed(struct session *);
+static int split_auth(struct session *, const char *, char *, size_t, char *, size_t);
+static enum sasl_read sasl_plain(struct session *, const char *, struct sasl_credentials *);
+static enum sasl_read sasl_login(struct session *, const char *, struct sasl_credentials *);
+static void sasl_refuse(struct session *, enum sasl_read);
+static void auth_verdict(struct session *, const char *, const char *, const struct hook_result *);
 
 /* Send a 334 challenge and read the client's base64 answer into OUT. */
 static enum sasl_read
@@ -59,12 +69,13 @@ challenge(struct session *s, const char *prompt64, char *out, size_t outmax, int
 	n = sasl_decode64(line, out, outmax);
 	explicit_bzero(line, sizeof(line));
 	if (n < 0)
-		return n == -2 ? SASL_TOOLONG : SASL_BAD;
+		return n == SASL_DECODE_TOO_LONG ? SASL_TOOLONG : SASL_BAD;
 	*outlen = n;
 	return SASL_OK;
 }
 
-/* Decode an initial response: "=" is an empty one.  -1 bad, -2 too long. */
+/* Decode an initial response: "=" is an empty one.  Returns as
+ * sasl_decode64(). */
 static int
 initial(const char *ir, char *out, size_t outmax)
 {
@@ -78,7 +89,7 @@ initial(const char *ir, char *out, size_t outmax)
 /* A checkpassword program (qmail's interface): "user\0password\0timestamp\0"
  * on fd 3; exit 0 accepted, 1 refused, 111 temporary failure. */
 static void
-check_checkpassword(struct session *s, const struct step *st, const struct credentials *cr,
+check_checkpassword(struct session *s, const struct step *st, const struct sasl_credentials *cr,
     struct hook_result *res)
 {
 	char buf[3 * (SASL_FIELD_MAX + 1) + 32];
@@ -93,7 +104,7 @@ check_checkpassword(struct session *s, const struct step *st, const struct crede
 
 /* A persistent auth hook: request=postern_auth with user= and password=. */
 static void
-check_policy(struct session *s, const struct step *st, const struct credentials *cr,
+check_policy(struct session *s, const struct step *st, const struct sasl_credentials *cr,
     struct hook_result *res)
 {
 	char user[SASL_FIELD_MAX + 8], password[SASL_FIELD_MAX + 16], authzid[SASL_FIELD_MAX + 16];
@@ -112,7 +123,7 @@ check_policy(struct session *s, const struct step *st, const struct credentials 
 /* Ask one auth step: by default its stdin is a pipe holding the
  * credentials. */
 static void
-check_step(struct session *s, const struct step *st, const struct credentials *cr,
+check_step(struct session *s, const struct step *st, const struct sasl_credentials *cr,
     struct hook_result *res)
 {
 	char buf[3 * (SASL_FIELD_MAX + 1) + 1];
@@ -152,7 +163,7 @@ check_step(struct session *s, const struct step *st, const struct credentials *c
  * not accept decides (a failure counts as accept only with on_error =
  * accept, and some step must have accepted for real). */
 static void
-check(struct session *s, const char *mech, const struct credentials *cr, struct hook_result *res)
+check(struct session *s, const char *mech, const struct sasl_credentials *cr, struct hook_result *res)
 {
 	const struct step *steps[CONFIG_MAX_STEPS + 1];
 	int n, i, taken = 0;
@@ -181,72 +192,19 @@ check(struct session *s, const char *mech, const struct credentials *cr, struct 
 void
 smtp_auth(struct session *s, const char *arg)
 {
-	char mech[32], ir[SASL_LINE_MAX + 1], msg[3 * (SASL_FIELD_MAX + 1) + 1];
-	const char *sp;
-	struct credentials cr;
+	char mech[32], ir[SASL_LINE_MAX + 1];
+	struct sasl_credentials cr;
 	struct hook_result res;
-	enum sasl_read r = SASL_OK;
-	size_t mlen;
-	int len = 0, n;
+	enum sasl_read r;
 
-	if (s->ep->auth == AUTH_NONE) {
-		smtp_reply(s, 503, "5.5.1", "Error: authentication is not enabled here");
+	if (!auth_allowed(s) || split_auth(s, arg, mech, sizeof(mech), ir, sizeof(ir)) < 0)
 		return;
-	}
-	if (s->helo[0] == '\0' || !s->esmtp) {
-		smtp_reply(s, 503, "5.5.1", "Error: send EHLO first");
-		return;
-	}
-	if (s->auth_user[0] != '\0') {
-		smtp_reply(s, 503, "5.5.1", "Error: already authenticated");
-		return;
-	}
-	if (s->in_transaction) {
-		smtp_reply(s, 503, "5.5.1", "Error: MAIL transaction in progress");
-		return;
-	}
-	if (s->tls_info[0] == '\0' && !s->ep->insecure_auth) {
-		smtp_reply(s, 538, "5.7.11", "Error: encryption required for requested authentication mechanism");
-		return;
-	}
-	sp = strchr(arg, ' ');
-	mlen = sp != NULL ? (size_t)(sp - arg) : strlen(arg);
-	if (mlen == 0 || mlen >= sizeof(mech)) {
-		smtp_reply(s, 501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
-		return;
-	}
-	memcpy(mech, arg, mlen);
-	mech[mlen] = '\0';
-	ir[0] = '\0';
-	if (sp != NULL)
-		snprintf(ir, sizeof(ir), "%s", sp + 1);
 	memset(&cr, 0, sizeof(cr));
-
 	if (strcasecmp(mech, "PLAIN") == 0) {
-		if (ir[0] != '\0') {
-			n = initial(ir, msg, sizeof(msg));
-			r = n == -1 ? SASL_BAD : n == -2 ? SASL_TOOLONG : SASL_OK;
-			len = n;
-		} else {
-			r = challenge(s, "", msg, sizeof(msg), &len);
-		}
-		if (r == SASL_OK && sasl_split_plain(msg, len, &cr) < 0)
-			r = SASL_BAD;
+		r = sasl_plain(s, ir, &cr);
 		snprintf(mech, sizeof(mech), "PLAIN");
 	} else if (strcasecmp(mech, "LOGIN") == 0) {
-		if (ir[0] != '\0') {
-			n = initial(ir, cr.user, sizeof(cr.user));
-			r = n == -1 ? SASL_BAD : n == -2 ? SASL_TOOLONG : SASL_OK;
-			len = n;
-		} else {
-			r = challenge(s, "VXNlcm5hbWU6", cr.user, sizeof(cr.user), &len);   /* Username: */
-		}
-		if (r == SASL_OK && (len == 0 || sasl_has_ctl(cr.user, (size_t)len)))
-			r = SASL_BAD;
-		if (r == SASL_OK)
-			r = challenge(s, "UGFzc3dvcmQ6", cr.password, sizeof(cr.password), &len);  /* Password: */
-		if (r == SASL_OK && sasl_has_ctl(cr.password, (size_t)len))
-			r = SASL_BAD;
+		r = sasl_login(s, ir, &cr);
 		snprintf(mech, sizeof(mech), "LOGIN");
 	} else {
 		explicit_bzero(ir, sizeof(ir));
@@ -254,75 +212,184 @@ smtp_auth(struct session *s, const char *arg)
 		return;
 	}
 	explicit_bzero(ir, sizeof(ir));
-	explicit_bzero(msg, sizeof(msg));
-	switch (r) {
-	case SASL_OK:
-		break;
-	case SASL_CANCEL:
-		smtp_reply(s, 501, "5.0.0", "Error: authentication cancelled");
-		goto out;
-	case SASL_TOOLONG:
-		smtp_reply(s, 500, "5.5.6", "Error: authentication exchange line is too long");
-		goto out;
-	case SASL_GONE:
-		s->quit = 1;
-		goto out;
-	default:
-		smtp_reply(s, 501, "5.5.2", "Error: cannot decode the authentication response");
-		goto out;
-	}
-	if (sasl_has_ctl(cr.user, strlen(cr.user)) || sasl_has_ctl(cr.password, strlen(cr.password)) ||
-	    sasl_has_ctl(cr.authzid, strlen(cr.authzid))) {
-		res.verdict = HOOK_REJECT;      /* refused before any hook runs */
-		res.reply[0] = '\0';
+	if (r != SASL_OK) {
+		sasl_refuse(s, r);
 	} else {
-		check(s, mech, &cr, &res);
-	}
-	{
-		char user[SASL_FIELD_MAX * 4 + 1];
-		/* spaces escaped too: a user name must not be able to forge the
-		 * "from [ADDRESS]" that fail2ban reads */
-		log_sanitize(user, sizeof(user), cr.user, strlen(cr.user));
-		for (char *blank = strchr(user, ' '); blank != NULL; blank = strchr(blank, ' ')) {
-			size_t rest = strlen(blank + 1);
-			if ((size_t)(blank - user) + 4 + rest + 1 > sizeof(user)) {
-				*blank = '\0';
-				break;
-			}
-			memmove(blank + 4, blank + 1, rest + 1);
-			memcpy(blank, "\\x20", 4);
-			blank += 4;
-		}
-		if (res.verdict == HOOK_ACCEPT) {
-			snprintf(s->auth_user, sizeof(s->auth_user), "%s", cr.user);
-			strlcpy(s->auth_method, mech, sizeof(s->auth_method));
-			log_info("auth: user=%s mechanism=%s result=ok", user, mech);
-			smtp_reply(s, 235, "2.7.0", "Authentication successful");
-		} else if (res.verdict == HOOK_REJECT) {
-			s->auth_failures++;
-			/* fail2ban: "authentication failed for user=... from [ADDR]" */
-			log_warn("auth: authentication failed for user=%s from [%s] mechanism=%s",
-			    user, s->client_addr, mech);
-			if (res.reply[0] == '5')
-				reply(s, "%s", res.reply);
-			else
-				smtp_reply(s, 535, "5.7.8", "Error: authentication credentials invalid");
-			if (s->auth_failures >= s->lim->max_auth_attempts) {
-				log_warn("auth: too many failures (%d) from [%s]: disconnecting",
-				    s->auth_failures, s->client_addr);
-				smtp_reply(s, 421, "4.7.0", "%s Error: too many authentication failures", s->cfg->hostname);
-				s->quit = 1;
-			}
+		if (sasl_has_ctl(cr.user, strlen(cr.user)) || sasl_has_ctl(cr.password, strlen(cr.password)) ||
+		    sasl_has_ctl(cr.authzid, strlen(cr.authzid))) {
+			res.verdict = HOOK_REJECT;      /* refused before any hook runs */
+			res.reply[0] = '\0';
 		} else {
-			log_warn("auth: temporary failure for user=%s from [%s] (auth hook %s)", user,
-			    s->client_addr, res.timed_out ? "timed out" : "failed");
-			if (res.verdict == HOOK_TEMPFAIL && res.reply[0] == '4')
-				reply(s, "%s", res.reply);
-			else
-				smtp_reply(s, 454, "4.7.0", "Error: temporary authentication failure, try again later");
+			check(s, mech, &cr, &res);
 		}
+		auth_verdict(s, mech, cr.user, &res);
 	}
-out:
 	s->auth_mech[0] = '\0';
 	explicit_bzero(&cr, sizeof(cr));
+}
+
+/* May the client AUTH now?  If not, the reply is queued. */
+static int
+auth_allowed(struct session *s)
+{
+	if (s->ep->auth == AUTH_NONE) {
+		smtp_reply(s, 503, "5.5.1", "Error: authentication is not enabled here");
+		return 0;
+	}
+	if (!session_greeted(s) || !s->esmtp) {
+		smtp_reply(s, 503, "5.5.1", "Error: send EHLO first");
+		return 0;
+	}
+	if (session_authenticated(s)) {
+		smtp_reply(s, 503, "5.5.1", "Error: already authenticated");
+		return 0;
+	}
+	if (s->in_transaction) {
+		smtp_reply(s, 503, "5.5.1", "Error: MAIL transaction in progress");
+		return 0;
+	}
+	if (!session_has_tls(s) && !s->ep->insecure_auth) {
+		smtp_reply(s, 538, "5.7.11", "Error: encryption required for requested authentication mechanism");
+		return 0;
+	}
+	return ratelimit_auth(s) == 0;
+}
+
+/* "mechanism [initial-response]" into MECH and IR ("" without one). */
+static int
+split_auth(struct session *s, const char *arg, char *mech, size_t mechlen, char *ir, size_t irlen)
+{
+	const char *sp = strchr(arg, ' ');
+	size_t mlen = sp != NULL ? (size_t)(sp - arg) : strlen(arg);
+
+	if (mlen == 0 || mlen >= mechlen) {
+		smtp_reply(s, 501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
+		return -1;
+	}
+	memcpy(mech, arg, mlen);
+	mech[mlen] = '\0';
+	ir[0] = '\0';
+	if (sp != NULL)
+		snprintf(ir, irlen, "%s", sp + 1);
+	return 0;
+}
+
+/* The initial response IR decoded into OUT, its length in *LEN. */
+static enum sasl_read
+decode_initial(const char *ir, char *out, size_t outmax, int *len)
+{
+	int n = initial(ir, out, outmax);
+
+	if (n == SASL_DECODE_MALFORMED)
+		return SASL_BAD;
+	if (n == SASL_DECODE_TOO_LONG)
+		return SASL_TOOLONG;
+	*len = n;
+	return SASL_OK;
+}
+
+/* RFC 4616: one response, "[authzid] NUL authcid NUL passwd". */
+static enum sasl_read
+sasl_plain(struct session *s, const char *ir, struct sasl_credentials *cr)
+{
+	char msg[3 * (SASL_FIELD_MAX + 1) + 1];
+	enum sasl_read r;
+	int len = 0;
+
+	if (ir[0] != '\0')
+		r = decode_initial(ir, msg, sizeof(msg), &len);
+	else
+		r = challenge(s, "", msg, sizeof(msg), &len);
+	if (r == SASL_OK && sasl_split_plain(msg, len, cr) < 0)
+		r = SASL_BAD;
+	explicit_bzero(msg, sizeof(msg));
+	return r;
+}
+
+/* LOGIN: the user name (maybe as the initial response), then the password. */
+static enum sasl_read
+sasl_login(struct session *s, const char *ir, struct sasl_credentials *cr)
+{
+	enum sasl_read r;
+	int len = 0;
+
+	if (ir[0] != '\0')
+		r = decode_initial(ir, cr->user, sizeof(cr->user), &len);
+	else
+		r = challenge(s, "VXNlcm5hbWU6", cr->user, sizeof(cr->user), &len);   /* Username: */
+	if (r == SASL_OK && (len == 0 || sasl_has_ctl(cr->user, (size_t)len)))
+		r = SASL_BAD;
+	if (r == SASL_OK)
+		r = challenge(s, "UGFzc3dvcmQ6", cr->password, sizeof(cr->password), &len);  /* Password: */
+	if (r == SASL_OK && sasl_has_ctl(cr->password, (size_t)len))
+		r = SASL_BAD;
+	return r;
+}
+
+/* The reply for an exchange that did not give credentials. */
+static void
+sasl_refuse(struct session *s, enum sasl_read r)
+{
+	switch (r) {
+	case SASL_OK:
+		fatalx("sasl_refuse of a good exchange");
+	case SASL_CANCEL:
+		smtp_reply(s, 501, "5.0.0", "Error: authentication cancelled");
+		break;
+	case SASL_TOOLONG:
+		smtp_reply(s, 500, "5.5.6", "Error: authentication exchange line is too long");
+		break;
+	case SASL_GONE:
+		s->quit = 1;
+		break;
+	case SASL_BAD:
+		smtp_reply(s, 501, "5.5.2", "Error: cannot decode the authentication response");
+		break;
+	}
+}
+
+/* USER for a log line: escaped by log_sanitize (spaces and brackets too),
+ * so that a user name cannot forge the "from [ADDRESS]" that fail2ban reads. */
+static void
+log_user(char *out, size_t outlen, const char *user)
+{
+	log_sanitize(out, outlen, user, strlen(user));
+}
+
+/* The auth hook's answer RES for USER: log it, reply, count failures. */
+static void
+auth_verdict(struct session *s, const char *mech, const char *username, const struct hook_result *res)
+{
+	char user[SASL_FIELD_MAX * 4 + 1];
+
+	log_user(user, sizeof(user), username);
+	if (res->verdict == HOOK_ACCEPT) {
+		snprintf(s->auth_user, sizeof(s->auth_user), "%s", username);
+		strlcpy(s->auth_method, mech, sizeof(s->auth_method));
+		log_info("auth: user=%s mechanism=%s result=ok", user, mech);
+		smtp_reply(s, 235, "2.7.0", "Authentication successful");
+	} else if (res->verdict == HOOK_REJECT) {
+		s->auth_failures++;
+		ratelimit_auth_failed(s);
+		/* fail2ban: "authentication failed for user=... from [ADDR]" */
+		log_warn("auth: authentication failed for user=%s from [%s] mechanism=%s",
+		    user, s->client_addr, mech);
+		if (res->reply[0] == '5')
+			reply(s, "%s", res->reply);
+		else
+			smtp_reply(s, 535, "5.7.8", "Error: authentication credentials invalid");
+		if (s->auth_failures >= s->lim->max_auth_attempts) {
+			log_warn("auth: too many failures (%d) from [%s]: disconnecting",
+			    s->auth_failures, s->client_addr);
+			smtp_reply(s, 421, "4.7.0", "%s Error: too many authentication failures", s->cfg->hostname);
+			s->quit = 1;
+		}
+	} else {
+		log_warn("auth: temporary failure for user=%s from [%s] (auth hook %s)", user,
+		    s->client_addr, res->timed_out ? "timed out" : "failed");
+		if (res->verdict == HOOK_TEMPFAIL && res->reply[0] == '4')
+			reply(s, "%s", res->reply);
+		else
+			smtp_reply(s, 454, "4.7.0", "Error: temporary authentication failure, try again later");
+	}
 }

@@ -1,7 +1,9 @@
 /*
  * command.c - recognise the verb of an SMTP command line.  The line must be
- * printable US-ASCII (RFC 5321 2.4: reject commands with invalid characters);
- * verbs are case-insensitive and end at the first space.
+ * printable US-ASCII (RFC 5321 2.4: reject commands with invalid characters),
+ * but for bytes above 127, which are flagged as UTF-8 or not for the caller
+ * (only MAIL and RCPT may carry UTF-8, with SMTPUTF8: RFC 6531); verbs are
+ * case-insensitive and end at the first space.
  */
 #include "autoconf.h"
 #include "command.h"

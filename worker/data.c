@@ -1,11 +1,14 @@
 /*
  * data.c - the DATA state machine.
  *
- * Only CR LF ends a line; a bare CR or a bare LF is text and never starts a
- * new line, so "LF . LF", "CR . CR", "LF . CR LF" and the other smuggling
- * sequences are message content, not the end of data.  A line that begins
- * with "." loses that dot (transparency); the line "." alone ends the data.
- * The text is copied in runs (memchr for CR), not byte by byte.
+ * Only CR LF . CR LF ends the data; "LF . LF", "CR . CR", "LF . CR LF" and
+ * the other smuggling sequences are message content.  A bare CR is text.  A
+ * bare LF ends a line in the spool (written as the spool's line end, so that
+ * it cannot be told from a CR LF there only because it was normalized), and
+ * the line after it can never be the end of data ([limits] bare_newline
+ * normalize, as Postfix 3.9; reject flags it too).  A line that begins with
+ * "." loses that dot (transparency); the line "." alone after CR LF ends the
+ * data.  The text is copied in runs (memchr), not byte by byte.
  */
 #include "autoconf.h"
 #include "data.h"
@@ -45,28 +48,38 @@ text(struct data_reader *dr, const char *p, size_t n)
 	emit(dr, p, n, n);
 }
 
-/* Text up to the next CR (which is consumed: state DS_CR); returns the
- * bytes used.  A run at a time, not a byte at a time. */
+/* CR LF (WIRE 2) or a bare LF (WIRE 1): the line ends, as CRLF or LF in
+ * the spool. */
+static void
+line_end(struct data_reader *dr, size_t wire)
+{
+	emit(dr, dr->crlf ? "\r\n" : "\n", dr->crlf ? 2 : 1, wire);
+	dr->line_len = 0;
+}
+
+/* Text up to the next CR (consumed: state DS_CR) or bare LF (consumed: a
+ * line end, state DS_BOL_LF); returns the bytes used.  A run at a time. */
 static size_t
 text_run(struct data_reader *dr, const char *p, size_t n)
 {
 	const char *cr = memchr(p, '\r', n);
 	size_t run = cr != NULL ? (size_t)(cr - p) : n;
+	const char *lf = memchr(p, '\n', run);
 
+	if (lf != NULL)
+		run = (size_t)(lf - p);
 	if (run > 0)
 		text(dr, p, run);
+	if (lf != NULL) {
+		dr->bare_lf = 1;
+		line_end(dr, 1);
+		dr->state = DS_BOL_LF;
+		return run + 1;
+	}
 	if (cr == NULL)
 		return run;
 	dr->state = DS_CR;
 	return run + 1;
-}
-
-/* CR LF: the line ends, as CRLF or LF in the spool. */
-static void
-line_end(struct data_reader *dr)
-{
-	emit(dr, dr->crlf ? "\r\n" : "\n", dr->crlf ? 2 : 1, 2);
-	dr->line_len = 0;
 }
 
 size_t
@@ -83,7 +96,7 @@ data_reader_feed(struct data_reader *dr, const char *p, size_t n, int *done)
 		case DS_CR:
 			if (p[i] == '\n') {
 				i++;
-				line_end(dr);
+				line_end(dr, 2);
 				dr->state = DS_BOL;
 			} else {
 				text(dr, "\r", 1);      /* a bare CR is text */
@@ -97,6 +110,13 @@ data_reader_feed(struct data_reader *dr, const char *p, size_t n, int *done)
 			} else {
 				dr->state = DS_TEXT;
 			}
+			break;
+		case DS_BOL_LF:
+			/* after a bare LF: a stuffed dot is dropped, but this
+			 * line never ends the data */
+			if (p[i] == '.')
+				i++;
+			dr->state = DS_TEXT;
 			break;
 		case DS_DOT:
 			if (p[i] == '\r') {
@@ -132,7 +152,7 @@ data_reader_raw(struct data_reader *dr, const char *p, size_t n, int binary)
 		if (dr->state == DS_CR) {
 			if (p[i] == '\n') {
 				i++;
-				line_end(dr);
+				line_end(dr, 2);
 			} else {
 				text(dr, "\r", 1);
 			}

@@ -10,7 +10,7 @@
 
 struct spool;
 
-enum data_state { DS_BOL, DS_DOT, DS_DOT_CR, DS_TEXT, DS_CR };
+enum data_state { DS_BOL, DS_DOT, DS_DOT_CR, DS_TEXT, DS_CR, DS_BOL_LF };
 
 struct data_reader {
 	enum data_state state;
@@ -20,6 +20,8 @@ struct data_reader {
 	int too_big;            /* size passed max_size: nothing more is spooled */
 	int long_line;          /* a text line over 1000 octets with its CRLF */
 	int crlf;               /* write CRLF line ends (else LF) */
+	int bare_lf;            /* a bare LF was seen (stored as a line end;
+				 * [limits] bare_newline = reject refuses) */
 	struct spool *out;
 };
 

@@ -11,6 +11,7 @@
 #include "milter_step.h"
 #include "hook.h"
 #include "policy.h"
+#include "esmtp_ext.h"
 #include "../common/log.h"
 
 #include <ctype.h>
@@ -37,6 +38,7 @@ session_hook_env(struct session *s, const struct step *st, enum hook_kind kind, 
 	hook_env_add(e, "POSTERN_SERVER_ADDR", s->server_addr);
 	hook_env_addf(e, "POSTERN_SERVER_PORT", "%u", s->server_port);
 	hook_env_add(e, "POSTERN_TLS", s->tls_info);
+	tls_peer_env(&s->tls_peer, e);
 	hook_env_add(e, "PROTO", "TCP");
 	hook_env_add(e, "TCPREMOTEIP", s->client_addr);
 	hook_env_addf(e, "TCPREMOTEPORT", "%u", s->client_port);
@@ -60,6 +62,7 @@ session_hook_env(struct session *s, const struct step *st, enum hook_kind kind, 
 			hook_env_add(e, "POSTERN_DSN_RET", s->dsn_ret);
 		if (s->dsn_envid[0] != '\0')
 			hook_env_add(e, "POSTERN_DSN_ENVID", s->dsn_envid);
+		esmtp_ext_env(s, e);
 	}
 	if (kind == HOOK_RCPT) {
 		if (s->rcpt_dsn.notify[0] != '\0')

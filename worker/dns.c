@@ -22,6 +22,7 @@
  */
 #include "autoconf.h"
 #include "dns.h"
+#include "../common/deadline.h"
 #include "../common/log.h"
 
 #include <arpa/inet.h>
@@ -207,16 +208,6 @@ ptr_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	ares_free_hostent(h);
 }
 
-static long long
-ms_until(const struct timespec *deadline)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
-	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
-}
-
 /* Drive the queries until all are answered or the deadline passes; then
  * cancel what is left (its callbacks see ARES_ECANCELLED: TEMP). */
 static void
@@ -226,7 +217,7 @@ run_queries(struct lookup *l, const struct timespec *deadline)
 		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
 		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
 		struct timeval max, tv, *tvp;
-		long long left = ms_until(deadline);
+		long long left = deadline_ms_left(deadline);
 		unsigned bits;
 		int i, n = 0, rc;
 
@@ -386,8 +377,7 @@ fcrdns_lookup(const struct config *cfg, const struct sockaddr *client, struct fc
 		strlcpy(r->note, "no DNS resolver", sizeof(r->note));
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += cfg->dns_timeout;
+	deadline = deadline_in(cfg->dns_timeout);
 	dns_ptr_qname(l.family, l.addr, qname, sizeof(qname));
 	l.ptr_status = -1;
 	l.pending = 1;

@@ -1,14 +1,15 @@
 /*
  * esmtp_params.c - check the ESMTP parameters of MAIL and RCPT, one error
  * per problem: unknown keyword, bad value or duplicate, SIZE over the limit
- * (RFC 1870, with overflow checks).  Values that reach hooks (ENVID, ORCPT)
+ * (RFC 1870, with overflow checks), REQUIRETLS outside TLS (where it is not
+ * offered), an MT-PRIORITY outside -9..9.  Values that reach hooks (ENVID, ORCPT)
  * are kept as sent, in xtext, after checking that they decode to printable
  * text.  Nothing here knows the session: the caller turns the error into
  * its reply (transaction.c).
  */
 #include "autoconf.h"
 #include "esmtp_params.h"
-#include "../common/address.h"
+#include "address.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -79,10 +80,24 @@ fail(struct esmtp_status *st, enum esmtp_error e, const char *fmt, ...)
 }
 
 enum mail_keyword { MAIL_SIZE, MAIL_BODY, MAIL_AUTH, MAIL_SMTPUTF8, MAIL_RET, MAIL_ENVID,
-	MAIL_KEYWORDS };
+	MAIL_REQUIRETLS, MAIL_MT_PRIORITY, MAIL_KEYWORDS };
 static const char *const mail_keywords[MAIL_KEYWORDS] = {
-	"SIZE", "BODY", "AUTH", "SMTPUTF8", "RET", "ENVID"
+	"SIZE", "BODY", "AUTH", "SMTPUTF8", "RET", "ENVID", "REQUIRETLS", "MT-PRIORITY"
 };
+
+/* RFC 6710 3: priority-value = ( ["-"] NZDIGIT ) / "0", so -9 to 9. */
+static int
+parse_priority(const char *v, int *out)
+{
+	int neg = (*v == '-');
+
+	if (neg)
+		v++;
+	if (v[0] < '0' || v[0] > '9' || v[1] != '\0' || (neg && v[0] == '0'))
+		return -1;
+	*out = neg ? -(v[0] - '0') : v[0] - '0';
+	return 0;
+}
 
 /* One MAIL parameter KW=VAL of a known keyword K. */
 static int
@@ -134,6 +149,16 @@ mail_param(enum mail_keyword k, const char *val, long long max_size, struct mail
 			return fail(st, ESMTP_BAD, "bad ENVID parameter syntax");
 		snprintf(mp->envid, sizeof(mp->envid), "%s", val);
 		return 0;
+	case MAIL_REQUIRETLS:
+		if (val[0] != '\0')
+			return fail(st, ESMTP_BAD, "REQUIRETLS takes no value");
+		mp->requiretls = 1;
+		return 0;
+	case MAIL_MT_PRIORITY:
+		if (parse_priority(val, &mp->priority) < 0)
+			return fail(st, ESMTP_BAD, "MT-PRIORITY must be a whole number from -9 to 9");
+		mp->has_priority = 1;
+		return 0;
 	case MAIL_KEYWORDS:
 		break;
 	}
@@ -141,7 +166,7 @@ mail_param(enum mail_keyword k, const char *val, long long max_size, struct mail
 }
 
 int
-mail_params_parse(const char *params, int esmtp, long long max_size, struct mail_params *mp,
+mail_params_parse(const char *params, unsigned flags, long long max_size, struct mail_params *mp,
     struct esmtp_status *st)
 {
 	char kw[32], val[512];
@@ -153,12 +178,15 @@ mail_params_parse(const char *params, int esmtp, long long max_size, struct mail
 	mp->size = -1;
 	while ((rc = smtp_next_param(&params, kw, sizeof(kw), val, sizeof(val))) == 1) {
 		unsigned k;
-		if (!esmtp)
+		if (!(flags & ESMTP_EHLO))
 			return fail(st, ESMTP_NEED_EHLO, "MAIL parameters need EHLO");
 		for (k = 0; k < MAIL_KEYWORDS && strcmp(kw, mail_keywords[k]) != 0; k++)
 			continue;
 		if (k == MAIL_KEYWORDS)
 			return fail(st, ESMTP_UNKNOWN, "unsupported parameter %s", kw);
+		/* RFC 8689 4: offered only under TLS, so unknown before it */
+		if (k == MAIL_REQUIRETLS && !(flags & ESMTP_TLS))
+			return fail(st, ESMTP_UNKNOWN, "REQUIRETLS needs TLS: send STARTTLS first");
 		if (seen & (1u << k))
 			return fail(st, ESMTP_BAD, "duplicate %s parameter", kw);
 		seen |= 1u << k;

@@ -1,7 +1,8 @@
 /*
  * esmtp_params.h - the ESMTP parameters of MAIL FROM and RCPT TO: SIZE
  * (RFC 1870), BODY (RFC 6152, RFC 3030 BINARYMIME), AUTH (RFC 4954),
- * SMTPUTF8 (RFC 6531), RET and ENVID, NOTIFY and ORCPT (RFC 3461 DSN).
+ * SMTPUTF8 (RFC 6531), RET and ENVID, NOTIFY and ORCPT (RFC 3461 DSN),
+ * REQUIRETLS (RFC 8689), MT-PRIORITY (RFC 6710).
  * Pure parsers: text in, a result and an error out; the caller replies.
  */
 #ifndef POSTERN_ESMTP_PARAMS_H
@@ -17,6 +18,9 @@ struct mail_params {
 	int smtputf8;
 	char ret[8];            /* "FULL", "HDRS" or "" */
 	char envid[101];        /* xtext as sent, or "" */
+	int requiretls;         /* REQUIRETLS given (RFC 8689) */
+	int has_priority;       /* MT-PRIORITY given (RFC 6710) */
+	int priority;           /* its value, -9 to 9 */
 };
 
 struct rcpt_params {
@@ -39,12 +43,16 @@ struct esmtp_status {
 	char value[512];        /* the value in question (SIZE= for the log) */
 };
 
+/* What the session is, for mail_params_parse. */
+#define ESMTP_EHLO      1       /* the session began with EHLO (else any parameter is an error) */
+#define ESMTP_TLS       2       /* under TLS: REQUIRETLS is offered */
+
 /*
- * Parse the parameters after the path.  ESMTP: the session began with EHLO
- * (else any parameter is an error).  MAX_SIZE: the message size limit, 0 for
- * none.  Returns 0, or -1 with ST saying why.
+ * Parse the parameters after the path.  FLAGS: ESMTP_EHLO, ESMTP_TLS.
+ * MAX_SIZE: the message size limit, 0 for none.  Returns 0, or -1 with ST
+ * saying why.
  */
-int mail_params_parse(const char *params, int esmtp, long long max_size,
+int mail_params_parse(const char *params, unsigned flags, long long max_size,
     struct mail_params *, struct esmtp_status *st);
 int rcpt_params_parse(const char *params, int esmtp, struct rcpt_params *,
     struct esmtp_status *st);

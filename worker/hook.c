@@ -31,8 +31,6 @@
 
 #define STDOUT_MAX      16384   /* PREPEND lines and a reply line */
 
-volatile pid_t *hook_running;
-
 void
 hook_env_init(struct hook_env *e)
 {
@@ -241,8 +239,8 @@ take_reply(const struct hook_call *call, const char *out, size_t len, struct hoo
 	default: return;
 	}
 	if (code / 100 != want) {
-		log_warn("hook %s: reply '%.60s' does not match exit status %d: ignored",
-		    call->name, line, res->exit_status);
+		log_warn("hook %s: reply '%.240s' does not match exit status %d: ignored",
+		    call->name, log_esc(line), res->exit_status);
 		return;
 	}
 	memcpy(res->reply, line, n + 1);
@@ -292,8 +290,6 @@ run_start(struct run *r)
 		return -1;
 	}
 	child_reap_pending();
-	if (hook_running != NULL)
-		*hook_running = r->pid;
 	close_fd(&r->outp[1]);
 	close_fd(&r->errp[1]);
 	if (r->fd3p[0] >= 0) {
@@ -407,8 +403,6 @@ run_finish(struct run *r, struct hook_result *res)
 			res->timed_out = 1;
 		r->exited = 1;
 	}
-	if (hook_running != NULL)
-		*hook_running = 0;
 	if (res->timed_out) {
 		res->verdict = HOOK_FAILED;
 		res->exit_status = -1;

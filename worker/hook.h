@@ -55,10 +55,6 @@ struct hook_call {
 	int checkpassword;      /* exit 111 is a temporary failure (qmail's convention) */
 };
 
-/* Where the worker publishes the process group of the hook it runs (0 when
- * none), so that the master can kill it with the worker; NULL: nowhere. */
-extern volatile pid_t *hook_running;
-
 struct hook_result {
 	enum hook_verdict verdict;
 	int exit_status;        /* -1 if it did not exit normally */

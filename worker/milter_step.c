@@ -67,6 +67,11 @@ fill_macros(struct session *s, struct milter_macros *mm, struct macro_text *t)
 		mm->tls_version = t->tls_version;
 		mm->cipher = t->cipher;
 	}
+	/* as Postfix: the CNs of a verified client certificate (tls_peer.h) */
+	if (s->tls_peer.verified) {
+		mm->cert_subject = s->tls_peer.subject_cn;
+		mm->cert_issuer = s->tls_peer.issuer_cn;
+	}
 	if (s->in_transaction) {
 		mm->mail_mailer = "smtp";
 		mm->mail_addr = s->mail_from;
@@ -379,8 +384,15 @@ data_stage(struct session *s, const struct step *st, struct milter *m,
 	milter_message(m, mm, text, len, &ed, mr);
 	if (mr->verdict == MILTER_V_PASS) {
 		if (ed.quarantine[0]) {
-			log_info("%s: milter %s: quarantine: %s", s->queue_id, st->name, ed.quarantine);
-			log_sanitize(quarantine, sizeof(quarantine), ed.quarantine, strlen(ed.quarantine));
+			size_t i;
+
+			log_info("%s: milter %s: quarantine: %s", s->queue_id, st->name, log_esc(ed.quarantine));
+			/* for POSTERN_QUARANTINE: printable text, spaces kept (the
+			 * log's escaping is for log lines only) */
+			strlcpy(quarantine, ed.quarantine, sizeof(quarantine));
+			for (i = 0; quarantine[i] != '\0'; i++)
+				if ((unsigned char)quarantine[i] < 0x20 || (unsigned char)quarantine[i] >= 0x7f)
+					quarantine[i] = '?';
 		}
 		if (apply(s, st, &ed, msg, text, len) < 0) {
 			log_err("%s: milter %s: cannot apply the edits: %s", s->queue_id, st->name, strerror(errno));

@@ -8,6 +8,7 @@
 #include "autoconf.h"
 #include "netio.h"
 #include "../common/deadline.h"
+#include "../common/log.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -28,11 +29,36 @@ netio_init(struct netio *io, int fd, const sigset_t *waitmask, volatile int *abo
 	io->rstart = io->rend = 0;
 	io->wlen = 0;
 	io->eof = 0;
+	io->toolong = 0;
 	io->werror = 0;
 	io->bulk = 0;
 	io->write_timeout = 300;
 	io->waitmask = waitmask;
 	io->abort_flag = abort_flag;
+}
+
+void
+netio_set_tls(struct netio *io, void *session)
+{
+	io->tls = session;
+}
+
+void *
+netio_tls(const struct netio *io)
+{
+	return io->tls;
+}
+
+void
+netio_set_bulk(struct netio *io, int on)
+{
+	io->bulk = on;
+}
+
+void
+netio_set_write_timeout(struct netio *io, int seconds)
+{
+	io->write_timeout = seconds;
 }
 
 /* Wait until FD is ready for EVENTS or the deadline passes; an abortable
@@ -59,6 +85,60 @@ wait_fd(struct netio *io, short events, const struct timespec *deadline, int abo
 	}
 }
 
+/* What one read or write on the socket got when it moved nothing. */
+enum { IO_AGAIN = -1, IO_FAIL = -2 };
+
+/* One read, through TLS when it is on: the octets read, 0 at the end of
+ * the connection, IO_AGAIN or IO_FAIL. */
+static ssize_t
+raw_recv(struct netio *io, char *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (io->tls != NULL) {
+			n = gnutls_record_recv(io->tls, buf, len);
+			if (n >= 0)
+				return n;
+			if (n == GNUTLS_E_INTERRUPTED)
+				continue;
+			/* includes renegotiation requests */
+			return n == GNUTLS_E_AGAIN ? IO_AGAIN : IO_FAIL;
+		}
+		n = recv(io->fd, buf, len, 0);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_FAIL;
+	}
+}
+
+/* One write, through TLS when it is on: the octets written, IO_AGAIN or
+ * IO_FAIL. */
+static ssize_t
+raw_send(struct netio *io, const char *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (io->tls != NULL) {
+			n = gnutls_record_send(io->tls, buf, len);
+			if (n >= 0)
+				return n;
+			if (n == GNUTLS_E_INTERRUPTED)
+				continue;
+			return n == GNUTLS_E_AGAIN ? IO_AGAIN : IO_FAIL;
+		}
+		n = send(io->fd, buf, len, MSG_NOSIGNAL);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_FAIL;
+	}
+}
+
 /* Read what is available into rbuf (which has room).  Before it waits for
  * the client, it sends the replies queued so far: the client may be waiting
  * for them (RFC 2920 3.2).  Input that is already there is read first, so a
@@ -76,38 +156,19 @@ fill(struct netio *io, const struct timespec *deadline)
 		io->rstart = 0;
 	}
 	for (;;) {
-		ssize_t n;
+		ssize_t n = raw_recv(io, io->rbuf + io->rend, sizeof(io->rbuf) - io->rend);
 		int rc, one = 1;
 
-		if (io->tls != NULL) {
-			n = gnutls_record_recv(io->tls, io->rbuf + io->rend, sizeof(io->rbuf) - io->rend);
-			if (n > 0) {
-				io->rend += (size_t)n;
-				return NETIO_OK;
-			}
-			if (n == 0) {
-				io->eof = 1;
-				return NETIO_EOF;
-			}
-			if (n == GNUTLS_E_INTERRUPTED)
-				continue;
-			if (n != GNUTLS_E_AGAIN)
-				return NETIO_ERROR;     /* includes renegotiation requests */
-		} else {
-			n = recv(io->fd, io->rbuf + io->rend, sizeof(io->rbuf) - io->rend, 0);
-			if (n > 0) {
-				io->rend += (size_t)n;
-				return NETIO_OK;
-			}
-			if (n == 0) {
-				io->eof = 1;
-				return NETIO_EOF;
-			}
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return NETIO_ERROR;
+		if (n > 0) {
+			io->rend += (size_t)n;
+			return NETIO_OK;
 		}
+		if (n == 0) {
+			io->eof = 1;
+			return NETIO_EOF;
+		}
+		if (n == IO_FAIL)
+			return NETIO_ERROR;
 		if (io->wlen > 0 && netio_flush(io, deadline) < 0)
 			return NETIO_ERROR;
 		/* While a message streams in, we reply to nothing, so our ACKs
@@ -127,7 +188,6 @@ netio_getline(struct netio *io, char *line, size_t max, size_t *len,
     const struct timespec *deadline)
 {
 	size_t scanned = 0;
-	int toolong = 0;
 
 	for (;;) {
 		char *start = io->rbuf + io->rstart;
@@ -138,8 +198,10 @@ netio_getline(struct netio *io, char *line, size_t max, size_t *len,
 		if (lf != NULL) {
 			size_t n = (size_t)(lf - start);       /* without LF */
 			io->rstart += n + 1;
-			if (toolong || n + 1 > max)
+			if (io->toolong || n + 1 > max) {
+				io->toolong = 0;
 				return NETIO_TOOLONG;
+			}
 			if (n > 0 && start[n - 1] == '\r')
 				n--;
 			memcpy(line, start, n);
@@ -149,8 +211,9 @@ netio_getline(struct netio *io, char *line, size_t max, size_t *len,
 		}
 		scanned = avail;
 		if (avail >= max) {
-			/* Too long already: drop what we have, keep looking for LF. */
-			toolong = 1;
+			/* Too long already: drop what we have, keep looking for
+			 * LF (across calls: a caller may wait in slices). */
+			io->toolong = 1;
 			io->rstart = io->rend;
 			scanned = 0;
 		} else if (io->rend == sizeof(io->rbuf) && io->rstart > 0) {
@@ -180,9 +243,9 @@ netio_peek(struct netio *io, const char **p, size_t *len,
 void
 netio_consume(struct netio *io, size_t n)
 {
+	if (n > io->rend - io->rstart)
+		fatalx("netio_consume of %zu octets with %zu buffered", n, io->rend - io->rstart);
 	io->rstart += n;
-	if (io->rstart > io->rend)
-		io->rstart = io->rend;
 }
 
 size_t
@@ -199,6 +262,14 @@ void
 netio_discard_input(struct netio *io)
 {
 	io->rstart = io->rend = 0;
+	io->toolong = 0;
+}
+
+void
+netio_wipe_consumed(struct netio *io)
+{
+	explicit_bzero(io->rbuf, io->rstart);
+	explicit_bzero(io->rbuf + io->rend, sizeof(io->rbuf) - io->rend);
 }
 
 int
@@ -209,30 +280,15 @@ netio_flush(struct netio *io, const struct timespec *deadline)
 	if (io->werror)
 		return NETIO_ERROR;
 	while (off < io->wlen) {
-		ssize_t n;
+		ssize_t n = raw_send(io, io->wbuf + off, io->wlen - off);
 		int rc;
 
-		if (io->tls != NULL) {
-			n = gnutls_record_send(io->tls, io->wbuf + off, io->wlen - off);
-			if (n >= 0) {
-				off += (size_t)n;
-				continue;
-			}
-			if (n == GNUTLS_E_INTERRUPTED)
-				continue;
-			if (n != GNUTLS_E_AGAIN)
-				goto error;
-		} else {
-			n = send(io->fd, io->wbuf + off, io->wlen - off, MSG_NOSIGNAL);
-			if (n >= 0) {
-				off += (size_t)n;
-				continue;
-			}
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				goto error;
+		if (n >= 0) {
+			off += (size_t)n;
+			continue;
 		}
+		if (n == IO_FAIL)
+			goto error;
 		/* Not abortable: the last replies (421) must still go out. */
 		if ((rc = wait_fd(io, POLLOUT, deadline, 0)) != NETIO_OK)
 			goto error;
@@ -261,21 +317,4 @@ netio_write(struct netio *io, const char *data, size_t len)
 		data += n;
 		len -= n;
 	}
-}
-
-void
-netio_printf(struct netio *io, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	netio_write(io, line, (size_t)n);
 }

@@ -33,6 +33,7 @@ struct netio {
 	size_t rstart, rend;
 	size_t wlen;
 	int eof;
+	int toolong;                    /* netio_getline is skipping an over-long line */
 	int werror;                     /* a write failed: the session is over */
 	int bulk;                       /* a message is streaming in (DATA, BDAT) */
 	int write_timeout;              /* seconds for a buffered write to drain */
@@ -64,10 +65,23 @@ void netio_consume(struct netio *, size_t n);
 size_t netio_pending(const struct netio *);
 /* Throw away everything buffered but unread (after STARTTLS). */
 void netio_discard_input(struct netio *);
+/* Zero every byte of the read buffer that is not unread input: what an
+ * AUTH exchange left there (credentials) does not stay in memory. */
+void netio_wipe_consumed(struct netio *);
+
+/* What other files change in a connection, through these only. */
+/* TLS: reads and writes go through the gnutls_session_t SESSION from now
+ * on; NULL: plaintext again. */
+void netio_set_tls(struct netio *, void *session);
+/* The session's TLS, NULL without. */
+void *netio_tls(const struct netio *);
+/* A message is streaming in (DATA, BDAT): ACK at once (see fill()). */
+void netio_set_bulk(struct netio *, int on);
+/* Seconds a buffered write may take to drain when the buffer is full. */
+void netio_set_write_timeout(struct netio *, int seconds);
 
 /* Buffer a reply. */
 void netio_write(struct netio *, const char *data, size_t len);
-void netio_printf(struct netio *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int netio_flush(struct netio *, const struct timespec *deadline);
 
 #endif

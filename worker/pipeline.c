@@ -254,7 +254,7 @@ session_deliver(struct session *s, struct hook_result *res, const char **decider
 	const struct step *steps[CONFIG_MAX_STEPS + 1];
 	char reply[sizeof(res->reply)] = "";
 	struct message m;
-	int n, i, taken = 0;
+	int n, i, taken = 0, passed;
 
 	*decider = "data";
 	message_begin(&m, s->spool.fd, s->spool.written, s->cfg->data_crlf, s->cfg->spool_directory);
@@ -273,9 +273,10 @@ session_deliver(struct session *s, struct hook_result *res, const char **decider
 		pipeline_run_step(s, steps[i], HOOK_DATA, &m, res);
 		if (milter_step_discarded() != NULL)
 			break;
-		if (res->verdict != HOOK_ACCEPT && !failure_accepted(steps[i], res))
+		passed = 0;
+		if (res->verdict != HOOK_ACCEPT && !(passed = failure_accepted(steps[i], res)))
 			break;
-		if (res->verdict == HOOK_ACCEPT && res->exit_status != -1 && steps[i]->kind != STEP_MILTER)
+		if (!passed && steps[i]->kind != STEP_MILTER)
 			taken = 1;
 		if (res->reply[0] != '\0')
 			strlcpy(reply, res->reply, sizeof(reply));

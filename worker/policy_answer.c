@@ -119,8 +119,8 @@ policy_parse_action(const char *name, enum hook_kind kind, const char *answer, s
 		return 0;
 	}
 	/* HOLD, DISCARD, FILTER, REDIRECT, BCC ...: not a decision we can act on */
-	log_warn("hook %s: action '%.60s' is not supported by Postern: taken as DUNNO",
-	    name, action);
+	log_warn("hook %s: action '%.240s' is not supported by Postern: taken as DUNNO",
+	    name, log_esc(action));
 	res->verdict = HOOK_ACCEPT;
 	return 0;
 }

@@ -104,11 +104,12 @@ policy_attrs(struct session *s, const struct step *st, enum hook_kind kind, stru
 		hook_env_add(a, "encryption_cipher", cipher);
 		hook_env_add(a, "encryption_keysize", "");
 	}
-	hook_env_add(a, "ccert_subject", "");
-	hook_env_add(a, "ccert_issuer", "");
-	hook_env_add(a, "ccert_fingerprint", "");
+	/* Postfix's meaning: CNs of a verified certificate, the fingerprint of any */
+	hook_env_add(a, "ccert_subject", s->tls_peer.verified ? s->tls_peer.subject_cn : "");
+	hook_env_add(a, "ccert_issuer", s->tls_peer.verified ? s->tls_peer.issuer_cn : "");
+	hook_env_add(a, "ccert_fingerprint", s->tls_peer.fingerprint);
 	hook_env_add(a, "etrn_domain", "");
-	hook_env_add(a, "stress", "");
+	hook_env_add(a, "stress", s->stress ? "yes" : "");
 	hook_env_add(a, "policy_context", "");
 	/* and the POSTERN_* values, lower-cased (request mode does that) */
 	session_hook_env(s, st, kind, a);

@@ -2,7 +2,8 @@
  * received.c - the Received: trace header (RFC 5321 4.4) written at the top
  * of each message: who sent it (EHLO name and IP literal), who received it,
  * with which protocol, the queue id, the recipient when there is one, and
- * the date.  Everything in it has been validated as printable ASCII.
+ * the date.  Everything in it has been validated: printable ASCII, and in
+ * the addresses well-formed UTF-8 when SMTPUTF8 was given (RFC 6531).
  */
 #include "autoconf.h"
 #include "received.h"
@@ -20,10 +21,10 @@ received_write(struct session *s, const char *queue_id)
 	/* RFC 3848: ESMTP, ESMTPA (authenticated), ESMTPS (TLS), ESMTPSA */
 	/* RFC 6531 3.7.3: UTF8SMTP, UTF8SMTPA, UTF8SMTPS, UTF8SMTPSA */
 	const char *proto = !s->esmtp ? "SMTP" : s->smtputf8 ?
-	    (s->tls_info[0] ? (s->auth_user[0] ? "UTF8SMTPSA" : "UTF8SMTPS") :
-	    (s->auth_user[0] ? "UTF8SMTPA" : "UTF8SMTP")) :
-	    s->tls_info[0] ? (s->auth_user[0] ? "ESMTPSA" : "ESMTPS") :
-	    (s->auth_user[0] ? "ESMTPA" : "ESMTP");
+	    (session_has_tls(s) ? (session_authenticated(s) ? "UTF8SMTPSA" : "UTF8SMTPS") :
+	    (session_authenticated(s) ? "UTF8SMTPA" : "UTF8SMTP")) :
+	    session_has_tls(s) ? (session_authenticated(s) ? "ESMTPSA" : "ESMTPS") :
+	    (session_authenticated(s) ? "ESMTPA" : "ESMTP");
 	char with[200];
 	const char *v6 = strchr(s->client_addr, ':') != NULL ? "IPv6:" : "";
 	/* "(NAME [IP])" once the name was looked up; "([IP])" with reverse_lookup = no */
@@ -33,7 +34,7 @@ received_write(struct session *s, const char *queue_id)
 	struct tm tm;
 	int n;
 
-	if (s->tls_info[0] != '\0')
+	if (session_has_tls(s))
 		snprintf(with, sizeof(with), "%s (%s)", proto, s->tls_info);
 	else
 		snprintf(with, sizeof(with), "%s", proto);

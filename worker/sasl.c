@@ -19,25 +19,25 @@ sasl_decode64(const char *in, char *out, size_t outmax)
 	int n;
 
 	if (len % 4 != 0)
-		return -1;
+		return SASL_DECODE_MALFORMED;
 	for (i = 0; i < len; i++) {
 		char c = in[i];
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 		    c == '+' || c == '/' || (c == '=' && i >= len - 2)))
-			return -1;
+			return SASL_DECODE_MALFORMED;
 		if (c != '=' && i > 0 && in[i - 1] == '=')
-			return -1;
+			return SASL_DECODE_MALFORMED;
 	}
 	if (len == 0)
 		return 0;
 	src.data = (unsigned char *)in;
 	src.size = (unsigned)len;
 	if (gnutls_base64_decode2(&src, &dst) < 0)
-		return -1;
+		return SASL_DECODE_MALFORMED;
 	if (dst.size >= outmax) {
 		explicit_bzero(dst.data, dst.size);
 		gnutls_free(dst.data);
-		return -2;
+		return SASL_DECODE_TOO_LONG;
 	}
 	memcpy(out, dst.data, dst.size);
 	out[dst.size] = '\0';
@@ -60,7 +60,7 @@ sasl_has_ctl(const char *p, size_t n)
 
 /* [authzid] NUL authcid NUL passwd -- exactly two NULs. */
 int
-sasl_split_plain(const char *msg, int len, struct credentials *cr)
+sasl_split_plain(const char *msg, int len, struct sasl_credentials *cr)
 {
 	const char *nul1, *nul2, *end = msg + len;
 	size_t zlen, ulen, plen;

@@ -10,10 +10,12 @@
 #include "milter_step.h"
 #include "pipeline.h"
 #include "transaction.h"
-#include "tls.h"
+#include "tls_session.h"
 #include "../common/deadline.h"
+#include "../common/scoreboard.h"
 #include "../common/log.h"
 #include "../common/netaddr.h"
+#include "../common/scoreboard.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -25,9 +27,10 @@
 
 #define REPLY_LINE_MAX 510      /* octets without CRLF (RFC 5321 4.5.3.1.5) */
 
-/* Send LINE (N octets, code CODE) and count it if it is a protocol error. */
+/* Queue LINE (N octets, cut at the limit; LINE has room for the NUL) and
+ * CRLF. */
 static void
-reply_line(struct session *s, int code, char *line, int n)
+put_line(struct session *s, char *line, int n)
 {
 	if (n < 0)
 		return;
@@ -36,12 +39,23 @@ reply_line(struct session *s, int code, char *line, int n)
 	line[n] = '\0';
 	netio_write(s->io, line, (size_t)n);
 	netio_write(s->io, "\r\n", 2);
+}
+
+/* Send LINE (N octets, code CODE) and count it if it is a protocol error. */
+static void
+reply_line(struct session *s, int code, char *line, int n)
+{
+	if (n < 0)
+		return;
+	put_line(s, line, n);
 	if (code >= 400)
-		log_debug("> %s", line);
+		log_debug("> %s", log_esc(line));
 	switch (code) {
 	case 500: case 501: case 502: case 503: case 504: case 530: case 555:
 		if (++s->errors >= s->lim->max_errors && !s->quit) {
-			netio_printf(s->io, "421 4.7.0 %s Error: too many errors\r\n", s->cfg->hostname);
+			char bye[REPLY_LINE_MAX + 1];
+			put_line(s, bye, snprintf(bye, sizeof(bye), "421 4.7.0 %s Error: too many errors",
+			    s->cfg->hostname));
 			log_info("too many errors (%d): disconnecting", s->errors);
 			s->quit = 1;
 		}
@@ -94,12 +108,7 @@ reply(struct session *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > REPLY_LINE_MAX)
-		n = REPLY_LINE_MAX;
-	line[n] = '\0';
-	reply_line(s, atoi(line), line, n);
+	reply_line(s, n < 0 ? 0 : atoi(line), line, n);
 }
 
 void
@@ -129,9 +138,9 @@ new_session_id(char *id, size_t len)
 }
 
 /* As Postfix's stress mode: every worker is busy, so this client gets short
- * timeouts and no patience for errors. */
-static void
-stress_limits(struct session *s)
+ * timeouts and no patience for errors or junk commands. */
+void
+session_stress(struct session *s)
 {
 	s->stress_limits = s->ep->limits;
 	if (s->stress_limits.command_timeout > 10)
@@ -139,9 +148,12 @@ stress_limits(struct session *s)
 	if (s->stress_limits.data_timeout > 10)
 		s->stress_limits.data_timeout = 10;
 	s->stress_limits.max_errors = 1;
+	if (s->stress_limits.max_junk_commands == 0 || s->stress_limits.max_junk_commands > 1)
+		s->stress_limits.max_junk_commands = 1;
 	s->lim = &s->stress_limits;
-	s->io->write_timeout = s->stress_limits.command_timeout;
-	log_warn("stress mode: all %d workers are busy: timeouts %d s, max_errors 1",
+	s->stress = 1;
+	netio_set_write_timeout(s->io, s->stress_limits.command_timeout);
+	log_warn("stress mode: all %d workers are busy: timeouts %d s, max_errors 1, max_junk_commands 1",
 	    s->cfg->max_workers, s->stress_limits.command_timeout);
 }
 
@@ -159,19 +171,22 @@ session_open(struct session *s, const struct config *cfg, const struct tls_serve
 	s->declared_size = -1;
 	s->spool.fd = -1;
 	s->tls_server = ts;
-	io->write_timeout = s->lim->command_timeout;
+	netio_set_write_timeout(io, s->lim->command_timeout);
 	new_session_id(s->id, sizeof(s->id));
 	log_set_session(s->id);
 	netaddr_format((const struct sockaddr *)&conn->client, s->client_addr,
 	    sizeof(s->client_addr), &s->client_port);
 	netaddr_format((const struct sockaddr *)&conn->server, s->server_addr,
 	    sizeof(s->server_addr), &s->server_port);
-	fcrdns_lookup(cfg, (const struct sockaddr *)&conn->client, &s->dns);   /* bounded */
+	fcrdns_lookup(cfg, (const struct sockaddr *)&conn->client, &s->dns);    /* bounded */
 	log_info("connect from %s[%s]:%u to %s%s%s%s", s->dns.resolve[0] ? s->dns.client_name : "",
 	    s->client_addr, s->client_port, ep->name, s->dns.note[0] ? " (" : "", s->dns.note,
 	    s->dns.note[0] ? ")" : "");
+	s->sb = conn->sb;
+	s->limit_exempt = conn->exempt;
+	scoreboard_client_key((const struct sockaddr *)&conn->client, s->rate_key);
 	if (conn->stress)
-		stress_limits(s);
+		session_stress(s);
 	setproctitle("worker %s", s->client_addr);
 }
 
@@ -183,7 +198,7 @@ session_close(struct session *s, const struct connection *conn)
 	/* The session is over for the per-client count before the last reply
 	 * (221) goes out: a client that reconnects at once is not counted twice. */
 	if (conn->client_key != NULL)
-		memset(conn->client_key, 0, 9);
+		memset(conn->client_key, 0, SB_KEY_LEN);
 	deadline = deadline_in(10);
 	netio_flush(s->io, &deadline);
 	milter_step_end_session();

@@ -8,19 +8,27 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "../common/address.h"
+#include "address.h"
 #include "../common/config.h"
 #include "netio.h"
 #include "spool.h"
 #include "esmtp_params.h"
 #include "data.h"
 #include "dns.h"
+#include "tls_peer.h"
+
+struct scoreboard;
 
 struct session {
 	const struct config *cfg;
 	const struct endpoint *ep;
 	const struct limits *lim;
 	struct limits stress_limits;    /* lim points here in stress mode */
+	int stress;                     /* in stress mode (limits.c) */
+	int junk, junk_since;           /* junk commands since message number junk_since */
+	unsigned char rate_key[9];      /* the client, for the shared rates */
+	int limit_exempt;               /* in limit_exempt (ratelimit.c) */
+	const struct scoreboard *sb;
 	struct netio *io;
 	struct spool spool;
 	char id[16];                    /* session id, in every log line */
@@ -33,6 +41,7 @@ struct session {
 	/* TLS */
 	const struct tls_server *tls_server;
 	char tls_info[128];             /* "TLSv1.3 TLS_AES_256_GCM_SHA384", "" without TLS */
+	struct tls_peer tls_peer;       /* SNI and client certificate */
 
 	/* AUTH (RFC 4954) */
 	char auth_user[256];            /* "" until AUTH succeeded */
@@ -50,6 +59,8 @@ struct session {
 	long long declared_size;        /* SIZE=, -1 if not given */
 	enum body_type body;            /* BODY= */
 	int smtputf8;                   /* SMTPUTF8 given (RFC 6531) */
+	int requiretls;                 /* REQUIRETLS given (RFC 8689) */
+	int has_priority, priority;     /* MT-PRIORITY= (RFC 6710), -9 to 9 */
 	char dsn_ret[8];                /* RET= (RFC 3461) */
 	char dsn_envid[101];            /* ENVID=, xtext */
 	char *rcpts;                    /* accepted recipients, "a@b\n" each */
@@ -78,9 +89,36 @@ struct session {
 	/* counters */
 	int errors;
 	int nmessages;                  /* accepted in this session */
+	int ntransactions;              /* MAIL commands accepted (max_transactions) */
 	int quit;                       /* stop reading: QUIT, 421, fatal error */
 	long long bytes_in;
 };
+
+/* The session's states, by name. */
+static inline int
+session_has_tls(const struct session *s)
+{
+	return s->tls_info[0] != '\0';
+}
+
+static inline int
+session_greeted(const struct session *s)       /* EHLO or HELO was accepted */
+{
+	return s->helo[0] != '\0';
+}
+
+static inline int
+session_authenticated(const struct session *s)
+{
+	return s->auth_user[0] != '\0';
+}
+
+/* The text for a positive reply: an accepting hook's, else DFLT. */
+static inline const char *
+session_accept_text(const struct session *s, const char *dflt)
+{
+	return s->accept_text[0] != '\0' ? s->accept_text : dflt;
+}
 
 /* An accepted connection, as the worker hands it to a session. */
 struct connection {
@@ -90,6 +128,8 @@ struct connection {
 	struct sockaddr_storage server;
 	int stress;                     /* every worker is busy: short timeouts */
 	unsigned char *client_key;      /* the scoreboard's per-client key, or NULL */
+	const struct scoreboard *sb;    /* to notice stress mode (limits.c) */
+	int exempt;                     /* in limit_exempt: no per-client limit */
 };
 
 struct tls_server;
@@ -97,6 +137,8 @@ struct tls_server;
 void session_open(struct session *, const struct config *, const struct tls_server *,
     const struct connection *, struct netio *io);
 /* The end of the session: flush the last replies, close TLS, log, free. */
+/* Switch the session to stress-mode limits (limits.c decides when). */
+void session_stress(struct session *);
 void session_close(struct session *, const struct connection *);
 
 /*

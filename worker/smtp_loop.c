@@ -15,7 +15,9 @@
 #include "command.h"
 #include "decision.h"
 #include "hook.h"
-#include "tls.h"
+#include "limits.h"
+#include "tls_session.h"
+#include "esmtp_ext.h"
 #include "transaction.h"
 #include "../common/deadline.h"
 #include "../common/log.h"
@@ -59,12 +61,12 @@ smtp_hello(struct session *s, const char *arg, int esmtp)
 	transaction_reset(s);           /* RFC 5321 4.1.4: EHLO resets */
 	strlcpy(s->helo, arg, sizeof(s->helo));
 	s->esmtp = esmtp;
-	log_info("%s %s", esmtp ? "ehlo" : "helo", s->helo);
+	log_info("%s %s", esmtp ? "ehlo" : "helo", log_esc(s->helo));
 	if (!esmtp) {
-		smtp_reply(s, 250, NULL, "%s", s->accept_text[0] ? s->accept_text : s->cfg->hostname);
+		smtp_reply(s, 250, NULL, "%s", session_accept_text(s, s->cfg->hostname));
 		return;
 	}
-	smtp_reply_cont(s, 250, NULL, "%s", s->accept_text[0] ? s->accept_text : s->cfg->hostname);
+	smtp_reply_cont(s, 250, NULL, "%s", session_accept_text(s, s->cfg->hostname));
 	smtp_reply_cont(s, 250, NULL, "PIPELINING");
 	smtp_reply_cont(s, 250, NULL, "SIZE %lld", s->lim->max_message_size);
 	smtp_reply_cont(s, 250, NULL, "8BITMIME");
@@ -72,11 +74,12 @@ smtp_hello(struct session *s, const char *arg, int esmtp)
 	smtp_reply_cont(s, 250, NULL, "DSN");
 	smtp_reply_cont(s, 250, NULL, "CHUNKING");
 	smtp_reply_cont(s, 250, NULL, "BINARYMIME");
-	if (s->ep->tls == TLS_STARTTLS && s->tls_info[0] == '\0')
+	if (s->ep->tls == TLS_STARTTLS && !session_has_tls(s))
 		smtp_reply_cont(s, 250, NULL, "STARTTLS");
 	/* Credentials never cross in clear unless the endpoint allows it. */
-	if (s->ep->auth != AUTH_NONE && (s->tls_info[0] != '\0' || s->ep->insecure_auth))
+	if (s->ep->auth != AUTH_NONE && (session_has_tls(s) || s->ep->insecure_auth))
 		smtp_reply_cont(s, 250, NULL, "AUTH PLAIN LOGIN");
+	esmtp_ext_advertise(s);
 	smtp_reply(s, 250, NULL, "ENHANCEDSTATUSCODES");
 }
 
@@ -102,7 +105,7 @@ smtp_starttls(struct session *s, const char *arg)
 	char why[256];
 	size_t pending;
 
-	if (s->tls_info[0] != '\0') {
+	if (session_has_tls(s)) {
 		smtp_reply(s, 503, "5.5.1", "Error: TLS already active");
 		return;
 	}
@@ -114,7 +117,7 @@ smtp_starttls(struct session *s, const char *arg)
 		smtp_reply(s, 501, "5.5.4", "Syntax: STARTTLS (no parameters allowed)");
 		return;
 	}
-	if (s->helo[0] == '\0') {
+	if (!session_greeted(s)) {
 		smtp_reply(s, 503, "5.5.1", "Error: send EHLO first");
 		return;
 	}
@@ -128,7 +131,7 @@ smtp_starttls(struct session *s, const char *arg)
 		log_warn("discarding %zu bytes of plaintext pipelined after STARTTLS", pending);
 	netio_discard_input(s->io);
 	if (tls_accept(s->io, s->tls_server, &deadline, s->tls_info, sizeof(s->tls_info),
-	    why, sizeof(why)) < 0) {
+	    &s->tls_peer, why, sizeof(why)) < 0) {
 		log_info("STARTTLS: %s", why);
 		s->tls_info[0] = '\0';
 		s->quit = 1;
@@ -246,9 +249,9 @@ dispatch(struct session *s, const struct smtp_command *cmd)
 	c = &commands[cmd->verb];
 	if ((c->needs & NO_ARG) && *cmd->arg != '\0')
 		smtp_reply(s, 501, "5.5.4", "Syntax: %s", c->name);
-	else if ((c->needs & NEEDS_HELO) && s->helo[0] == '\0')
+	else if ((c->needs & NEEDS_HELO) && !session_greeted(s))
 		smtp_reply(s, 503, "5.5.1", "Error: send HELO/EHLO first");
-	else if ((c->needs & NEEDS_AUTH) && s->ep->auth == AUTH_REQUIRED && s->auth_user[0] == '\0')
+	else if ((c->needs & NEEDS_AUTH) && s->ep->auth == AUTH_REQUIRED && !session_authenticated(s))
 		smtp_reply(s, 530, "5.7.0", "Error: authentication required");
 	else if ((c->needs & NEEDS_MAIL) && !s->in_transaction)
 		smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
@@ -263,7 +266,7 @@ greet(struct session *s)
 		struct timespec deadline = deadline_in(s->lim->command_timeout);
 		char why[256];
 		if (tls_accept(s->io, s->tls_server, &deadline, s->tls_info, sizeof(s->tls_info),
-		    why, sizeof(why)) < 0) {
+		    &s->tls_peer, why, sizeof(why)) < 0) {
 			log_info("%s", why);
 			s->quit = 1;
 			return;
@@ -277,7 +280,7 @@ greet(struct session *s)
 		s->quit = 1;
 		return;
 	}
-	if (s->accept_text[0] != '\0')
+	if (s->accept_text[0] != '\0')       /* the connect hook's greeting */
 		smtp_reply(s, 220, NULL, "%s", s->accept_text);
 	else
 		smtp_reply(s, 220, NULL, "%s %s", s->cfg->hostname, s->cfg->banner);
@@ -293,7 +296,7 @@ log_command(const struct smtp_command *cmd, const char *line, size_t len)
 	} else if (cmd->verb == CMD_UNKNOWN || cmd->verb == CMD_EMPTY) {
 		log_debug("< (unrecognized command of %zu octets)", len);
 	} else if (cmd->verb != CMD_BAD_CHARS && log_debugging()) {
-		char clean[160];
+		char clean[640];
 		log_sanitize(clean, sizeof(clean), line, len);
 		log_debug("< %s", clean);
 	}
@@ -328,11 +331,10 @@ read_commands(struct session *s)
 	struct smtp_command cmd;
 
 	while (!s->quit) {
-		struct timespec deadline = deadline_in(s->lim->command_timeout);
 		size_t len;
 		int rc;
 
-		rc = netio_getline(s->io, line, PATH_LINE_MAX, &len, &deadline);
+		rc = limits_getline(s, line, PATH_LINE_MAX, &len);
 		if (rc == NETIO_TOOLONG) {
 			smtp_reply(s, 500, "5.5.2", "Error: line too long (the limit is 512 octets)");
 			continue;
@@ -346,9 +348,16 @@ read_commands(struct session *s)
 		if (parse_line(s, line, len, &cmd) < 0)
 			continue;
 		log_command(&cmd, line, len);
+		if (limits_command(s, cmd.verb) < 0)
+			break;
 		if (cmd.verb == CMD_UNKNOWN && milter_step_unknown(s, line))
 			continue;       /* a milter refused it with its own reply */
 		dispatch(s, &cmd);
+		if (cmd.verb == CMD_AUTH) {
+			/* the credentials of AUTH PLAIN/LOGIN ... were in both */
+			explicit_bzero(line, sizeof(line));
+			netio_wipe_consumed(s->io);
+		}
 	}
 }
 

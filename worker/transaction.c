@@ -12,6 +12,9 @@
 #include "data.h"
 #include "decision.h"
 #include "hook.h"
+#include "limits.h"
+#include "ratelimit.h"
+#include "esmtp_ext.h"
 #include "esmtp_params.h"
 #include "received.h"
 #include "../common/deadline.h"
@@ -36,6 +39,7 @@ transaction_reset(struct session *s)
 	s->declared_size = -1;
 	s->body = BODY_7BIT;
 	s->smtputf8 = 0;
+	s->requiretls = s->has_priority = s->priority = 0;
 	s->dsn_ret[0] = s->dsn_envid[0] = '\0';
 	s->rcpts_len = s->rcpts_dsn_len = 0;
 	s->nrcpts = 0;
@@ -114,6 +118,8 @@ smtp_mail(struct session *s, const char *arg)
 		smtp_reply(s, 503, "5.5.1", "Error: nested MAIL command");
 		return;
 	}
+	if (ratelimit_mail(s) < 0)
+		return;
 	/* UTF-8 is parsed here and refused below unless SMTPUTF8 was given. */
 	e = smtp_parse_path(arg, "FROM:", 1, 0, 1, s->mail_from, sizeof(s->mail_from), &params, &why);
 	if (e != PATH_OK) {
@@ -121,10 +127,15 @@ smtp_mail(struct session *s, const char *arg)
 		path_error(s, e, why, 1);
 		return;
 	}
-	if (mail_params_parse(params, s->esmtp, s->lim->max_message_size, &mp, &st) < 0) {
+	if (!esmtp_ext_mail_allowed(s)) {
+		s->mail_from[0] = '\0';
+		return;
+	}
+	if (mail_params_parse(params, (s->esmtp ? ESMTP_EHLO : 0) | (s->tls_info[0] != '\0' ? ESMTP_TLS : 0),
+	    s->lim->max_message_size, &mp, &st) < 0) {
 		if (st.error == ESMTP_TOO_BIG)
 			log_info("reject: MAIL from=<%s> SIZE=%s exceeds the limit of %lld",
-			    s->mail_from, st.value, s->lim->max_message_size);
+			    log_esc(s->mail_from), log_esc(st.value), s->lim->max_message_size);
 		s->mail_from[0] = '\0';
 		params_error(s, &st);
 		return;
@@ -139,18 +150,22 @@ smtp_mail(struct session *s, const char *arg)
 	s->smtputf8 = mp.smtputf8;
 	memcpy(s->dsn_ret, mp.ret, sizeof(s->dsn_ret));
 	memcpy(s->dsn_envid, mp.envid, sizeof(s->dsn_envid));
+	s->requiretls = mp.requiretls;
+	s->has_priority = mp.has_priority;
+	s->priority = mp.priority;
 	s->in_transaction = 1;          /* for the hook's environment */
 	if (!session_ask(s, HOOK_MAIL)) {
-		log_info("reject: MAIL from=<%s> by the mail hook", s->mail_from);
+		log_info("reject: MAIL from=<%s> by the mail hook", log_esc(s->mail_from));
 		transaction_reset(s);
 		return;
 	}
 	/* accepted MAIL and RCPT are in the message's status line; the
 	 * refusals are logged at info where they happen */
-	log_debug("mail from=<%s>%s%s", s->mail_from,
+	log_debug("mail from=<%s>%s%s", log_esc(s->mail_from),
 	    s->body == BODY_8BITMIME ? " body=8BITMIME" : s->body == BODY_BINARYMIME ? " body=BINARYMIME" : "",
 	    s->smtputf8 ? " smtputf8" : "");
-	smtp_reply(s, 250, "2.1.0", "%s", s->accept_text[0] ? s->accept_text : "Ok");
+	s->ntransactions++;
+	smtp_reply(s, 250, "2.1.0", "%s", session_accept_text(s, "Ok"));
 }
 
 /* Append LINE and a newline to a growable buffer. */
@@ -212,16 +227,19 @@ smtp_rcpt(struct session *s, const char *arg)
 		smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
 		return;
 	}
+	if (ratelimit_rcpt(s) < 0)
+		return;
 	if (!session_ask(s, HOOK_RCPT)) {
-		log_info("reject: RCPT from=<%s> to=<%s> by the rcpt hook", s->mail_from, s->last_rcpt);
+		log_info("reject: RCPT from=<%s> to=<%s> by the rcpt hook", log_esc(s->mail_from),
+		    log_esc(s->last_rcpt));
 		return;
 	}
 	if (add_rcpt(s, s->last_rcpt, &s->rcpt_dsn) < 0) {
 		smtp_reply(s, 452, "4.3.1", "Error: insufficient system resources");
 		return;
 	}
-	log_debug("rcpt to=<%s>", s->last_rcpt);
-	smtp_reply(s, 250, "2.1.5", "%s", s->accept_text[0] ? s->accept_text : "Ok");
+	log_debug("rcpt to=<%s>", log_esc(s->last_rcpt));
+	smtp_reply(s, 250, "2.1.5", "%s", session_accept_text(s, "Ok"));
 }
 
 /* A slow but steady sender earns time: 1 s per MIN_DATA_RATE octets
@@ -244,7 +262,7 @@ receive_text(struct session *s, struct data_reader *dr)
 	struct timespec deadline = deadline_in(s->lim->data_timeout);
 	unsigned long long credit = 0;
 
-	s->io->bulk = 1;
+	netio_set_bulk(s->io, 1);
 	for (;;) {
 		const char *p;
 		size_t n, used;
@@ -255,7 +273,7 @@ receive_text(struct session *s, struct data_reader *dr)
 			char where[64];
 			snprintf(where, sizeof(where), " during DATA after %lld bytes", dr->size);
 			session_gone(s, rc, where + 1, where);
-			s->io->bulk = 0;
+			netio_set_bulk(s->io, 0);
 			return -1;
 		}
 		used = data_reader_feed(dr, p, n, &done);
@@ -263,7 +281,7 @@ receive_text(struct session *s, struct data_reader *dr)
 		s->bytes_in += (long long)used;
 		data_credit(&deadline, &credit, used);
 		if (done) {
-			s->io->bulk = 0;
+			netio_set_bulk(s->io, 0);
 			return 0;
 		}
 	}
@@ -280,11 +298,14 @@ rcpt_summary(const struct session *s, char *out, size_t outlen)
 	out[0] = '\0';
 	while (*p != '\0') {
 		size_t l = strcspn(p, "\n");
-		if (o + l + 4 + 24 >= outlen) {
+		char esc[SMTP_PATH_MAX * 4 + 1];
+
+		log_sanitize(esc, sizeof(esc), p, l);
+		if (o + strlen(esc) + 4 + 24 >= outlen) {
 			snprintf(out + o, outlen - o, " (+%d more)", s->nrcpts - shown);
 			return;
 		}
-		o += (size_t)snprintf(out + o, outlen - o, "%s<%.*s>", shown ? "," : "", (int)l, p);
+		o += (size_t)snprintf(out + o, outlen - o, "%s<%s>", shown ? "," : "", esc);
 		shown++;
 		p += l + (p[l] == '\n');
 	}
@@ -297,16 +318,23 @@ deliver(struct session *s, struct data_reader *dr)
 	struct hook_result res;
 	double delay;
 	const char *qid = s->queue_id;
-	char to[600];
+	char to[1200];
 
 	setproctitle("worker %s", s->client_addr);
-	if (dr->too_big) {
+	if (dr->bare_lf && s->lim->bare_newline == BARE_NEWLINE_REJECT) {
+		/* as Postfix 3.9's smtpd_forbid_bare_newline = yes */
+		log_info("reject: %s from=<%s>: bare <LF> received (bare_newline = reject): disconnecting",
+		    qid, log_esc(s->mail_from));
+		smtp_reply(s, 521, "5.5.2", "%s Error: bare <LF> received", s->cfg->hostname);
+		s->quit = 1;
+	} else if (dr->too_big) {
 		log_info("reject: %s from=<%s> size=%lld: over the limit of %lld bytes", qid,
-		    s->mail_from, dr->size, s->lim->max_message_size);
+		    log_esc(s->mail_from), dr->size, s->lim->max_message_size);
 		smtp_reply(s, 552, "5.3.4", "Error: message too big (the limit is %lld bytes)",
 		    s->lim->max_message_size);
 	} else if (dr->long_line) {
-		log_info("reject: %s from=<%s>: a text line is longer than 1000 octets", qid, s->mail_from);
+		log_info("reject: %s from=<%s>: a text line is longer than 1000 octets", qid,
+		    log_esc(s->mail_from));
 		smtp_reply(s, 554, "5.6.0", "Error: a line of the message is longer than 1000 octets (RFC 5321 4.5.3.1.6)");
 	} else if (spool_finish(&s->spool) < 0) {
 		log_err("%s: cannot write the spool file in %s: %s", qid, s->cfg->spool_directory, strerror(errno));
@@ -319,14 +347,14 @@ deliver(struct session *s, struct data_reader *dr)
 		if (res.verdict == HOOK_ACCEPT) {
 			s->nmessages++;
 			log_info("%s: from=<%s> to=%s nrcpt=%d size=%lld delay=%.3f status=sent", qid,
-			    s->mail_from, to, s->nrcpts, dr->size, delay);
+			    log_esc(s->mail_from), to, s->nrcpts, dr->size, delay);
 			if (res.reply[0] != '\0')
 				reply(s, "%s", res.reply);
 			else
 				smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
 		} else {
 			log_info("%s: from=<%s> to=%s nrcpt=%d size=%lld delay=%.3f status=%s (%s hook exit %d)",
-			    qid, s->mail_from, to, s->nrcpts, dr->size, delay,
+			    qid, log_esc(s->mail_from), to, s->nrcpts, dr->size, delay,
 			    res.verdict == HOOK_REJECT ? "rejected" : "deferred", decider, res.exit_status);
 			session_refuse(s, HOOK_DATA, &res);
 		}
@@ -390,7 +418,7 @@ read_chunk(struct session *s, unsigned long long n, struct data_reader *dr, int 
 	struct timespec deadline = deadline_in(s->lim->data_timeout);
 	unsigned long long credit = 0;
 
-	s->io->bulk = 1;
+	netio_set_bulk(s->io, 1);
 	while (n > 0) {
 		const char *p;
 		size_t avail, take;
@@ -400,7 +428,7 @@ read_chunk(struct session *s, unsigned long long n, struct data_reader *dr, int 
 			char where[80];
 			snprintf(where, sizeof(where), "during BDAT with %llu octets still to come", n);
 			session_gone(s, rc, where, " during BDAT");
-			s->io->bulk = 0;
+			netio_set_bulk(s->io, 0);
 			return -1;
 		}
 		take = avail < n ? avail : (size_t)n;
@@ -411,7 +439,7 @@ read_chunk(struct session *s, unsigned long long n, struct data_reader *dr, int 
 		n -= take;
 		data_credit(&deadline, &credit, take);
 	}
-	s->io->bulk = 0;
+	netio_set_bulk(s->io, 0);
 	return 0;
 }
 
@@ -440,6 +468,8 @@ smtp_bdat(struct session *s, const char *arg)
 		smtp_reply(s, 501, "5.5.4", "Syntax: BDAT size [LAST]");
 		return;
 	}
+	if (limits_bdat(s, n))
+		return;
 	if (!s->in_transaction || s->nrcpts == 0 || s->chunk_failed) {
 		/* The octets follow anyway: read them, then refuse. */
 		if (read_chunk(s, n, NULL, 0) < 0)

@@ -12,6 +12,7 @@
 #include "policy.h"
 #include "proxy.h"
 #include "hook.h"
+#include "ratelimit.h"
 #include "../common/config.h"
 #include "../common/deadline.h"
 #include "../common/listener.h"
@@ -30,8 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <unistd.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_requested;
@@ -92,6 +93,17 @@ drop_privileges(const struct worker_args *a)
 	}
 }
 
+/* No execve from here on (a hook included) can gain privileges: setuid
+ * and file-capability binaries run without them. */
+static void
+no_new_privs(void)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		log_err("worker: prctl(PR_SET_NO_NEW_PRIVS): %s: refusing to serve", strerror(errno));
+		_exit(2);
+	}
+}
+
 static void
 setup_signals(sigset_t *waitmask)
 {
@@ -120,18 +132,19 @@ setup_signals(sigset_t *waitmask)
 	sigemptyset(waitmask);
 }
 
-/* Over max_connections_per_client: 421 and close, before any session. */
+/* Over max_connections_per_client or max_connection_rate: 421 and close,
+ * before any session. */
 static void
 refuse(const struct worker_args *a, const struct endpoint *ep, int fd,
-    const struct sockaddr *peer, int n)
+    const struct sockaddr *peer, int n, int limit, const char *what)
 {
 	char host[64], line[512];
 	unsigned port;
 	int len;
 
 	netaddr_format(peer, host, sizeof(host), &port);
-	log_warn("refused [%s]:%u on %s: too many connections from this client (%d, limit %d)",
-	    host, port, ep->name, n, ep->limits.max_connections_per_client);
+	log_warn("refused [%s]:%u on %s: too many %s (%d, limit %d)", host, port, ep->name,
+	    what, n, limit);
 	if (ep->tls == TLS_IMPLICIT)
 		return;         /* a TLS client could not read a plaintext reply */
 	len = snprintf(line, sizeof(line),
@@ -170,13 +183,14 @@ serve(const struct worker_args *a, const struct listener *l, const sigset_t *wai
 	}
 	/* Counted now, not after the session: a worker killed in its first
 	 * session has served, and is no start-up crash to the master. */
-	a->sb->slots[a->slot].sessions++;
+	scoreboard_count_session(a->sb, a->slot);
 	conn.fd = fd;
 	conn.ep = &a->cfg->endpoints[l->endpoint];
-	conn.client_key = a->sb->slots[a->slot].client;
+	conn.client_key = scoreboard_client(a->sb, a->slot);
+	conn.sb = a->sb;
 	len = sizeof(conn.server);
 	getsockname(fd, (struct sockaddr *)&conn.server, &len);
-	scoreboard_client_key((struct sockaddr *)&conn.client, a->sb->slots[a->slot].client);
+	scoreboard_set_client(a->sb, a->slot, (struct sockaddr *)&conn.client);
 	scoreboard_set(a->sb, a->slot, SLOT_BUSY);
 	if (write(a->notify_fd, "b", 1) < 0) {
 		/* the pipe is full: the master is already awake */
@@ -197,19 +211,26 @@ serve(const struct worker_args *a, const struct listener *l, const sigset_t *wai
 			goto done;
 		}
 	}
-	scoreboard_client_key((struct sockaddr *)&conn.client, a->sb->slots[a->slot].client);
+	scoreboard_set_client(a->sb, a->slot, (struct sockaddr *)&conn.client);
 	max = conn.ep->limits.max_connections_per_client;
-	if (max > 0 && (n = scoreboard_count_client(a->sb, a->slot, a->sb->slots[a->slot].client)) >= max) {
+	conn.exempt = ratelimit_exempt(&conn.ep->limits, (struct sockaddr *)&conn.client);
+	if (!conn.exempt && max > 0 &&
+	    (n = scoreboard_count_client(a->sb, a->slot, conn.client_key)) >= max) {
 		/* a refused connection does not count against the next one */
-		memset(a->sb->slots[a->slot].client, 0, sizeof(a->sb->slots[a->slot].client));
-		refuse(a, conn.ep, fd, (struct sockaddr *)&conn.client, n);
+		scoreboard_set_client(a->sb, a->slot, NULL);
+		refuse(a, conn.ep, fd, (struct sockaddr *)&conn.client, n, max, "connections from this client");
+	} else if (!conn.exempt &&
+	    (n = (int)ratelimit_connection(&conn.ep->limits, conn.client_key)) > 0) {
+		scoreboard_set_client(a->sb, a->slot, NULL);
+		refuse(a, conn.ep, fd, (struct sockaddr *)&conn.client, n,
+		    conn.ep->limits.max_connection_rate, "connections in a minute (max_connection_rate)");
 	} else {
 		/* Stress: this session takes the last worker the pool may have. */
 		conn.stress = scoreboard_count_busy(a->sb) >= a->cfg->max_workers;
 		session_run(a->cfg, a->tls, &conn, waitmask, &abort_sessions);
 	}
 done:
-	memset(a->sb->slots[a->slot].client, 0, sizeof(a->sb->slots[a->slot].client));
+	scoreboard_set_client(a->sb, a->slot, NULL);
 	close(fd);
 }
 
@@ -222,10 +243,11 @@ worker_main(const struct worker_args *a)
 
 	setproctitle("worker starting");
 	drop_privileges(a);
+	no_new_privs();
 	my_listeners = a->listeners;
 	my_nlisteners = a->nlisteners;
 	setup_signals(&waitmask);
-	hook_running = &a->sb->slots[a->slot].hook;
+	ratelimit_init(a->rates);
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		log_err("worker: epoll_create1: %s", strerror(errno));
 		_exit(2);
@@ -243,7 +265,7 @@ worker_main(const struct worker_args *a)
 	epoll_ctl(ep, EPOLL_CTL_ADD, a->master_fd, &ev);
 
 	while (!stop_requested && !master_gone &&
-	    a->sb->slots[a->slot].sessions < (uint64_t)a->cfg->max_sessions) {
+	    scoreboard_sessions(a->sb, a->slot) < (uint64_t)a->cfg->max_sessions) {
 		int n;
 
 		scoreboard_set(a->sb, a->slot, SLOT_IDLE);

@@ -11,11 +11,14 @@ struct config;
 struct listener;
 struct scoreboard;
 
+struct rates;
+
 struct worker_args {
 	const struct config *cfg;
 	const struct listener *listeners;
 	int nlisteners;
 	struct scoreboard *sb;
+	struct rates *rates;    /* per-client rates (common/rates.c) */
 	int slot;
 	int master_fd;          /* read end of a pipe: EOF means the master is gone */
 	int notify_fd;          /* write end: one byte to the master on going busy */

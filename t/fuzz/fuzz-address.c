@@ -1,10 +1,10 @@
 /*
  * fuzz-address.c - libFuzzer harness for the MAIL/RCPT argument parsers:
- * paths (common/address.c), ESMTP parameters and xtext.  Whatever a path
+ * paths (worker/address.c), ESMTP parameters and xtext.  Whatever a path
  * parse accepts must be free of control characters (it goes to hooks).
  */
 #include "autoconf.h"
-#include "common/address.h"
+#include "worker/address.h"
 #include "worker/esmtp_params.h"
 
 #include <stdint.h>

@@ -15,7 +15,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *in = malloc(size + 1), out[3 * (SASL_FIELD_MAX + 1) + 1];
-	struct credentials cr;
+	struct sasl_credentials cr;
 	int n;
 
 	if (in == NULL)

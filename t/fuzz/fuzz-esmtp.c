@@ -1,8 +1,8 @@
 /*
  * fuzz-esmtp.c - libFuzzer harness for the MAIL and RCPT parameter parsers
  * (worker/esmtp_params.c).  The first byte chooses MAIL or RCPT, EHLO or
- * HELO and a size limit; the rest is the parameter text.  What the parsers
- * accept must hold what their callers rely on: bounded, NUL-terminated,
+ * HELO, a size limit and TLS or not; the rest is the parameter text.
+ * What the parsers accept must hold what their callers rely on: bounded, NUL-terminated,
  * printable values; a SIZE within the limit; an error with a reason.
  */
 #include "autoconf.h"
@@ -32,6 +32,8 @@ check_mail(const struct mail_params *mp, long long max)
 	if (mp->size < -1 || (max > 0 && mp->size > max))
 		abort();
 	if (mp->body != BODY_7BIT && mp->body != BODY_8BITMIME && mp->body != BODY_BINARYMIME)
+		abort();
+	if (mp->priority < -9 || mp->priority > 9)
 		abort();
 	if (mp->ret[0] != '\0' && strcmp(mp->ret, "FULL") != 0 && strcmp(mp->ret, "HDRS") != 0)
 		abort();
@@ -79,10 +81,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	} else {
 		long long max = limits[(flags >> 2) & 3];
-		if (mail_params_parse(params, esmtp, max, &mp, &st) == 0)
+		int tls = (flags & 16) != 0;
+		if (mail_params_parse(params, (esmtp ? ESMTP_EHLO : 0) | (tls ? ESMTP_TLS : 0), max,
+		    &mp, &st) == 0) {
 			check_mail(&mp, max);
-		else
+			if ((mp.requiretls && !tls) || (!mp.has_priority && mp.priority != 0))
+				abort();
+		} else {
 			check_error(&st);
+		}
 	}
 	free(params);
 	return 0;

@@ -1,0 +1,43 @@
+/*
+ * policy-request.h - read the requests posternd sends a persistent hook
+ * (postern-hooks(7) PERSISTENT MODE): name=value lines, an empty line and,
+ * for request=postern_data, exactly size= bytes of message.  Shared by
+ * postern-forward and postern-webhook.
+ */
+#ifndef POSTERN_POLICY_REQUEST_H
+#define POSTERN_POLICY_REQUEST_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define PREQ_LINE_MAX	65536		/* one attribute line */
+#define PREQ_TOTAL_MAX	(8 << 20)	/* one request's attributes */
+
+struct preader {
+	int fd;
+	size_t start, end;
+	char buf[65536];
+};
+
+struct preq {
+	char *data;		/* "name=value\0" one after another */
+	size_t len, cap;
+	size_t count;
+};
+
+void preader_init(struct preader *rd, int fd);
+int preader_buffered(const struct preader *rd);
+/* One request: 1, 0 at the end of input, -1 on an error (errno; EMSGSIZE
+ * for a request that is too long). */
+int preq_read(struct preader *rd, struct preq *q);
+/* Up to N bytes of what follows the request: > 0, 0 at EOF, -1. */
+ssize_t preader_body(struct preader *rd, char *buf, size_t n);
+
+/* The value of the last attribute NAME, or "" when there is none. */
+const char *preq_get(const struct preq *q, const char *name);
+/* The values of every attribute NAME in order: call with *it == NULL first;
+ * returns NULL after the last one. */
+const char *preq_next(const struct preq *q, const char *name, const char **it);
+void preq_free(struct preq *q);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * limits.h - what one session may cost the pool beyond the protocol's own
+ * limits: junk commands, stress mode for every session once all workers are
+ * busy, BDAT chunks refused without reading their octets.
+ */
+#ifndef POSTERN_LIMITS_H
+#define POSTERN_LIMITS_H
+
+#include <stddef.h>
+#include "command.h"
+
+struct session;
+
+/* Read the next command line as netio_getline does, within the session's
+ * command_timeout, waking every few seconds to notice stress mode (whose
+ * shorter timeout then applies to this wait too). */
+int limits_getline(struct session *, char *line, size_t max, size_t *len);
+
+/* Before VERB is dispatched: enter stress mode if every worker is busy now;
+ * count junk commands.  Returns 0 to go on, -1 when the session is over
+ * (421 4.7.0 queued). */
+int limits_command(struct session *, enum smtp_verb verb);
+
+/* BDAT N outside a transaction, or beyond max_message_size: refused without
+ * reading the N octets.  Returns 1 when refused (the reply is queued; the
+ * session ends unless all N octets were already buffered and are dropped),
+ * 0 when the chunk is to be read. */
+int limits_bdat(struct session *, unsigned long long n);
+
+#endif

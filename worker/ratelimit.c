@@ -1,0 +1,109 @@
+/*
+ * ratelimit.c - per-client limits across sessions (see ratelimit.h).
+ * Windows: 60 s for connections, messages and recipients, 3600 s for AUTH
+ * failures, as Postfix's anvil counts per time unit.  A client in
+ * limit_exempt (default 127.0.0.0/8 and ::1) is never counted nor refused.
+ */
+#include "autoconf.h"
+#include "ratelimit.h"
+#include "session.h"
+#include "../common/log.h"
+#include "../common/netaddr.h"
+
+#define MINUTE 60
+#define HOUR   3600
+
+static struct rates *table;
+
+void
+ratelimit_init(struct rates *r)
+{
+	table = r;
+}
+
+int
+ratelimit_exempt(const struct limits *lim, const struct sockaddr *sa)
+{
+	int i;
+
+	for (i = 0; i < lim->nlimit_exempt; i++)
+		if (netaddr_in_cidr(sa, &lim->limit_exempt[i]))
+			return 1;
+	return 0;
+}
+
+unsigned
+ratelimit_connection(const struct limits *lim, const uint8_t key[9])
+{
+	unsigned n;
+
+	if (lim->max_connection_rate == 0)
+		return 0;
+	n = rates_add(table, key, RATE_CONNECTION, 1, MINUTE);
+	return n > (unsigned)lim->max_connection_rate ? n : 0;
+}
+
+/* Count N events of KIND for the session's client; the count if over MAX. */
+static unsigned
+over(struct session *s, enum rate_kind kind, unsigned n, int max, int window)
+{
+	unsigned count;
+
+	if (max == 0 || s->limit_exempt)
+		return 0;
+	count = rates_add(table, s->rate_key, kind, n, window);
+	return count > (unsigned)max ? count : 0;
+}
+
+int
+ratelimit_mail(struct session *s)
+{
+	unsigned n = over(s, RATE_MESSAGE, 1, s->lim->max_message_rate, MINUTE);
+
+	if (n == 0)
+		return 0;
+	log_warn("refused: %u messages in a minute from [%s] (max_message_rate %d)", n,
+	    s->client_addr, s->lim->max_message_rate);
+	smtp_reply(s, 421, "4.7.0", "%s Error: too much mail from your address, try again later",
+	    s->cfg->hostname);
+	s->quit = 1;
+	return -1;
+}
+
+int
+ratelimit_rcpt(struct session *s)
+{
+	unsigned n = over(s, RATE_RECIPIENT, 1, s->lim->max_recipient_rate, MINUTE);
+
+	if (n == 0)
+		return 0;
+	log_warn("refused: %u recipients in a minute from [%s] (max_recipient_rate %d)", n,
+	    s->client_addr, s->lim->max_recipient_rate);
+	smtp_reply(s, 452, "4.7.1", "Error: too many recipients from your address, try again later");
+	return -1;
+}
+
+int
+ratelimit_auth(struct session *s)
+{
+	unsigned n;
+
+	/* refused once the client has max_auth_failure_rate failures already */
+	if (s->lim->max_auth_failure_rate == 0 || s->limit_exempt)
+		return 0;
+	n = rates_add(table, s->rate_key, RATE_AUTH_FAILURE, 0, HOUR);
+	if (n < (unsigned)s->lim->max_auth_failure_rate)
+		return 0;
+	log_warn("auth: refused: %u failures in an hour from [%s] (max_auth_failure_rate %d)", n,
+	    s->client_addr, s->lim->max_auth_failure_rate);
+	smtp_reply(s, 454, "4.7.0", "Error: too many authentication failures from your address, try again later");
+	smtp_reply(s, 421, "4.7.0", "%s Error: closing the connection", s->cfg->hostname);
+	s->quit = 1;
+	return -1;
+}
+
+void
+ratelimit_auth_failed(struct session *s)
+{
+	over(s, RATE_AUTH_FAILURE, 1, s->lim->max_auth_failure_rate, HOUR);
+}
