@@ -6,6 +6,7 @@
  */
 #include "autoconf.h"
 #include "listen.h"
+#include "metrics_proc.h"
 #include "pool.h"
 #include "credentials.h"
 #include "../common/config.h"
@@ -91,6 +92,7 @@ main(int argc, char **argv)
 	struct tls_server tls;
 	struct config *cfg;
 	struct pidfh *pfh = NULL;
+	struct metrics_proc mp;
 	char err[2048], abs[PATH_MAX];
 
 	setproctitle_init(argc, argv, environ);
@@ -139,7 +141,8 @@ main(int argc, char **argv)
 		log_info("not started as root: workers run as uid %d, [server] user and group are not used",
 		    (int)getuid());
 	if (take_pidfile(cfg, &pfh, err, sizeof(err)) < 0 ||
-	    (n = listen_all(cfg, listeners, MAX_LISTENERS, err, sizeof(err))) < 0) {
+	    (n = listen_all(cfg, listeners, MAX_LISTENERS, err, sizeof(err))) < 0 ||
+	    metrics_proc_open(&mp, cfg, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		if (!debug)
 			fprintf(stderr, "posternd: %s\n", err);
@@ -153,7 +156,7 @@ main(int argc, char **argv)
 	}
 	if (pfh != NULL)
 		pidfile_write(pfh);
-	rc = pool_run(cfg, &cr, &tls, n, listeners, pfh != NULL ? pidfile_fileno(pfh) : -1);
+	rc = pool_run(cfg, &cr, &tls, n, listeners, pfh != NULL ? pidfile_fileno(pfh) : -1, &mp);
 	if (pfh != NULL)
 		pidfile_remove(pfh);
 	return rc;

@@ -18,6 +18,7 @@
 #include "sasl.h"
 #include "../common/deadline.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "../common/writeall.h"
 
 #include <errno.h>
@@ -363,6 +364,9 @@ auth_verdict(struct session *s, const char *mech, const char *username, const st
 	char user[SASL_FIELD_MAX * 4 + 1];
 
 	log_user(user, sizeof(user), username);
+	if (metrics_shared != NULL && res->verdict != HOOK_TEMPFAIL && res->verdict != HOOK_FAILED)
+		metrics_add(metrics_shared, &metrics_shared->auth[res->verdict == HOOK_ACCEPT ?
+		    AUTH_OK : AUTH_FAILED], 1);
 	if (res->verdict == HOOK_ACCEPT) {
 		snprintf(s->auth_user, sizeof(s->auth_user), "%s", username);
 		strlcpy(s->auth_method, mech, sizeof(s->auth_method));
