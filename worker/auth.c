@@ -167,6 +167,7 @@ static void
 check(struct session *s, const char *mech, const struct sasl_credentials *cr, struct hook_result *res)
 {
 	const struct step *steps[CONFIG_MAX_STEPS + 1];
+	struct timespec t0;
 	int n, i, taken = 0;
 
 	hook_result_init(res);
@@ -175,7 +176,9 @@ check(struct session *s, const char *mech, const struct sasl_credentials *cr, st
 	for (i = 0; i < n; i++) {
 		if (steps[i]->kind == STEP_MILTER)
 			continue;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		check_step(s, steps[i], cr, res);
+		pipeline_count_step(steps[i], HOOK_AUTH, res, &t0);
 		if (res->verdict == HOOK_ACCEPT) {
 			taken = 1;
 			continue;

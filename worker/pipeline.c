@@ -60,13 +60,15 @@ static void run_step(struct session *, const struct step *, enum hook_kind,
 
 /* postern_step_calls_total and postern_step_duration_seconds (the hook
  * stages and the metrics stages are in the same order). */
-static void
-count_step(const struct step *st, enum hook_kind kind, const struct hook_result *res,
+void
+pipeline_count_step(const struct step *st, enum hook_kind kind, const struct hook_result *res,
     const struct timespec *t0)
 {
 	struct timespec t1;
 	enum metrics_step_outcome o;
 
+	if (metrics_shared == NULL)
+		return;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	switch (res->verdict) {
 	case HOOK_ACCEPT: o = STEP_ACCEPT; break;
@@ -91,7 +93,7 @@ pipeline_run_step(struct session *s, const struct step *st, enum hook_kind kind,
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	run_step(s, st, kind, msg, res);
-	count_step(st, kind, res, &t0);
+	pipeline_count_step(st, kind, res, &t0);
 }
 
 static void
