@@ -7,6 +7,7 @@
 #include "autoconf.h"
 #include "listen.h"
 #include "metrics_proc.h"
+#include "status.h"
 #include "pool.h"
 #include "credentials.h"
 #include "../common/config.h"
@@ -35,11 +36,12 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: posternd [-fdtV] [-c config]\n"
+	    "usage: posternd [-fdtSV] [-c config]\n"
 	    "  -c FILE  configuration file (default %s)\n"
 	    "  -f       stay in the foreground (for systemd and containers)\n"
 	    "  -d       debug: verbose log, also to stderr\n"
 	    "  -t       check the configuration and exit (0: valid, 1: not)\n"
+	    "  -S       print the running daemon's workers and exit\n"
 	    "  -V       print the version and exit\n", DEFAULT_CONFIG);
 }
 
@@ -86,7 +88,7 @@ int
 main(int argc, char **argv)
 {
 	const char *file = DEFAULT_CONFIG;
-	int foreground = 0, debug = 0, check = 0, ch, n, rc;
+	int foreground = 0, debug = 0, check = 0, status = 0, ch, n, rc;
 	struct listener listeners[MAX_LISTENERS];
 	struct credentials cr;
 	struct tls_server tls;
@@ -97,12 +99,13 @@ main(int argc, char **argv)
 
 	setproctitle_init(argc, argv, environ);
 	sanitize_stdio();
-	while ((ch = getopt(argc, argv, "c:fdtVh")) != -1) {
+	while ((ch = getopt(argc, argv, "c:fdtSVh")) != -1) {
 		switch (ch) {
 		case 'c': file = optarg; break;
 		case 'f': foreground = 1; break;
 		case 'd': debug = 1; break;
 		case 't': check = 1; break;
+		case 'S': status = 1; break;
 		case 'V': printf("posternd %s\n", PACKAGE_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
@@ -118,6 +121,11 @@ main(int argc, char **argv)
 	if ((cfg = config_load(file, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "posternd: %s\n", err);
 		return 1;
+	}
+	if (status) {
+		rc = status_print(cfg, stdout);
+		config_free(cfg);
+		return rc;
 	}
 	if (credentials_lookup(cfg, &cr, err, sizeof(err)) < 0) {
 		fprintf(stderr, "posternd: %s: %s\n", file, err);

@@ -76,6 +76,7 @@ struct pool {
 	int crashes;                    /* quick deaths in a row */
 	double next_spawn;              /* monotonic seconds: back-off */
 	struct metrics_proc *mp;        /* [metrics]: socket, counters, process */
+	char status_path[1100];         /* the scoreboard's file, "": anonymous */
 };
 
 static double
@@ -449,8 +450,11 @@ pool_run(struct config *cfg, const struct credentials *cr,
 		log_err("cannot create the rate table: %s", strerror(errno));
 		return 1;
 	}
-	if ((p->sb = scoreboard_create(SLOTS)) == NULL) {
-		log_err("cannot create the scoreboard: %s", strerror(errno));
+	/* beside the pidfile, for `posternd -S` (status.c) */
+	if (cfg->pidfile[0] != '\0')
+		snprintf(p->status_path, sizeof(p->status_path), "%s.status", cfg->pidfile);
+	if ((p->sb = scoreboard_create(SLOTS, p->status_path[0] ? p->status_path : NULL)) == NULL) {
+		log_err("cannot create the scoreboard %s: %s", p->status_path, strerror(errno));
 		return 1;
 	}
 	if (pipe2(p->master_pipe, O_CLOEXEC) < 0 || pipe2(p->notify_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -505,6 +509,8 @@ pool_run(struct config *cfg, const struct credentials *cr,
 			}
 		}
 	}
+	if (p->status_path[0] != '\0')
+		unlink(p->status_path);
 	log_info("stopped");
 	close(p->master_pipe[1]);
 	free(p->listeners);

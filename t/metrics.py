@@ -44,11 +44,13 @@ class Server(postern_test.Server):
         self.mport = free_port()
         write_script(d + '/auth-hook', '#!/bin/sh\nread user\nread pass\n[ "$pass" = good ]\n')
         postern_test.install_program(d, os.path.join(BUILDDIR, 'hooks', 'postern-maildir'))
+        write_script(d + '/rcpt-hook', '#!/bin/sh\n[ "$POSTERN_RCPT" = slow@test ] && sleep 4\nexit 0\n')
         write_script(d + '/data-hook', '#!/bin/sh\n[ "$POSTERN_MAIL_FROM" = reject@test ] && exit 1\n'
                      'exec %s/postern-maildir %s/Maildir\n' % (d, d))
         postern_test.Server.__init__(
             self, endpoints=('smtp', 'smtps'), tls=True, dir=d,
-            config={'hooks': {'data': d + '/data-hook', 'auth': d + '/auth-hook'},
+            config={'hooks': {'data': d + '/data-hook', 'auth': d + '/auth-hook',
+                              'rcpt': d + '/rcpt-hook'},
                     'smtp': {'auth': 'optional', 'insecure_auth': 'yes'},
                     'smtps': {'tls': 'implicit'},
                     'metrics': {'listen': '127.0.0.1:%d' % self.mport}})
@@ -287,9 +289,59 @@ def test_reserved():
     ok(p.returncode != 0 and '[metrics] listen' in err, 'posternd -t: a bad [metrics] listen is refused', err)
 
 
+def status(srv):
+    p = subprocess.run([BUILDDIR + '/posternd', '-S', '-c', srv.conffile], capture_output=True, timeout=30)
+    return p.returncode, p.stdout.decode('utf-8', 'replace'), p.stderr.decode('utf-8', 'replace')
+
+
+def test_status(srv):
+    """posternd -S while one client is mid-transaction and another waits
+    on its rcpt hook."""
+    held = smtplib.SMTP('127.0.0.1', srv.ports['smtp'], timeout=20)
+    held.ehlo('held.test')
+    held.mail('held@test')
+    port = held.sock.getsockname()[1]
+    slow = smtplib.SMTP('127.0.0.1', srv.ports['smtp'], timeout=20)
+    slow.ehlo('slow.test')
+    slow.mail('slow@test')
+    slow.send(b'RCPT TO:<slow@test>\r\n')     # the hook sleeps 4 s
+    time.sleep(1.2)     # an age of at least one second to show
+    rc, out, err = status(srv)
+    note(out)
+    lines = out.splitlines()
+    busy = [l for l in lines if re.match(r'^\d+\s+busy\s+smtp\s+127\.0\.0\.1\s', l)]
+    ok(rc == 0, 'posternd -S exits 0 while the daemon runs', err)
+    ok(lines and lines[0].startswith('PID') and lines[-1].startswith('total: '),
+       'a header line, one line per worker, then the totals', out)
+    ok(len(busy) == 2 and all(re.search(r'\s[1-9]\d*s$', l) for l in busy),
+       'both held sessions: busy, endpoint smtp, client 127.0.0.1, an age', out)
+    ok(any(re.search(r'\srcpt\s', l) for l in busy), 'the one waiting on its hook shows the step rcpt', out)
+    m = re.search(r'total: (\d+) workers, (\d+) busy, (\d+) idle', out)
+    ok(m and int(m.group(2)) == 2 and int(m.group(1)) == int(m.group(2)) + int(m.group(3)) +
+       len([l for l in lines if re.match(r'^\d+\s+(starting|exiting)', l)]),
+       'the totals add up', out)
+    ok(re.search(r'busy.*held\.test', out) is None and port > 0, 'nothing of the client but its address')
+    slow.getreply()
+    for c in (held, slow):
+        try:
+            c.quit()
+        except Exception:       # noqa: BLE001
+            pass
+
+
 def main():
     TAP.run(test_reserved)
-    serve_tests(Server, ((test_counters,), (test_http,), (test_process,), (test_prometheus,)))
+    started = []
+
+    def start():
+        started.append(Server())
+        return started[0]
+    serve_tests(start, ((test_counters,), (test_status,), (test_http,), (test_process,),
+                        (test_prometheus,)))
+    if started:
+        rc, out, err = status(started[0])
+        ok(rc != 0 and 'not running' in err and out == '',
+           'posternd -S with no daemon running: a clear error, exit %d' % rc, (out, err))
     return TAP.done()
 
 

@@ -21,6 +21,7 @@
 #include "pipeline.h"
 #include "../common/log.h"
 #include "../common/metrics.h"
+#include "../common/scoreboard.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -87,13 +88,15 @@ pipeline_run_step(struct session *s, const struct step *st, enum hook_kind kind,
 {
 	struct timespec t0;
 
+	scoreboard_status_step(st->name);
 	if (metrics_shared == NULL) {
 		run_step(s, st, kind, msg, res);
-		return;
+	} else {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		run_step(s, st, kind, msg, res);
+		pipeline_count_step(st, kind, res, &t0);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	run_step(s, st, kind, msg, res);
-	pipeline_count_step(st, kind, res, &t0);
+	scoreboard_status_step(NULL);
 }
 
 static void

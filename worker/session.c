@@ -192,6 +192,7 @@ session_open(struct session *s, const struct config *cfg, const struct tls_serve
 	if (conn->stress)
 		session_stress(s);
 	metrics_session(metrics_shared, metrics_find_endpoint(metrics_shared, ep->name));
+	scoreboard_status_session(ep->name, s->client_addr);
 	setproctitle("worker %s", s->client_addr);
 }
 
@@ -217,5 +218,6 @@ session_close(struct session *s, const struct connection *conn)
 	free(s->rcpts_dsn);
 	session_headers_free(s);
 	spool_close(&s->spool);
+	scoreboard_status_session(NULL, NULL);
 	log_set_session(NULL);
 }
