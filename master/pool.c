@@ -495,7 +495,7 @@ pool_run(struct config *cfg, const struct credentials *cr,
 			setproctitle("master (stopping)");
 		}
 		if (stopping) {
-			if (count_live(p) == 0)
+			if (count_live(p) == 0 && p->mp->pid == 0)
 				break;
 			if (!aborted && now_s() >= stop_at) {
 				log_info("grace period over: closing the remaining sessions");
@@ -505,6 +505,8 @@ pool_run(struct config *cfg, const struct credentials *cr,
 			} else if (aborted && now_s() >= kill_at) {
 				log_warn("killing workers that did not stop");
 				signal_all(p, SIGKILL, 0);
+				if (p->mp->pid > 1)
+					kill(p->mp->pid, SIGKILL);
 				kill_at = now_s() + 3600;
 			}
 		}
