@@ -382,6 +382,7 @@ maintain_metrics(struct pool *p)
 	c.cr = &p->cr;
 	c.close_fds = fds;
 	c.nclose = n;
+	c.tls = &p->tls;
 	metrics_proc_maintain(p->mp, &c);
 }
 
