@@ -23,7 +23,8 @@
 #include <unistd.h>
 #include <iniparser.h>
 
-enum key_type { K_STRING, K_INT, K_SIZE, K_BOOL, K_TLS, K_AUTH, K_NEWLINE, K_HOOK, K_LISTEN, K_CUSTOM };
+enum key_type { K_STRING, K_INT, K_SIZE, K_BOOL, K_TLS, K_AUTH, K_PROTO, K_NEWLINE, K_HOOK, K_LISTEN,
+    K_CUSTOM };
 
 struct key {
 	const char *name;
@@ -113,6 +114,7 @@ static const struct key endpoint_keys[] = {
 	{ "listen", K_LISTEN, 0, 0, 0, 0 },
 	{ "tls", K_TLS, E(tls), 0, 0 },
 	{ "auth", K_AUTH, E(auth), 0, 0 },
+	{ "protocol", K_PROTO, E(protocol), 0, 0 },
 	{ "insecure_auth", K_BOOL, E(insecure_auth), 0, 0 },
 	{ "proxy_protocol", K_BOOL, E(proxy_protocol), 0, 0 },
 	{ "proxy_trusted", K_CUSTOM, 0, 0, 0, 0 },
@@ -310,6 +312,11 @@ set_value(struct loader *ld, const char *section, const struct key *k,
 		else if (!strcasecmp(v, "required")) *(enum auth_mode *)p = AUTH_REQUIRED;
 		else return fail(ld, section, k->name, "'%s' is not one of none, optional, required", v);
 		return 0;
+	case K_PROTO:
+		if (!strcasecmp(v, "smtp")) *(enum protocol *)p = PROTO_SMTP;
+		else if (!strcasecmp(v, "lmtp")) *(enum protocol *)p = PROTO_LMTP;
+		else return fail(ld, section, k->name, "'%s' is not smtp or lmtp (RFC 2033)", v);
+		return 0;
 	default:
 		return 0;
 	}
@@ -401,7 +408,7 @@ load_table(struct loader *ld, const char *section, const struct key *table, void
 		const char *v;
 		if (table->type != K_STRING && table->type != K_INT && table->type != K_SIZE &&
 		    table->type != K_BOOL && table->type != K_TLS && table->type != K_AUTH &&
-		    table->type != K_NEWLINE)
+		    table->type != K_PROTO && table->type != K_NEWLINE)
 			continue;
 		v = get(ld, section, table->name);
 		if (v == NULL)

@@ -24,7 +24,8 @@ int limits_command(struct session *, enum smtp_verb verb);
 /* BDAT N outside a transaction, or beyond max_message_size: refused without
  * reading the N octets.  Returns 1 when refused (the reply is queued; the
  * session ends unless all N octets were already buffered and are dropped),
- * 0 when the chunk is to be read. */
-int limits_bdat(struct session *, unsigned long long n);
+ * 0 when the chunk is to be read.  REPLIES: how many replies a refused
+ * chunk gets (one per recipient for BDAT LAST on an LMTP endpoint). */
+int limits_bdat(struct session *, unsigned long long n, int replies);
 
 #endif
