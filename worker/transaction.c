@@ -21,6 +21,7 @@
 #include "rcpt_answers.h"
 #include "../common/deadline.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -372,6 +373,9 @@ deliver(struct session *s, struct data_reader *dr)
 			    res.verdict == HOOK_REJECT ? "rejected" : "deferred", decider, res.exit_status);
 		}
 	}
+	metrics_message(metrics_shared, metrics_find_endpoint(metrics_shared, s->ep->name),
+	    ok ? (milter_step_discarded() != NULL ? MSG_DISCARDED : MSG_ACCEPTED) :
+	    res.verdict == HOOK_REJECT ? MSG_REJECTED : MSG_TEMPFAILED);
 	if (s->ep->protocol == PROTO_LMTP)
 		lmtp_replies(s, ok, &res);
 	else if (ok && res.reply[0] != '\0')
