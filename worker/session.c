@@ -7,15 +7,11 @@
  */
 #include "autoconf.h"
 #include "session.h"
-#include "milter_step.h"
-#include "pipeline.h"
-#include "transaction.h"
 #include "tls_session.h"
 #include "../common/deadline.h"
 #include "../common/scoreboard.h"
 #include "../common/log.h"
 #include "../common/netaddr.h"
-#include "../common/scoreboard.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -191,7 +187,7 @@ session_open(struct session *s, const struct config *cfg, const struct tls_serve
 }
 
 void
-session_close(struct session *s, const struct connection *conn)
+session_flush_last(struct session *s, const struct connection *conn)
 {
 	struct timespec deadline;
 
@@ -201,14 +197,21 @@ session_close(struct session *s, const struct connection *conn)
 		memset(conn->client_key, 0, SB_KEY_LEN);
 	deadline = deadline_in(10);
 	netio_flush(s->io, &deadline);
-	milter_step_end_session();
+}
+
+void
+session_disconnect(struct session *s)
+{
 	tls_close(s->io);
 	log_info("disconnect from [%s]:%u messages=%d errors=%d", s->client_addr, s->client_port,
 	    s->nmessages, s->errors);
-	transaction_reset(s);
+}
+
+void
+session_free(struct session *s)
+{
 	free(s->rcpts);
 	free(s->rcpts_dsn);
-	session_headers_free(s);
 	spool_close(&s->spool);
 	log_set_session(NULL);
 }

@@ -449,7 +449,7 @@ smtp_bdat(struct session *s, const char *arg)
 {
 	unsigned long long n = 0;
 	const char *p = arg;
-	int last = 0, digits = 0;
+	int last = 0, digits = 0, refused;
 
 	for (; *p >= '0' && *p <= '9'; p++, digits++) {
 		if (digits == 18) {
@@ -468,8 +468,12 @@ smtp_bdat(struct session *s, const char *arg)
 		smtp_reply(s, 501, "5.5.4", "Syntax: BDAT size [LAST]");
 		return;
 	}
-	if (limits_bdat(s, n))
+	if ((refused = limits_bdat(s, n)) != LIMITS_BDAT_READ) {
+		if (refused == LIMITS_BDAT_TOO_BIG)
+			transaction_reset(s);
+		limits_bdat_drop(s, n);
 		return;
+	}
 	if (!s->in_transaction || s->nrcpts == 0 || s->chunk_failed) {
 		/* The octets follow anyway: read them, then refuse. */
 		if (read_chunk(s, n, NULL, 0) < 0)
