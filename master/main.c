@@ -9,6 +9,7 @@
 #include "pool.h"
 #include "credentials.h"
 #include "../common/config.h"
+#include "../common/config_load.h"
 #include "../common/listener.h"
 #include "../common/log.h"
 #include "../common/tls_creds.h"

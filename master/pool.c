@@ -22,6 +22,7 @@
 #include "credentials.h"
 #include "listen.h"
 #include "../common/config.h"
+#include "../common/config_load.h"
 #include "../common/listener.h"
 #include "../common/log.h"
 #include "../common/rates.h"
