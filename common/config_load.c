@@ -84,14 +84,98 @@ syntax_error(const char *fmt, ...)
 	return 0;
 }
 
+/* The reserved sections, then every endpoint section. */
+static int
+load_sections(struct loader *ld, struct config *c)
+{
+	int nsec, i;
+
+	/* Reserved sections first: endpoints inherit [limits]. */
+	if (check_known_keys(ld, "server", server_keys, NULL) < 0 ||
+	    load_table(ld, "server", server_keys, c) < 0 ||
+	    check_known_keys(ld, "limits", limits_keys, NULL) < 0 ||
+	    load_table(ld, "limits", limits_keys, &c->limits) < 0 ||
+	    load_exempt(ld, "limits", &c->limits) < 0 ||
+	    check_known_keys(ld, "tls", tls_keys, NULL) < 0 ||
+	    load_table(ld, "tls", tls_keys, c) < 0 ||
+	    check_known_keys(ld, "hooks", hooks_keys, NULL) < 0 ||
+	    load_table(ld, "hooks", hooks_keys, c) < 0 ||
+	    load_hooks(ld, c) < 0 ||
+	    load_named_steps(ld, c) < 0)
+		return -1;
+	nsec = iniparser_getnsec(ld->ini);
+	for (i = 0; i < nsec; i++) {
+		const char *s = iniparser_getsecname(ld->ini, i);
+		if (!strcmp(s, "server") || !strcmp(s, "limits") || !strcmp(s, "tls") || !strcmp(s, "hooks") ||
+		    is_step_section(s))
+			continue;
+		if (load_endpoint(ld, s, c) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The checks across keys and sections of the reserved sections. */
+static int
+check_server(struct loader *ld, struct config *c)
+{
+	char why[256];
+	int i;
+
+	if (c->min_spare > c->max_spare) {
+		loader_fail(ld, "server", "min_spare", "%d is larger than max_spare (%d)", c->min_spare, c->max_spare);
+		return -1;
+	}
+	if (c->workers > c->max_workers) {
+		loader_fail(ld, "server", "workers", "%d is larger than max_workers (%d)", c->workers, c->max_workers);
+		return -1;
+	}
+	for (i = 0; c->banner[i] != '\0'; i++) {
+		if ((unsigned char)c->banner[i] < 0x20 || (unsigned char)c->banner[i] > 0x7e) {
+			loader_fail(ld, "server", "banner", "only printable ASCII is allowed in the greeting");
+			return -1;
+		}
+	}
+	if (c->hostname[0] == '\0' || strpbrk(c->hostname, " \t\r\n") != NULL) {
+		loader_fail(ld, "server", "hostname", "must be a domain name without spaces");
+		return -1;
+	}
+	if (c->authserv_id[0] == '\0')
+		strlcpy(c->authserv_id, c->hostname, sizeof(c->authserv_id));
+	else if (strpbrk(c->authserv_id, " \t\r\n;()\"") != NULL) {
+		loader_fail(ld, "server", "authserv_id", "must be one word without ; ( ) or quotes (RFC 8601), e.g. the host name");
+		return -1;
+	}
+	if (c->hook_directory[0] != '/') {
+		loader_fail(ld, "hooks", "directory", "'%s' is not an absolute path", c->hook_directory);
+		return -1;
+	}
+	{
+		struct stat st;
+		if (stat(c->hook_directory, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			loader_fail(ld, "hooks", "directory", "'%s' is not a directory", c->hook_directory);
+			return -1;
+		}
+	}
+	if (c->resolver[0] != '\0' &&
+	    resolver_parse(c->resolver, &c->resolver_addr, why, sizeof(why)) < 0) {
+		loader_fail(ld, "server", "resolver", "%s", why);
+		return -1;
+	}
+	if (c->spool_directory[0] != '/') {
+		loader_fail(ld, "server", "spool_directory", "'%s' is not an absolute path", c->spool_directory);
+		return -1;
+	}
+	return 0;
+}
+
 struct config *
 config_load(const char *file, char *err, size_t errlen)
 {
 	struct loader ld = { NULL, file, err, errlen };
 	struct config *c;
 	FILE *probe;
-	char why[256];
-	int nsec, i;
+	int i;
 
 	err[0] = '\0';
 	if ((probe = fopen(file, "r")) == NULL) {
@@ -125,76 +209,14 @@ config_load(const char *file, char *err, size_t errlen)
 			goto bad;
 		}
 	}
-	/* Reserved sections first: endpoints inherit [limits]. */
-	if (check_known_keys(&ld, "server", server_keys, NULL) < 0 ||
-	    load_table(&ld, "server", server_keys, c) < 0 ||
-	    check_known_keys(&ld, "limits", limits_keys, NULL) < 0 ||
-	    load_table(&ld, "limits", limits_keys, &c->limits) < 0 ||
-	    load_exempt(&ld, "limits", &c->limits) < 0 ||
-	    check_known_keys(&ld, "tls", tls_keys, NULL) < 0 ||
-	    load_table(&ld, "tls", tls_keys, c) < 0 ||
-	    check_known_keys(&ld, "hooks", hooks_keys, NULL) < 0 ||
-	    load_table(&ld, "hooks", hooks_keys, c) < 0 ||
-	    load_hooks(&ld, c) < 0 ||
-	    load_named_steps(&ld, c) < 0)
+	if (load_sections(&ld, c) < 0)
 		goto bad;
-	nsec = iniparser_getnsec(ld.ini);
-	for (i = 0; i < nsec; i++) {
-		const char *s = iniparser_getsecname(ld.ini, i);
-		if (!strcmp(s, "server") || !strcmp(s, "limits") || !strcmp(s, "tls") || !strcmp(s, "hooks") ||
-		    is_step_section(s))
-			continue;
-		if (load_endpoint(&ld, s, c) < 0)
-			goto bad;
-	}
 	if (c->nendpoints == 0) {
 		loader_fail(&ld, NULL, NULL, "no endpoint: add a section such as [smtp] with listen = 0.0.0.0:25");
 		goto bad;
 	}
-	if (c->min_spare > c->max_spare) {
-		loader_fail(&ld, "server", "min_spare", "%d is larger than max_spare (%d)", c->min_spare, c->max_spare);
+	if (check_server(&ld, c) < 0)
 		goto bad;
-	}
-	if (c->workers > c->max_workers) {
-		loader_fail(&ld, "server", "workers", "%d is larger than max_workers (%d)", c->workers, c->max_workers);
-		goto bad;
-	}
-	for (i = 0; c->banner[i] != '\0'; i++) {
-		if ((unsigned char)c->banner[i] < 0x20 || (unsigned char)c->banner[i] > 0x7e) {
-			loader_fail(&ld, "server", "banner", "only printable ASCII is allowed in the greeting");
-			goto bad;
-		}
-	}
-	if (c->hostname[0] == '\0' || strpbrk(c->hostname, " \t\r\n") != NULL) {
-		loader_fail(&ld, "server", "hostname", "must be a domain name without spaces");
-		goto bad;
-	}
-	if (c->authserv_id[0] == '\0')
-		strlcpy(c->authserv_id, c->hostname, sizeof(c->authserv_id));
-	else if (strpbrk(c->authserv_id, " \t\r\n;()\"") != NULL) {
-		loader_fail(&ld, "server", "authserv_id", "must be one word without ; ( ) or quotes (RFC 8601), e.g. the host name");
-		goto bad;
-	}
-	if (c->hook_directory[0] != '/') {
-		loader_fail(&ld, "hooks", "directory", "'%s' is not an absolute path", c->hook_directory);
-		goto bad;
-	}
-	{
-		struct stat st;
-		if (stat(c->hook_directory, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			loader_fail(&ld, "hooks", "directory", "'%s' is not a directory", c->hook_directory);
-			goto bad;
-		}
-	}
-	if (c->resolver[0] != '\0' &&
-	    resolver_parse(c->resolver, &c->resolver_addr, why, sizeof(why)) < 0) {
-		loader_fail(&ld, "server", "resolver", "%s", why);
-		goto bad;
-	}
-	if (c->spool_directory[0] != '/') {
-		loader_fail(&ld, "server", "spool_directory", "'%s' is not an absolute path", c->spool_directory);
-		goto bad;
-	}
 	iniparser_freedict(ld.ini);
 	return c;
 bad:

@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "command.h"
 #include "decision.h"
+#include "delivery.h"
 #include "hook.h"
 #include "limits.h"
 #include "tls_session.h"
