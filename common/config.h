@@ -1,6 +1,6 @@
 /*
- * config.h - Postern's configuration: the [server], [limits], [tls] and
- * [hooks] sections and one struct endpoint per other section.  Loaded and
+ * config.h - Postern's configuration: the [server], [limits], [tls],
+ * [hooks] and [metrics] sections and one struct endpoint per other section.  Loaded and
  * checked by config.c (iniparser); shared read-only by master and workers.
  */
 #ifndef POSTERN_CONFIG_H
@@ -153,6 +153,8 @@ struct config {
 	/* [hooks] keys, [hook.NAME] and [milter.NAME] sections, in that order */
 	struct step steps[CONFIG_MAX_STEPS];
 	int nsteps;
+	/* [metrics] */
+	char metrics_listen[128];               /* "": no metrics process */
 	/* endpoints */
 	struct endpoint endpoints[CONFIG_MAX_ENDPOINTS];
 	int nendpoints;

@@ -101,13 +101,14 @@ load_sections(struct loader *ld, struct config *c)
 	    check_known_keys(ld, "hooks", hooks_keys, NULL) < 0 ||
 	    load_table(ld, "hooks", hooks_keys, c) < 0 ||
 	    load_hooks(ld, c) < 0 ||
-	    load_named_steps(ld, c) < 0)
+	    load_named_steps(ld, c) < 0 ||
+	    load_metrics(ld, c) < 0)
 		return -1;
 	nsec = iniparser_getnsec(ld->ini);
 	for (i = 0; i < nsec; i++) {
 		const char *s = iniparser_getsecname(ld->ini, i);
 		if (!strcmp(s, "server") || !strcmp(s, "limits") || !strcmp(s, "tls") || !strcmp(s, "hooks") ||
-		    is_step_section(s))
+		    !strcmp(s, "metrics") || is_step_section(s))
 			continue;
 		if (load_endpoint(ld, s, c) < 0)
 			return -1;

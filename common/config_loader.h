@@ -63,4 +63,7 @@ int load_pipeline(struct loader *, const char *section, struct config *, struct 
 int is_step_section(const char *section);
 void steps_free(struct config *);
 
+/* config_metrics.c: the [metrics] section. */
+int load_metrics(struct loader *, struct config *);
+
 #endif

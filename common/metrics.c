@@ -26,6 +26,8 @@ static const char *const msg_outcomes[MSG_OUTCOMES] = {
 static const char *const tls_results[TLS_RESULTS] = { "full", "resumed", "failed" };
 static const char *const auth_results[AUTH_RESULTS] = { "success", "failure" };
 
+struct metrics *metrics_shared;
+
 struct metrics *
 metrics_create(void)
 {
@@ -37,17 +39,20 @@ metrics_create(void)
 }
 
 /* The index of NAME in a table of N entries of SIZE bytes each, each
- * starting with its name; with ADD, the first free entry takes it. */
+ * starting with its name; with ADD, the first free entry takes it.  Any
+ * worker can write the table: an entry's name need not be NUL-terminated,
+ * so every compare is bounded by METRICS_NAME_MAX (NAME itself is shorter,
+ * so a match includes the entry's terminating NUL). */
 static int
 find_name(const void *table, size_t n, size_t size, const char *name, int add)
 {
 	const char *p = table;
-	size_t len = strlen(name);
+	size_t len = strnlen(name, METRICS_NAME_MAX);
 
 	if (len == 0 || len >= METRICS_NAME_MAX)
 		return -1;
 	for (size_t i = 0; i < n; i++, p += size) {
-		if (strcmp(p, name) == 0)
+		if (memcmp(p, name, len + 1) == 0)
 			return (int)i;
 		if (p[0] == '\0') {
 			if (!add)
@@ -163,17 +168,20 @@ get(const uint64_t *counter)
 	return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
-/* NAME as a Prometheus label value: backslash, quote and newline escaped
- * (names come from the config file, but nothing is assumed of them). */
+/* NAME as a Prometheus label value: backslash and quote escaped, anything
+ * but printable ASCII shown as '?' (names come from the config file, but a
+ * worker can write the table: nothing is assumed of them, not even a NUL
+ * within METRICS_NAME_MAX bytes). */
 static const char *
 label(const char *name, char dst[2 * METRICS_NAME_MAX])
 {
 	size_t j = 0;
 
-	for (size_t i = 0; name[i] != '\0' && i < METRICS_NAME_MAX; i++) {
-		if (name[i] == '\\' || name[i] == '"' || name[i] == '\n')
+	for (size_t i = 0; i < METRICS_NAME_MAX - 1 && name[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c == '\\' || c == '"')
 			dst[j++] = '\\';
-		dst[j++] = name[i] == '\n' ? 'n' : name[i];
+		dst[j++] = c < 0x20 || c > 0x7e ? '?' : (char)c;
 	}
 	dst[j] = '\0';
 	return dst;

@@ -60,6 +60,10 @@ struct metrics {
 /* The upper bounds of the latency buckets, in seconds (+Inf after them). */
 extern const double metrics_bucket_bounds[METRICS_BUCKETS];
 
+/* The counters the workers count into: made by the master before it forks
+ * (master/metrics_proc.c), inherited; NULL without [metrics]. */
+extern struct metrics *metrics_shared;
+
 /* The mapping (zero-filled), or NULL with errno set. */
 struct metrics *metrics_create(void);
 /* The index of NAME among the endpoints or steps, registered if new; -1

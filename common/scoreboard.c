@@ -6,25 +6,69 @@
 #include "autoconf.h"
 #include "scoreboard.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 /* The number of slots, in each process's own memory: sb->nslots is
  * writable by every worker and bounds no loop. */
 static int nslots;
 
-struct scoreboard *
-scoreboard_create(int n)
-{
-	size_t len = sizeof(struct scoreboard) + (size_t)n * sizeof(struct slot);
-	struct scoreboard *sb;
+/* This worker's slot, for the status calls; NULL in the master. */
+static struct slot *own;
 
-	sb = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (sb == MAP_FAILED)
+size_t
+scoreboard_size(int n)
+{
+	return sizeof(struct scoreboard) + (size_t)n * sizeof(struct slot);
+}
+
+/* A new file at PATH (an old one, or a link put there, is removed first),
+ * sized LEN; its descriptor or -1. */
+static int
+status_file(const char *path, size_t len)
+{
+	int fd, e;
+
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, (off_t)len) < 0) {
+		e = errno;
+		close(fd);
+		unlink(path);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+struct scoreboard *
+scoreboard_create(int n, const char *path)
+{
+	size_t len = scoreboard_size(n);
+	struct scoreboard *sb;
+	int fd = -1, e;
+
+	if (path != NULL && (fd = status_file(path, len)) < 0)
 		return NULL;
+	sb = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | (fd < 0 ? MAP_ANONYMOUS : 0), fd, 0);
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (sb == MAP_FAILED) {
+		errno = e;
+		return NULL;
+	}
 	sb->nslots = n;         /* the mapping is zero-filled: all SLOT_FREE */
 	nslots = n;
 	return sb;
@@ -49,6 +93,7 @@ scoreboard_slot_start(struct scoreboard *sb, int slot, pid_t pid, int64_t starte
 	sb->slots[slot].sessions = 0;
 	sb->slots[slot].started = started;
 	memset(sb->slots[slot].client, 0, SB_KEY_LEN);
+	memset(&sb->slots[slot].status, 0, sizeof(sb->slots[slot].status));
 }
 
 void
@@ -124,4 +169,33 @@ scoreboard_count_busy(const struct scoreboard *sb)
 		if (scoreboard_get(sb, i) == SLOT_BUSY)
 			n++;
 	return n;
+}
+
+void
+scoreboard_set_self(struct scoreboard *sb, int slot)
+{
+	own = slot >= 0 && slot < nslots ? &sb->slots[slot] : NULL;
+}
+
+void
+scoreboard_status_session(const char *endpoint, const char *client)
+{
+	struct timespec t;
+
+	if (own == NULL)
+		return;
+	memset(&own->status, 0, sizeof(own->status));
+	if (endpoint == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	strlcpy(own->status.endpoint, endpoint, sizeof(own->status.endpoint));
+	strlcpy(own->status.client, client, sizeof(own->status.client));
+	own->status.since = (int64_t)t.tv_sec;
+}
+
+void
+scoreboard_status_step(const char *step)
+{
+	if (own != NULL)
+		strlcpy(own->status.step, step != NULL ? step : "", sizeof(own->status.step));
 }

@@ -23,6 +23,16 @@ enum slot_state {
 	SLOT_EXITING,           /* retiring: will accept no more */
 };
 
+/* What `posternd -S` shows of a busy worker: written by the worker, read
+ * by nobody but -S, which trusts none of it (bounded, escaped). */
+#define SB_TEXT 48
+struct slot_status {
+	char endpoint[SB_TEXT];
+	char client[SB_TEXT];           /* the client's address, as text */
+	char step[SB_TEXT];             /* the step being asked; "" = none */
+	int64_t since;                  /* CLOCK_MONOTONIC seconds at the session's start */
+};
+
 struct slot {
 	pid_t pid;
 	uint32_t state;         /* enum slot_state, written atomically */
@@ -31,6 +41,7 @@ struct slot {
 	/* The client of the session in progress, for per-client limits: an
 	 * IPv4 address, or the /64 of an IPv6 address; written before BUSY. */
 	uint8_t client[SB_KEY_LEN];
+	struct slot_status status;
 };
 
 struct scoreboard {
@@ -39,7 +50,11 @@ struct scoreboard {
 };
 
 struct sockaddr;
-struct scoreboard *scoreboard_create(int nslots);
+/* NSLOTS zeroed slots, shared; in the file PATH (created anew, mode 0600,
+ * for `posternd -S`) or, PATH NULL, anonymous.  NULL with errno set. */
+struct scoreboard *scoreboard_create(int nslots, const char *path);
+/* The size of a scoreboard of NSLOTS slots. */
+size_t scoreboard_size(int nslots);
 void scoreboard_set(struct scoreboard *, int slot, enum slot_state);
 enum slot_state scoreboard_get(const struct scoreboard *, int slot);
 /* The master: SLOT is about to get a new worker (PID 0 until forked), or
@@ -52,6 +67,13 @@ uint64_t scoreboard_sessions(const struct scoreboard *, int slot);
 /* A worker: the client of SLOT's session (SA NULL: none); its key. */
 void scoreboard_set_client(struct scoreboard *, int slot, const struct sockaddr *sa);
 uint8_t *scoreboard_client(struct scoreboard *, int slot);
+
+/* A worker: its own slot, which the status calls below write. */
+void scoreboard_set_self(struct scoreboard *, int slot);
+/* The session in progress (ENDPOINT NULL: none) and the step being asked
+ * (NULL: none), for `posternd -S`.  Nothing without scoreboard_set_self. */
+void scoreboard_status_session(const char *endpoint, const char *client);
+void scoreboard_status_step(const char *step);
 
 /* The per-client key of an address (IPv4, or IPv6 /64; v4-mapped as IPv4). */
 void scoreboard_client_key(const struct sockaddr *sa, uint8_t key[SB_KEY_LEN]);

@@ -6,6 +6,8 @@
  */
 #include "autoconf.h"
 #include "listen.h"
+#include "metrics_proc.h"
+#include "status.h"
 #include "pool.h"
 #include "credentials.h"
 #include "../common/config.h"
@@ -35,11 +37,12 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: posternd [-fdtV] [-c config]\n"
+	    "usage: posternd [-fdtSV] [-c config]\n"
 	    "  -c FILE  configuration file (default %s)\n"
 	    "  -f       stay in the foreground (for systemd and containers)\n"
 	    "  -d       debug: verbose log, also to stderr\n"
 	    "  -t       check the configuration and exit (0: valid, 1: not)\n"
+	    "  -S       print the running daemon's workers and exit\n"
 	    "  -V       print the version and exit\n", DEFAULT_CONFIG);
 }
 
@@ -86,22 +89,24 @@ int
 main(int argc, char **argv)
 {
 	const char *file = DEFAULT_CONFIG;
-	int foreground = 0, debug = 0, check = 0, ch, n, rc;
+	int foreground = 0, debug = 0, check = 0, status = 0, ch, n, rc;
 	struct listener listeners[MAX_LISTENERS];
 	struct credentials cr;
 	struct tls_server tls;
 	struct config *cfg;
 	struct pidfh *pfh = NULL;
+	struct metrics_proc mp;
 	char err[2048], abs[PATH_MAX];
 
 	setproctitle_init(argc, argv, environ);
 	sanitize_stdio();
-	while ((ch = getopt(argc, argv, "c:fdtVh")) != -1) {
+	while ((ch = getopt(argc, argv, "c:fdtSVh")) != -1) {
 		switch (ch) {
 		case 'c': file = optarg; break;
 		case 'f': foreground = 1; break;
 		case 'd': debug = 1; break;
 		case 't': check = 1; break;
+		case 'S': status = 1; break;
 		case 'V': printf("posternd %s\n", PACKAGE_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
@@ -117,6 +122,11 @@ main(int argc, char **argv)
 	if ((cfg = config_load(file, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "posternd: %s\n", err);
 		return 1;
+	}
+	if (status) {
+		rc = status_print(cfg, stdout);
+		config_free(cfg);
+		return rc;
 	}
 	if (credentials_lookup(cfg, &cr, err, sizeof(err)) < 0) {
 		fprintf(stderr, "posternd: %s: %s\n", file, err);
@@ -140,7 +150,8 @@ main(int argc, char **argv)
 		log_info("not started as root: workers run as uid %d, [server] user and group are not used",
 		    (int)getuid());
 	if (take_pidfile(cfg, &pfh, err, sizeof(err)) < 0 ||
-	    (n = listen_all(cfg, listeners, MAX_LISTENERS, err, sizeof(err))) < 0) {
+	    (n = listen_all(cfg, listeners, MAX_LISTENERS, err, sizeof(err))) < 0 ||
+	    metrics_proc_open(&mp, cfg, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		if (!debug)
 			fprintf(stderr, "posternd: %s\n", err);
@@ -154,7 +165,7 @@ main(int argc, char **argv)
 	}
 	if (pfh != NULL)
 		pidfile_write(pfh);
-	rc = pool_run(cfg, &cr, &tls, n, listeners, pfh != NULL ? pidfile_fileno(pfh) : -1);
+	rc = pool_run(cfg, &cr, &tls, n, listeners, pfh != NULL ? pidfile_fileno(pfh) : -1, &mp);
 	if (pfh != NULL)
 		pidfile_remove(pfh);
 	return rc;

@@ -21,6 +21,7 @@
 #include "pool.h"
 #include "credentials.h"
 #include "listen.h"
+#include "metrics_proc.h"
 #include "../common/config.h"
 #include "../common/config_load.h"
 #include "../common/listener.h"
@@ -75,6 +76,8 @@ struct pool {
 	int notify_pipe[2];
 	int crashes;                    /* quick deaths in a row */
 	double next_spawn;              /* monotonic seconds: back-off */
+	struct metrics_proc *mp;        /* [metrics]: socket, counters, process */
+	char status_path[1100];         /* the scoreboard's file, "": anonymous */
 };
 
 static double
@@ -116,6 +119,8 @@ spawn_worker(struct pool *p)
 		close(p->notify_pipe[0]);
 		if (p->pidfile_fd >= 0)
 			close(p->pidfile_fd);   /* root's pidfile: not the workers' to write */
+		if (p->mp->fd >= 0)
+			close(p->mp->fd);
 		memset(&a, 0, sizeof(a));
 		a.cfg = p->cfg;
 		a.listeners = p->listeners;
@@ -148,6 +153,8 @@ reap(struct pool *p)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		int slot;
+		if (metrics_proc_reaped(p->mp, pid, status))
+			continue;
 		for (slot = 0; slot < SLOTS; slot++)
 			if (p->pid[slot] == pid)
 				break;
@@ -340,6 +347,7 @@ reload(struct pool *p)
 	free(p->listeners);
 	p->listeners = nl;
 	p->nlisteners = n;
+	metrics_proc_reload(p->mp, nc);
 	config_free(p->cfg);
 	p->cfg = nc;
 	p->cr = cr;
@@ -350,6 +358,32 @@ reload(struct pool *p)
 	p->next_spawn = 0;
 	signal_all(p, SIGTERM, 1);      /* old workers: finish and go */
 	log_info("configuration reloaded: %d endpoints, %d listening sockets", nc->nendpoints, n);
+}
+
+/* Start the metrics process when due: it gets the master's slot count and
+ * closes every descriptor of the pool. */
+static void
+maintain_metrics(struct pool *p)
+{
+	int fds[MAX_LISTENERS + 5], n = 0;
+	struct metrics_child c;
+
+	if (p->mp->fd < 0 || p->mp->pid != 0)
+		return;
+	for (int i = 0; i < p->nlisteners; i++)
+		fds[n++] = p->listeners[i].fd;
+	fds[n++] = p->pidfile_fd;
+	fds[n++] = p->master_pipe[0];
+	fds[n++] = p->master_pipe[1];
+	fds[n++] = p->notify_pipe[0];
+	fds[n++] = p->notify_pipe[1];
+	c.sb = p->sb;
+	c.nslots = SLOTS;
+	c.max_workers = p->cfg->max_workers;
+	c.cr = &p->cr;
+	c.close_fds = fds;
+	c.nclose = n;
+	metrics_proc_maintain(p->mp, &c);
 }
 
 static void
@@ -393,7 +427,7 @@ setup_signals(sigset_t *waitmask)
 static struct pool *
 pool_create(struct config *cfg, const struct credentials *cr,
     struct tls_server *tls, int nlisteners, struct listener *listeners,
-    int pidfile_fd)
+    int pidfile_fd, struct metrics_proc *mp)
 {
 	struct pool *p;
 
@@ -402,6 +436,7 @@ pool_create(struct config *cfg, const struct credentials *cr,
 	p->cfg = cfg;
 	p->cr = *cr;
 	p->pidfile_fd = pidfile_fd;
+	p->mp = mp;
 	p->tls = *tls;          /* the pool owns it from now on */
 	memset(tls, 0, sizeof(*tls));
 	p->nlisteners = nlisteners;
@@ -415,8 +450,11 @@ pool_create(struct config *cfg, const struct credentials *cr,
 		log_err("cannot create the rate table: %s", strerror(errno));
 		return NULL;
 	}
-	if ((p->sb = scoreboard_create(SLOTS)) == NULL) {
-		log_err("cannot create the scoreboard: %s", strerror(errno));
+	/* beside the pidfile, for `posternd -S` (status.c) */
+	if (cfg->pidfile[0] != '\0')
+		snprintf(p->status_path, sizeof(p->status_path), "%s.status", cfg->pidfile);
+	if ((p->sb = scoreboard_create(SLOTS, p->status_path[0] ? p->status_path : NULL)) == NULL) {
+		log_err("cannot create the scoreboard %s: %s", p->status_path, strerror(errno));
 		return NULL;
 	}
 	if (pipe2(p->master_pipe, O_CLOEXEC) < 0 || pipe2(p->notify_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -429,15 +467,16 @@ pool_create(struct config *cfg, const struct credentials *cr,
 int
 pool_run(struct config *cfg, const struct credentials *cr,
     struct tls_server *tls, int nlisteners, struct listener *listeners,
-    int pidfile_fd)
+    int pidfile_fd, struct metrics_proc *mp)
 {
 	struct pool *p;
 	sigset_t waitmask;
 	double stop_at = 0, kill_at = 0;
 	int stopping = 0, aborted = 0;
 
-	if ((p = pool_create(cfg, cr, tls, nlisteners, listeners, pidfile_fd)) == NULL)
+	if ((p = pool_create(cfg, cr, tls, nlisteners, listeners, pidfile_fd, mp)) == NULL)
 		return 1;
+
 	setup_signals(&waitmask);
 	setproctitle("master");
 	log_info("started: %d listening sockets, %d workers (max %d)", nlisteners,
@@ -446,8 +485,10 @@ pool_run(struct config *cfg, const struct credentials *cr,
 		struct pollfd pfd = { p->notify_pipe[0], POLLIN, 0 };
 		struct timespec tick = { 1, 0 };
 
-		if (!stopping)
+		if (!stopping) {
 			maintain(p);
+			maintain_metrics(p);
+		}
 		if (ppoll(&pfd, 1, &tick, &waitmask) > 0)
 			drain_notify(p);
 		if (got_chld) {
@@ -465,6 +506,7 @@ pool_run(struct config *cfg, const struct credentials *cr,
 			    p->cfg->shutdown_grace);
 			listen_close(p->listeners, p->nlisteners);
 			signal_all(p, SIGTERM, 0);
+			metrics_proc_stop(p->mp);
 			setproctitle("master (stopping)");
 		}
 		if (stopping) {
@@ -482,6 +524,8 @@ pool_run(struct config *cfg, const struct credentials *cr,
 			}
 		}
 	}
+	if (p->status_path[0] != '\0')
+		unlink(p->status_path);
 	log_info("stopped");
 	close(p->master_pipe[1]);
 	free(p->listeners);

@@ -4,7 +4,7 @@
 # told who runs.
 #
 # The test plays a compromised worker for real: as root it opens a worker's
-# /proc/PID/mem, finds the scoreboard (the shared anonymous mapping every
+# /proc/PID/mem, finds the scoreboard (the shared mapping of PIDFILE.status every
 # worker can write) and overwrites it: every word holding a worker's pid now
 # holds the pid of an innocent process this test started, and the slot
 # count says 2^31-1.  Before the fix, the master sent SIGTERM to the
@@ -63,14 +63,14 @@ plan skip_all => 'needs root (to write a worker\'s memory as an attacker would)'
 }
 
 # ---------------------------------------------------------------- a compromised worker
-# The scoreboard: the shared anonymous mapping of a worker ("/dev/zero
-# (deleted)", rw-s).  Returns (address, length) or ().
+# The scoreboard: the worker's shared mapping of the status file beside the
+# pidfile (PIDFILE.status, rw-s).  Returns (address, length) or ().
 sub scoreboard_of {
 	my ($pid) = @_;
 	open my $f, '<', "/proc/$pid/maps" or return ();
 	no warnings 'portable';         # 64-bit addresses
 	while (<$f>) {
-		return (hex $1, hex($2) - hex($1)) if /^([0-9a-f]+)-([0-9a-f]+) rw-s .*\/dev\/zero/;
+		return (hex $1, hex($2) - hex($1)) if /^([0-9a-f]+)-([0-9a-f]+) rw-s .*\.pid\.status$/;
 	}
 	return ();
 }

@@ -62,6 +62,14 @@ main(void)
 		is_int(c->endpoints[0].limits.nlimit_exempt, 2, "default limit_exempt: two blocks");
 		config_free(c);
 	}
+	c = load(BASE "[metrics]\nlisten = 127.0.0.1:9587\n", err, sizeof(err));
+	ok(c != NULL && strcmp(c->metrics_listen, "127.0.0.1:9587") == 0 && c->nendpoints == 1,
+	    "[metrics] listen is read, and [metrics] is no endpoint");
+	config_free(c);
+	bad(BASE "[metrics]\nlisten = 127.0.0.1:9587\ntls = none\n", "must be renamed",
+	    "an endpoint named metrics is told to rename");
+	bad(BASE "[metrics]\nlisten = 127.0.0.1\n", "[metrics] listen", "[metrics] listen needs a port");
+	bad(BASE "[metrics]\nlisten = 127.0.0.1:1\nport = 2\n", "[metrics] port", "unknown [metrics] key");
 	c = load("[limits]\nlimit_exempt = 192.0.2.0/24\nbare_newline = reject\nmax_message_rate = 5\n"
 	    "[hooks]\ndata = /bin/true\n[smtp]\nlisten = 127.0.0.1:25\nlimit_exempt =\n"
 	    "[sub]\nlisten = 127.0.0.1:587\nbare_newline = normalize\n", err, sizeof(err));

@@ -109,6 +109,16 @@ test_names(void)
 	strcpy(m->endpoints[0].name, "we\"ird\\");
 	metrics_render(m, &(struct metrics_pool){ 0 }, buf, sizeof(buf));
 	ok(has(buf, "endpoint=\"we\\\"ird\\\\\"}"), "label values escaped");
+	/* a worker overwrote names: no NUL in 64 bytes, quotes, control bytes */
+	memset(m->endpoints[0].name, '"', METRICS_NAME_MAX);
+	memset(m->endpoints[1].name, 'b', METRICS_NAME_MAX);
+	m->endpoints[1].name[3] = '\n';
+	ok(metrics_render(m, &(struct metrics_pool){ 0 }, buf, sizeof(buf)) > 0,
+	    "unterminated names render");
+	ok(has(buf, "bbb?bbb") && strstr(buf, "bbb\n") == NULL, "control bytes shown as ?");
+	is_int(metrics_find_endpoint(m, "bbb"), -1, "an unterminated name matches nothing");
+	is_int(metrics_register_endpoint(m, "a"), 2, "registering passes over unterminated names");
+	ok(metrics_find_endpoint(m, "a") == 2, "and finds it again");
 }
 
 static void

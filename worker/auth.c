@@ -18,6 +18,7 @@
 #include "sasl.h"
 #include "../common/deadline.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "../common/writeall.h"
 
 #include <errno.h>
@@ -166,6 +167,7 @@ static void
 check(struct session *s, const char *mech, const struct sasl_credentials *cr, struct hook_result *res)
 {
 	const struct step *steps[CONFIG_MAX_STEPS + 1];
+	struct timespec t0;
 	int n, i, taken = 0;
 
 	hook_result_init(res);
@@ -174,7 +176,9 @@ check(struct session *s, const char *mech, const struct sasl_credentials *cr, st
 	for (i = 0; i < n; i++) {
 		if (steps[i]->kind == STEP_MILTER)
 			continue;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		check_step(s, steps[i], cr, res);
+		pipeline_count_step(steps[i], HOOK_AUTH, res, &t0);
 		if (res->verdict == HOOK_ACCEPT) {
 			taken = 1;
 			continue;
@@ -363,6 +367,9 @@ auth_verdict(struct session *s, const char *mech, const char *username, const st
 	char user[SASL_FIELD_MAX * 4 + 1];
 
 	log_user(user, sizeof(user), username);
+	if (metrics_shared != NULL && res->verdict != HOOK_TEMPFAIL && res->verdict != HOOK_FAILED)
+		metrics_add(metrics_shared, &metrics_shared->auth[res->verdict == HOOK_ACCEPT ?
+		    AUTH_OK : AUTH_FAILED], 1);
 	if (res->verdict == HOOK_ACCEPT) {
 		snprintf(s->auth_user, sizeof(s->auth_user), "%s", username);
 		strlcpy(s->auth_method, mech, sizeof(s->auth_method));

@@ -11,10 +11,12 @@
 #include "pipeline.h"
 #include "decision.h"
 #include "hook.h"
+#include "milter_step.h"
 #include "limits.h"
 #include "received.h"
 #include "../common/deadline.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -100,6 +102,7 @@ deliver(struct session *s, struct data_reader *dr)
 	double delay;
 	const char *qid = s->queue_id;
 	char to[1200];
+	enum metrics_outcome mo = MSG_REJECTED;        /* the first three refusals */
 
 	setproctitle("worker %s", s->client_addr);
 	if (dr->bare_lf && s->lim->bare_newline == BARE_NEWLINE_REJECT) {
@@ -120,9 +123,12 @@ deliver(struct session *s, struct data_reader *dr)
 	} else if (spool_finish(&s->spool) < 0) {
 		log_err("%s: cannot write the spool file in %s: %s", qid, s->cfg->spool_directory, strerror(errno));
 		smtp_reply(s, 451, "4.3.0", "Error: local error writing the message, try again later");
+		mo = MSG_TEMPFAILED;
 	} else {
 		const char *decider;
 		session_deliver(s, &res, &decider);
+		mo = res.verdict == HOOK_ACCEPT ? (milter_step_discarded() != NULL ? MSG_DISCARDED :
+		    MSG_ACCEPTED) : res.verdict == HOOK_REJECT ? MSG_REJECTED : MSG_TEMPFAILED;
 		delay = monotonic_since(&s->data_started);
 		rcpt_summary(s, to, sizeof(to));
 		if (res.verdict == HOOK_ACCEPT) {
@@ -140,6 +146,7 @@ deliver(struct session *s, struct data_reader *dr)
 			session_refuse(s, HOOK_DATA, &res);
 		}
 	}
+	metrics_message(metrics_shared, metrics_find_endpoint(metrics_shared, s->ep->name), mo);
 	transaction_reset(s);
 }
 

@@ -20,12 +20,15 @@
 #include "milter_step.h"
 #include "pipeline.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
+#include "../common/scoreboard.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The steps asked at stage KIND, in order.  Auth: the [hooks] auth step
@@ -53,8 +56,51 @@ session_stage_steps(struct session *s, enum hook_kind kind, const struct step **
 }
 
 /* Ask one step; MSG is the message at the data stage, else NULL. */
+static void run_step(struct session *, const struct step *, enum hook_kind,
+    struct message *, struct hook_result *);
+
+/* postern_step_calls_total and postern_step_duration_seconds (the hook
+ * stages and the metrics stages are in the same order). */
+void
+pipeline_count_step(const struct step *st, enum hook_kind kind, const struct hook_result *res,
+    const struct timespec *t0)
+{
+	struct timespec t1;
+	enum metrics_step_outcome o;
+
+	if (metrics_shared == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	switch (res->verdict) {
+	case HOOK_ACCEPT: o = STEP_ACCEPT; break;
+	case HOOK_REJECT: o = STEP_REJECT; break;
+	case HOOK_TEMPFAIL: o = STEP_TEMPFAIL; break;
+	default: o = res->timed_out ? STEP_TIMEOUT : STEP_ERROR; break;
+	}
+	metrics_step(metrics_shared, metrics_find_step(metrics_shared, st->name),
+	    (enum metrics_stage)kind, o, (double)(t1.tv_sec - t0->tv_sec) +
+	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9);
+}
+
 void
 pipeline_run_step(struct session *s, const struct step *st, enum hook_kind kind,
+    struct message *msg, struct hook_result *res)
+{
+	struct timespec t0;
+
+	scoreboard_status_step(st->name);
+	if (metrics_shared == NULL) {
+		run_step(s, st, kind, msg, res);
+	} else {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		run_step(s, st, kind, msg, res);
+		pipeline_count_step(st, kind, res, &t0);
+	}
+	scoreboard_status_step(NULL);
+}
+
+static void
+run_step(struct session *s, const struct step *st, enum hook_kind kind,
     struct message *msg, struct hook_result *res)
 {
 	char self[64];

@@ -35,5 +35,10 @@ void session_headers_free(struct session *);
  * NULL.  RES holds the verdict, the reply and the headers to add. */
 void pipeline_run_step(struct session *, const struct step *, enum hook_kind,
     struct message *, struct hook_result *);
+/* Count one call of step ST (started at T0, CLOCK_MONOTONIC) in the
+ * metrics: its stage, outcome and latency.  Nothing without [metrics]. */
+struct timespec;
+void pipeline_count_step(const struct step *st, enum hook_kind kind,
+    const struct hook_result *res, const struct timespec *t0);
 
 #endif

@@ -11,6 +11,7 @@
 #include "../common/deadline.h"
 #include "../common/scoreboard.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "../common/netaddr.h"
 
 #include <errno.h>
@@ -44,6 +45,8 @@ reply_line(struct session *s, int code, char *line, int n)
 	if (n < 0)
 		return;
 	put_line(s, line, n);
+	if (n < 4 || line[3] != '-')    /* a reply, not each of its lines */
+		metrics_reply(metrics_shared, code);
 	if (code >= 400)
 		log_debug("> %s", log_esc(line));
 	switch (code) {
@@ -52,6 +55,7 @@ reply_line(struct session *s, int code, char *line, int n)
 			char bye[REPLY_LINE_MAX + 1];
 			put_line(s, bye, snprintf(bye, sizeof(bye), "421 4.7.0 %s Error: too many errors",
 			    s->cfg->hostname));
+			metrics_reply(metrics_shared, 421);
 			log_info("too many errors (%d): disconnecting", s->errors);
 			s->quit = 1;
 		}
@@ -183,6 +187,8 @@ session_open(struct session *s, const struct config *cfg, const struct tls_serve
 	scoreboard_client_key((const struct sockaddr *)&conn->client, s->rate_key);
 	if (conn->stress)
 		session_stress(s);
+	metrics_session(metrics_shared, metrics_find_endpoint(metrics_shared, ep->name));
+	scoreboard_status_session(ep->name, s->client_addr);
 	setproctitle("worker %s", s->client_addr);
 }
 
@@ -205,6 +211,8 @@ session_disconnect(struct session *s)
 	tls_close(s->io);
 	log_info("disconnect from [%s]:%u messages=%d errors=%d", s->client_addr, s->client_port,
 	    s->nmessages, s->errors);
+	if (metrics_shared != NULL && s->bytes_in > 0)
+		metrics_add(metrics_shared, &metrics_shared->received_bytes, (uint64_t)s->bytes_in);
 }
 
 void
@@ -213,5 +221,6 @@ session_free(struct session *s)
 	free(s->rcpts);
 	free(s->rcpts_dsn);
 	spool_close(&s->spool);
+	scoreboard_status_session(NULL, NULL);
 	log_set_session(NULL);
 }

@@ -13,6 +13,7 @@
 #include "tls_peer.h"
 #include "netio.h"
 #include "../common/deadline.h"
+#include "../common/metrics.h"
 #include "../common/tls_creds.h"
 
 #include <errno.h>
@@ -98,6 +99,9 @@ tls_accept(struct netio *io, const struct tls_server *ts,
 		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
 			if (wait_for(io->fd, gnutls_record_get_direction(s), deadline) < 0) {
 				snprintf(why, whylen, "TLS handshake timed out");
+				if (metrics_shared != NULL)
+					if (metrics_shared != NULL)
+			metrics_add(metrics_shared, &metrics_shared->tls[TLS_FAILED], 1);
 				gnutls_deinit(s);
 				return -1;
 			}
@@ -106,12 +110,17 @@ tls_accept(struct netio *io, const struct tls_server *ts,
 		if (!gnutls_error_is_fatal(rc))
 			continue;       /* e.g. a warning alert */
 		snprintf(why, whylen, "TLS handshake failed: %s", gnutls_strerror(rc));
+		if (metrics_shared != NULL)
+			metrics_add(metrics_shared, &metrics_shared->tls[TLS_FAILED], 1);
 		/* tell the client why (RFC 8446 6.2), best effort: never waits */
 		gnutls_alert_send_appropriate(s, rc);
 		gnutls_deinit(s);
 		return -1;
 	}
 	netio_set_tls(io, s);
+	if (metrics_shared != NULL)
+		metrics_add(metrics_shared, &metrics_shared->tls[gnutls_session_is_resumed(s) ?
+		    TLS_RESUMED : TLS_FULL], 1);
 	tls_peer_read(s, peer);
 	/* The client's Finished is ACKed now, not 40 ms later: a client that
 	 * writes its next command at once (Nagle) would wait for that ACK. */

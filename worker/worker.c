@@ -244,6 +244,7 @@ worker_main(const struct worker_args *a)
 	setproctitle("worker starting");
 	drop_privileges(a);
 	no_new_privs();
+	scoreboard_set_self(a->sb, a->slot);
 	my_listeners = a->listeners;
 	my_nlisteners = a->nlisteners;
 	setup_signals(&waitmask);
