@@ -25,6 +25,7 @@
 
 enum tls_mode { TLS_NONE, TLS_STARTTLS, TLS_IMPLICIT };
 enum auth_mode { AUTH_NONE, AUTH_OPTIONAL, AUTH_REQUIRED };
+enum protocol { PROTO_SMTP, PROTO_LMTP };      /* endpoint key protocol (RFC 2033) */
 
 #define CONFIG_MAX_EXEMPT 16
 
@@ -110,6 +111,7 @@ struct endpoint {
 	int nlisten;
 	enum tls_mode tls;
 	enum auth_mode auth;
+	enum protocol protocol;         /* smtp (default) or lmtp */
 	int insecure_auth;
 	int proxy_protocol;             /* a PROXY header comes first from trusted peers */
 	struct cidr proxy_trusted[CONFIG_MAX_TRUSTED];

@@ -89,6 +89,7 @@ const struct key endpoint_keys[] = {
 	{ "listen", K_LISTEN, 0, 0, 0, 0 },
 	{ "tls", K_TLS, E(tls), 0, 0 },
 	{ "auth", K_AUTH, E(auth), 0, 0 },
+	{ "protocol", K_PROTO, E(protocol), 0, 0 },
 	{ "insecure_auth", K_BOOL, E(insecure_auth), 0, 0 },
 	{ "proxy_protocol", K_BOOL, E(proxy_protocol), 0, 0 },
 	{ "proxy_trusted", K_CUSTOM, 0, 0, 0, 0 },

@@ -160,6 +160,11 @@ set_value(struct loader *ld, const char *section, const struct key *k,
 		else if (!strcasecmp(v, "required")) *(enum auth_mode *)p = AUTH_REQUIRED;
 		else return fail(ld, section, k->name, "'%s' is not one of none, optional, required", v);
 		return 0;
+	case K_PROTO:
+		if (!strcasecmp(v, "smtp")) *(enum protocol *)p = PROTO_SMTP;
+		else if (!strcasecmp(v, "lmtp")) *(enum protocol *)p = PROTO_LMTP;
+		else return fail(ld, section, k->name, "'%s' is not smtp or lmtp (RFC 2033)", v);
+		return 0;
 	default:
 		return 0;
 	}
@@ -251,7 +256,7 @@ load_table(struct loader *ld, const char *section, const struct key *table, void
 		const char *v;
 		if (table->type != K_STRING && table->type != K_INT && table->type != K_SIZE &&
 		    table->type != K_BOOL && table->type != K_TLS && table->type != K_AUTH &&
-		    table->type != K_NEWLINE)
+		    table->type != K_PROTO && table->type != K_NEWLINE)
 			continue;
 		v = get(ld, section, table->name);
 		if (v == NULL)

@@ -11,7 +11,8 @@
 #include <iniparser.h>
 #include "config.h"
 
-enum key_type { K_STRING, K_INT, K_SIZE, K_BOOL, K_TLS, K_AUTH, K_NEWLINE, K_HOOK, K_LISTEN, K_CUSTOM };
+enum key_type { K_STRING, K_INT, K_SIZE, K_BOOL, K_TLS, K_AUTH, K_PROTO, K_NEWLINE, K_HOOK, K_LISTEN,
+    K_CUSTOM };
 
 struct key {
 	const char *name;

@@ -180,11 +180,13 @@ def t_lmtp():
     TAP.is_(answers[-1], '550 5.2.1 <gone@example.org> disabled', 'LMTP: all refused permanently: the 5xx')
     answers, d = transaction(st, 'L1.4', ['gone@example.org', 'full@example.org'], MSG)
     TAP.ok(answers[-1].startswith('452 4.2.2'), 'LMTP: refused, one temporarily: the 4xx', answers)
+    # (the cut past 60000 bytes is not driven here: the step's stderr, one
+    # line per recipient, would fill the pipe this harness reads at the end)
     many = ['user%03d-with-a-rather-long-local-part@example.org' % i for i in range(200)]
     answers, d = transaction(st, 'L1.5', many, MSG)
     size = sum(len(k) + len(v) + 2 for k, vs in (d or {}).items() for v in vs) + 1
-    TAP.ok(answers[-1] == 'OK' and size < 4096, '200 LMTP recipients: OK in an answer under 4096 bytes (%d)' % size)
-    TAP.ok(0 < len(d.get('rcpt_action', [])) < 200, 'the per-recipient results that fit (%d)' % len(d.get('rcpt_action', [])))
+    TAP.ok(answers[-1] == 'OK' and 4096 < size < 65536, '200 LMTP recipients: OK in an answer under 64 KiB (%d)' % size)
+    TAP.is_(len((d or {}).get('rcpt_action', [])), 200, 'all 200 per-recipient results fit (posternd reads 64 KiB)')
     st.close()
     ds.stop()
 

@@ -57,6 +57,7 @@ main(void)
 		is_int(c->hooks[HOOK_DATA].timeout, 300, "data hook timeout default");
 		is_int(c->hooks[HOOK_RCPT].timeout, 30, "hook timeout default");
 		is_int(c->limits.max_junk_commands, 100, "default max_junk_commands");
+		is_int(c->endpoints[0].protocol, PROTO_SMTP, "protocol defaults to smtp");
 		is_int(c->limits.max_connection_rate, 0, "rates are off by default");
 		is_int(c->limits.bare_newline, BARE_NEWLINE_NORMALIZE, "default bare_newline normalize");
 		is_int(c->endpoints[0].limits.nlimit_exempt, 2, "default limit_exempt: two blocks");
@@ -85,6 +86,14 @@ main(void)
 	}
 	bad("[limits]\nbare_newline = maybe\n" BASE, "bare_newline: 'maybe' is not one of normalize, reject", "bad bare_newline");
 	bad("[limits]\nlimit_exempt = 10.0.0.0/99\n" BASE, "[limits] limit_exempt", "bad limit_exempt block");
+	c = load(BASE "protocol = LMTP\n[sub]\nlisten = 127.0.0.1:2526\nprotocol = smtp\n", err, sizeof(err));
+	ok(c != NULL, "protocol = LMTP / smtp load");
+	if (c != NULL) {
+		is_int(c->endpoints[0].protocol, PROTO_LMTP, "protocol = LMTP (any case)");
+		is_int(c->endpoints[1].protocol, PROTO_SMTP, "protocol = smtp");
+		config_free(c);
+	}
+	bad(BASE "protocol = esmtp\n", "[smtp] protocol: 'esmtp' is not smtp or lmtp", "bad protocol named");
 	c = load("[limits]\nmax_message_size = 10M ; comment\nmax_errors = 3\n" BASE
 	    "max_recipients = 5\n[sub]\nlisten = [::1]:2526 127.0.0.1:2527\n", err, sizeof(err));
 	ok(c != NULL, "config with overrides loads");

@@ -19,7 +19,7 @@ static const struct {
 	{ "RCPT", CMD_RCPT }, { "DATA", CMD_DATA }, { "RSET", CMD_RSET },
 	{ "NOOP", CMD_NOOP }, { "QUIT", CMD_QUIT }, { "VRFY", CMD_VRFY },
 	{ "EXPN", CMD_EXPN }, { "HELP", CMD_HELP }, { "STARTTLS", CMD_STARTTLS },
-	{ "AUTH", CMD_AUTH }, { "BDAT", CMD_BDAT },
+	{ "AUTH", CMD_AUTH }, { "BDAT", CMD_BDAT }, { "LHLO", CMD_LHLO },
 };
 
 int

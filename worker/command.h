@@ -11,6 +11,7 @@ enum smtp_verb {
 	CMD_UNKNOWN = 0, CMD_EHLO, CMD_HELO, CMD_MAIL, CMD_RCPT, CMD_DATA,
 	CMD_RSET, CMD_NOOP, CMD_QUIT, CMD_VRFY, CMD_EXPN, CMD_HELP,
 	CMD_STARTTLS, CMD_AUTH, CMD_BDAT,
+	CMD_LHLO,               /* RFC 2033: LMTP endpoints only */
 	CMD_BAD_CHARS,          /* NUL, bare CR, control or 8-bit bytes */
 	CMD_EMPTY,              /* an empty line */
 };

@@ -113,7 +113,7 @@ session_hook(struct session *s, const struct step *st, enum hook_kind kind, int 
 }
 
 void
-session_refuse(struct session *s, enum hook_kind kind, const struct hook_result *res)
+session_refusal_text(enum hook_kind kind, const struct hook_result *res, char *out, size_t outlen)
 {
 	const char *text;
 
@@ -121,9 +121,9 @@ session_refuse(struct session *s, enum hook_kind kind, const struct hook_result 
 		/* a greeting can only be 554 or 421 (RFC 5321 3.1): keep the
 		 * hook's text, fix the code */
 		if (kind == HOOK_CONNECT)
-			reply(s, "%s%s", res->reply[0] == '5' ? "554" : "421", res->reply + 3);
+			snprintf(out, outlen, "%s%s", res->reply[0] == '5' ? "554" : "421", res->reply + 3);
 		else
-			reply(s, "%s", res->reply);
+			strlcpy(out, res->reply, outlen);
 		return;
 	}
 	switch (res->verdict) {
@@ -145,5 +145,14 @@ session_refuse(struct session *s, enum hook_kind kind, const struct hook_result 
 	if (kind == HOOK_CONNECT)       /* greeting replies: 554 or 421 (RFC 5321 3.1) */
 		text = res->verdict == HOOK_REJECT ? "554 5.7.1 Error: no SMTP service for you here" :
 		    "421 4.3.0 Error: service not available, try again later";
+	strlcpy(out, text, outlen);
+}
+
+void
+session_refuse(struct session *s, enum hook_kind kind, const struct hook_result *res)
+{
+	char text[sizeof(res->reply) + 8];
+
+	session_refusal_text(kind, res, text, sizeof(text));
 	reply(s, "%s", text);
 }

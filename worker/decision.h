@@ -19,6 +19,8 @@ void session_hook(struct session *, const struct step *, enum hook_kind, int std
     long long body_len, const char *fd3, size_t fd3_len, struct hook_result *);
 /* Queue the reply for a hook that did not accept. */
 void session_refuse(struct session *, enum hook_kind, const struct hook_result *);
+/* The text of that reply ("NNN X.Y.Z text"), into OUT. */
+void session_refusal_text(enum hook_kind, const struct hook_result *, char *out, size_t outlen);
 
 /* Build the hook environment for step ST at stage KIND from the session. */
 void session_hook_env(struct session *, const struct step *, enum hook_kind, struct hook_env *);

@@ -14,11 +14,14 @@
 #include "milter_step.h"
 #include "limits.h"
 #include "received.h"
+#include "lmtp.h"
+#include "rcpt_answers.h"
 #include "../common/deadline.h"
 #include "../common/log.h"
 #include "../common/metrics.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -94,7 +97,21 @@ rcpt_summary(const struct session *s, char *out, size_t outlen)
 	}
 }
 
-/* The message is in the spool: check it, give it to the data hook, reply. */
+/* A refusal of the whole message before any step saw it. */
+static void __attribute__((format(printf, 3, 4)))
+refuse_message(struct hook_result *res, enum hook_verdict v, const char *fmt, ...)
+{
+	va_list ap;
+
+	hook_result_init(res);
+	res->verdict = v;
+	va_start(ap, fmt);
+	vsnprintf(res->reply, sizeof(res->reply), fmt, ap);
+	va_end(ap);
+}
+
+/* The message is in the spool: check it, give it to the data steps, reply
+ * (on an LMTP endpoint once per recipient: lmtp.c). */
 static void
 deliver(struct session *s, struct data_reader *dr)
 {
@@ -102,6 +119,7 @@ deliver(struct session *s, struct data_reader *dr)
 	double delay;
 	const char *qid = s->queue_id;
 	char to[1200];
+	int ok = 0;
 	enum metrics_outcome mo = MSG_REJECTED;        /* the first three refusals */
 
 	setproctitle("worker %s", s->client_addr);
@@ -109,43 +127,47 @@ deliver(struct session *s, struct data_reader *dr)
 		/* as Postfix 3.9's smtpd_forbid_bare_newline = yes */
 		log_info("reject: %s from=<%s>: bare <LF> received (bare_newline = reject): disconnecting",
 		    qid, log_esc(s->mail_from));
-		smtp_reply(s, 521, "5.5.2", "%s Error: bare <LF> received", s->cfg->hostname);
+		refuse_message(&res, HOOK_REJECT, "521 5.5.2 %s Error: bare <LF> received", s->cfg->hostname);
 		s->quit = 1;
 	} else if (dr->too_big) {
 		log_info("reject: %s from=<%s> size=%lld: over the limit of %lld bytes", qid,
 		    log_esc(s->mail_from), dr->size, s->lim->max_message_size);
-		smtp_reply(s, 552, "5.3.4", "Error: message too big (the limit is %lld bytes)",
+		refuse_message(&res, HOOK_REJECT, "552 5.3.4 Error: message too big (the limit is %lld bytes)",
 		    s->lim->max_message_size);
 	} else if (dr->long_line) {
 		log_info("reject: %s from=<%s>: a text line is longer than 1000 octets", qid,
 		    log_esc(s->mail_from));
-		smtp_reply(s, 554, "5.6.0", "Error: a line of the message is longer than 1000 octets (RFC 5321 4.5.3.1.6)");
+		refuse_message(&res, HOOK_REJECT, "554 5.6.0 Error: a line of the message is longer than 1000 octets (RFC 5321 4.5.3.1.6)");
 	} else if (spool_finish(&s->spool) < 0) {
 		log_err("%s: cannot write the spool file in %s: %s", qid, s->cfg->spool_directory, strerror(errno));
-		smtp_reply(s, 451, "4.3.0", "Error: local error writing the message, try again later");
+		refuse_message(&res, HOOK_TEMPFAIL, "451 4.3.0 Error: local error writing the message, try again later");
 		mo = MSG_TEMPFAILED;
 	} else {
 		const char *decider;
-		session_deliver(s, &res, &decider);
+		ok = session_deliver(s, &res, &decider);
 		mo = res.verdict == HOOK_ACCEPT ? (milter_step_discarded() != NULL ? MSG_DISCARDED :
 		    MSG_ACCEPTED) : res.verdict == HOOK_REJECT ? MSG_REJECTED : MSG_TEMPFAILED;
 		delay = monotonic_since(&s->data_started);
 		rcpt_summary(s, to, sizeof(to));
-		if (res.verdict == HOOK_ACCEPT) {
+		if (ok) {
 			s->nmessages++;
 			log_info("%s: from=<%s> to=%s nrcpt=%d size=%lld delay=%.3f status=sent", qid,
 			    log_esc(s->mail_from), to, s->nrcpts, dr->size, delay);
-			if (res.reply[0] != '\0')
-				reply(s, "%s", res.reply);
-			else
-				smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
 		} else {
 			log_info("%s: from=<%s> to=%s nrcpt=%d size=%lld delay=%.3f status=%s (%s hook exit %d)",
 			    qid, log_esc(s->mail_from), to, s->nrcpts, dr->size, delay,
 			    res.verdict == HOOK_REJECT ? "rejected" : "deferred", decider, res.exit_status);
-			session_refuse(s, HOOK_DATA, &res);
 		}
 	}
+	if (s->ep->protocol == PROTO_LMTP)
+		lmtp_replies(s, ok, &res);
+	else if (ok && res.reply[0] != '\0')
+		reply(s, "%s", res.reply);
+	else if (ok)
+		smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
+	else
+		session_refuse(s, HOOK_DATA, &res);
+	rcpt_table_end();
 	metrics_message(metrics_shared, metrics_find_endpoint(metrics_shared, s->ep->name), mo);
 	transaction_reset(s);
 }
@@ -180,8 +202,8 @@ smtp_data(struct session *s, const char *arg)
 		smtp_reply(s, 503, "5.5.1", "Error: BODY=BINARYMIME needs BDAT, not DATA");
 		return;
 	}
-	if (s->nrcpts == 0) {
-		smtp_reply(s, 554, "5.5.1", "Error: no valid recipients");
+	if (s->nrcpts == 0) {     /* LMTP: 503 (RFC 2033 4.2) */
+		smtp_reply(s, s->ep->protocol == PROTO_LMTP ? 503 : 554, "5.5.1", "Error: no valid recipients");
 		return;
 	}
 	if (message_start(s, &dr) < 0)
@@ -256,7 +278,7 @@ smtp_bdat(struct session *s, const char *arg)
 		smtp_reply(s, 501, "5.5.4", "Syntax: BDAT size [LAST]");
 		return;
 	}
-	if ((refused = limits_bdat(s, n)) != LIMITS_BDAT_READ) {
+	if ((refused = limits_bdat(s, n, lmtp_bdat_replies(s, last))) != LIMITS_BDAT_READ) {
 		if (refused == LIMITS_BDAT_TOO_BIG)
 			transaction_reset(s);
 		limits_bdat_drop(s, n);
@@ -268,15 +290,20 @@ smtp_bdat(struct session *s, const char *arg)
 			return;
 		if (!s->in_transaction)
 			smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
-		else if (s->chunk_failed)
-			smtp_reply(s, 451, "4.3.0", "Error: an earlier chunk failed, send RSET and try again");
-		else
-			smtp_reply(s, 554, "5.5.1", "Error: no valid recipients");
+		else if (s->chunk_failed) {
+			int k, times = lmtp_bdat_replies(s, last);
+			for (k = 0; k < times; k++)
+				smtp_reply(s, 451, "4.3.0", "Error: an earlier chunk failed, send RSET and try again");
+		} else
+			smtp_reply(s, s->ep->protocol == PROTO_LMTP ? 503 : 554, "5.5.1", "Error: no valid recipients");
 		return;
 	}
 	if (!s->chunking) {
-		if (message_start(s, &s->chunk_reader) < 0) {
+		if (message_start(s, &s->chunk_reader) < 0) {  /* one 451 queued */
+			int k, times = lmtp_bdat_replies(s, last);
 			s->chunk_failed = 1;
+			for (k = 1; k < times; k++)
+				smtp_reply(s, 451, "4.3.0", "Error: local error, try again later");
 			read_chunk(s, n, NULL, 0);
 			return;
 		}
@@ -288,7 +315,14 @@ smtp_bdat(struct session *s, const char *arg)
 		return;
 	}
 	if (s->chunk_reader.too_big) {
-		/* Refuse now; the client must not send more chunks (RFC 3030 2). */
+		/* Refuse now; the client must not send more chunks (RFC 3030 2).
+		 * LMTP: only BDAT LAST has a reply per recipient. */
+		if (!last && s->ep->protocol == PROTO_LMTP) {
+			smtp_reply(s, 552, "5.3.4", "Error: message too big (the limit is %lld bytes)",
+			    s->lim->max_message_size);
+			transaction_reset(s);
+			return;
+		}
 		deliver(s, &s->chunk_reader);
 		return;
 	}

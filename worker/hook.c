@@ -4,13 +4,14 @@
  * The command is spawned (child.c: own session and process group, clean
  * signals, descriptors 0-3 only, in the hook directory); then one poll
  * loop until the hook exits or its time is up: feed fd 3, read stdout
- * (first 16 KiB kept), log stderr line by line, watch a pidfd for the
+ * (first 64 KiB kept), log stderr line by line, watch a pidfd for the
  * exit.  On timeout its whole group is killed and reaped (child.c).  The
- * answer is the exit status, with the PREPEND/WARN/INFO lines and the reply
- * line on stdout.
+ * answer is the exit status, with the PREPEND/WARN/INFO lines, at the data
+ * stage RCPT lines (per-recipient answers), and the reply line on stdout.
  */
 #include "autoconf.h"
 #include "hook.h"
+#include "rcpt_answers.h"
 #include "../common/deadline.h"
 #include "../common/log.h"
 
@@ -29,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STDOUT_MAX      16384   /* PREPEND lines and a reply line */
+#define STDOUT_MAX      65536   /* PREPEND and RCPT lines and a reply line */
 
 void
 hook_env_init(struct hook_env *e)
@@ -196,6 +197,8 @@ take_annotations(const struct hook_call *call, const char *out, size_t len, stru
 			break;          /* cut off: not a whole line */
 		if (t >= 8 && strncmp(line, "PREPEND ", 8) == 0) {
 			hook_result_prepend(res, line + 8, t - 8);
+		} else if (call->kind == HOOK_DATA && t >= 5 && strncmp(line, "RCPT ", 5) == 0) {
+			rcpt_sink_add(line + 5, t - 5);         /* per recipient: rcpt_answers.c */
 		} else if (t >= 5 && (strncmp(line, "WARN ", 5) == 0 || strncmp(line, "INFO ", 5) == 0)) {
 			log_sanitize(clean, sizeof(clean), line + 5, t - 5 < 256 ? t - 5 : 256);
 			if (line[0] == 'W')
@@ -415,7 +418,7 @@ run_finish(struct run *r, struct hook_result *res)
 void
 hook_run(const struct hook_call *call, struct hook_result *res)
 {
-	static struct run r;    /* 16 KiB of output: not on the stack */
+	static struct run r;    /* 64 KiB of output: not on the stack */
 
 	memset(&r, 0, sizeof(r));
 	r.call = call;

@@ -90,7 +90,7 @@ limits_command(struct session *s, enum smtp_verb verb)
 }
 
 int
-limits_bdat(struct session *s, unsigned long long n)
+limits_bdat(struct session *s, unsigned long long n, int replies)
 {
 	long long max = s->lim->max_message_size, have = s->chunking ? s->chunk_reader.size : 0;
 
@@ -102,7 +102,9 @@ limits_bdat(struct session *s, unsigned long long n)
 	}
 	log_info("reject: BDAT of %llu octets: the message would pass the limit of %lld bytes",
 	    n, max);
-	smtp_reply(s, 552, "5.3.4", "Error: message too big (the limit is %lld bytes)", max);
+	do
+		smtp_reply(s, 552, "5.3.4", "Error: message too big (the limit is %lld bytes)", max);
+	while (--replies > 0);
 	return LIMITS_BDAT_TOO_BIG;
 }
 

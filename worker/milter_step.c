@@ -15,6 +15,7 @@
 #include "session.h"
 #include "spool.h"
 #include "../common/log.h"
+#include "../common/writeall.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -232,37 +233,28 @@ read_message(const struct message *m, size_t *len)
 	return out;
 }
 
-/* The edited message into a new file for the next step (CR LF made LF
- * again if the spool keeps LF). */
+/* The edited message P (LEN octets, ours to change) into a new file for
+ * the next step in one write: CR LF made LF first, in place, if the spool
+ * keeps LF (a write per line cost 30 syscalls for a 1 KiB message). */
 static int
-write_message(struct message *m, const char *p, size_t len)
+write_message(struct message *m, char *p, size_t len)
 {
-	int fd = spool_tmpfile(m->dir);
-	size_t i = 0, start, total = 0;
+	size_t i, o;
+	int fd;
 
-	if (fd < 0)
-		return -1;
-	while (i < len) {
-		ssize_t w;
-		start = i;
-		if (m->crlf)
-			i = len;
-		else
-			while (i < len && !(p[i] == '\r' && i + 1 < len && p[i + 1] == '\n'))
-				i++;
-		for (; start < i; start += (size_t)w, total += (size_t)w)
-			if ((w = write(fd, p + start, i - start)) < 0) {
-				close(fd);
-				return -1;
-			}
-		if (!m->crlf && i < len)
-			i++;            /* drop the CR of CR LF */
+	if (!m->crlf) {
+		for (i = o = 0; i < len; i++)
+			if (!(p[i] == '\r' && i + 1 < len && p[i + 1] == '\n'))
+				p[o++] = p[i];
+		len = o;
 	}
-	if (lseek(fd, 0, SEEK_SET) < 0) {
+	if ((fd = spool_tmpfile(m->dir)) < 0)
+		return -1;
+	if (write_all(fd, p, len, NULL) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
 		close(fd);
 		return -1;
 	}
-	message_replace(m, fd, (long long)total);
+	message_replace(m, fd, (long long)len);
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "message.h"
 #include "milter_step.h"
 #include "pipeline.h"
+#include "rcpt_answers.h"
 #include "../common/log.h"
 #include "../common/metrics.h"
 #include "../common/scoreboard.h"
@@ -300,7 +301,7 @@ session_deliver(struct session *s, struct hook_result *res, const char **decider
 	const struct step *steps[CONFIG_MAX_STEPS + 1];
 	char reply[sizeof(res->reply)] = "";
 	struct message m;
-	int n, i, taken = 0, passed;
+	int n, i, taken = 0;
 
 	*decider = "data";
 	message_begin(&m, s->spool.fd, s->spool.written, s->cfg->data_crlf, s->cfg->spool_directory);
@@ -310,21 +311,33 @@ session_deliver(struct session *s, struct hook_result *res, const char **decider
 		return 0;
 	}
 	n = session_stage_steps(s, HOOK_DATA, steps);
+	if (rcpt_table_begin(s) < 0) {
+		local_error(s, res, "out of memory");
+		message_end(&m);
+		return 0;
+	}
 	for (i = 0; i < n && milter_step_discarded() == NULL; i++) {
+		int took, open, passed;
 		*decider = steps[i]->name;
 		if (message_materialise(&m) < 0) {
 			local_error(s, res, "cannot write the message with its new headers");
+			rcpt_table_refuse_open(s, res);
 			break;
 		}
+		rcpt_sink_arm();
 		pipeline_run_step(s, steps[i], HOOK_DATA, &m, res);
+		rcpt_sink_disarm();
 		if (milter_step_discarded() != NULL)
 			break;
-		passed = 0;
-		if (res->verdict != HOOK_ACCEPT && !(passed = failure_accepted(steps[i], res)))
+		passed = res->verdict != HOOK_ACCEPT && failure_accepted(steps[i], res);
+		open = rcpt_table_step(s, steps[i]->name, res, &took);
+		/* rcpt_answers.c: the first refusal a recipient gets is final;
+		 * SMTP has one reply for all, so a refusal ends it there */
+		if (open == 0 || (s->ep->protocol != PROTO_LMTP && rcpt_table_refused() > 0))
 			break;
-		if (!passed && steps[i]->kind != STEP_MILTER)
+		if (took && !passed && steps[i]->kind != STEP_MILTER)
 			taken = 1;
-		if (res->reply[0] != '\0')
+		if (res->verdict == HOOK_ACCEPT && res->reply[0] != '\0')
 			strlcpy(reply, res->reply, sizeof(reply));
 		take_headers(steps[i], res, NULL, &m);
 	}
@@ -336,16 +349,18 @@ session_deliver(struct session *s, struct hook_result *res, const char **decider
 		res->exit_status = 0;
 		snprintf(res->reply, sizeof(res->reply), "250 2.0.0 Ok: discarded by %s",
 		    milter_step_discarded());
+		rcpt_table_accept_open(res->reply);
 		return 1;
 	}
-	if (i < n)
-		return 0;
-	if (!taken) {
+	if (i == n && !taken) {
 		log_warn("%s: no data step took the message (all failed with on_error = accept): temporary failure",
 		    s->queue_id);
 		hook_result_init(res);
-		return 0;
+		rcpt_table_refuse_open(s, res);
 	}
+	rcpt_table_accept_open(reply);
+	if (!rcpt_table_collapse(res))
+		return 0;
 	strlcpy(res->reply, reply, sizeof(res->reply));
 	return 1;
 }

@@ -3,7 +3,9 @@
  * (postfix.org/SMTPD_POLICY_README.html) for persistent hooks.
  *
  * A request is "name=value" lines and an empty line; the answer is
- * "action=..." (other attributes ignored) and an empty line.  The hook is
+ * "action=..." (at the data stage after rcpt_action= attributes, one per
+ * recipient: rcpt_answers.c; other attributes ignored) and an empty line,
+ * at most 64 KiB.  The hook is
  * started on first use, once per worker, with a socketpair as its stdin and
  * stdout and a pipe as its stderr (logged), in its own session; or,
  * for inet:/unix: hooks, a connection is opened to a server that runs
@@ -15,6 +17,7 @@
 #include "autoconf.h"
 #include "policy.h"
 #include "hook.h"
+#include "rcpt_answers.h"
 #include "sockconnect.h"
 #include "../common/deadline.h"
 #include "../common/log.h"
@@ -36,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ANSWER_MAX      4096
+#define ANSWER_MAX      65536   /* rcpt_action= lines (rcpt_answers.c) and action= */
 #define BACKOFF_MIN     0.5
 #define BACKOFF_MAX     30.0
 #define STDERR_BUDGET   65536   /* bytes of stderr read per call: a flood cannot keep us */
@@ -233,17 +236,18 @@ static int
 read_answer(struct coproc *cp, const char *name, char *answer, size_t max,
     const struct timespec *deadline)
 {
-	size_t len = 0;
+	size_t len = 0, seen = 0;
 
 	for (;;) {
 		ssize_t n;
-		char *end;
 		int rc;
 
 		answer[len] = '\0';
-		if ((len >= 2 && (end = strstr(answer, "\n\n")) != NULL) ||
+		/* the empty line; only the new bytes (and the one before) are searched */
+		if ((len >= 2 && strstr(answer + (seen > 0 ? seen - 1 : 0), "\n\n") != NULL) ||
 		    (len == 1 && answer[0] == '\n'))
 			return (int)len;
+		seen = len;
 		if (len + 1 >= max)
 			return -1;      /* too long to be an answer */
 		n = recv(cp->fd, answer + len, max - 1 - len, 0);
@@ -311,7 +315,8 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 	const struct hook_command *cmd = &st->cmd;
 	const char *name = st->name;
 	struct timespec deadline;
-	char *req = NULL, answer[ANSWER_MAX];
+	static char answer[ANSWER_MAX];         /* not on the stack */
+	char *req = NULL;
 	size_t reqlen = 0;
 	int attempt, rc = 0;
 
@@ -352,6 +357,8 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 			if (rc >= 0) {
 				if (policy_parse_action(name, kind, answer, res) == 0) {
 					cp->backoff = 0;
+					if (kind == HOOK_DATA)
+						rcpt_sink_add_policy(answer);
 					break;
 				}
 				log_warn("hook %s: answer without a valid action= line: restarting it", name);

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define ANSWER_MAX      4096
+#define ACTION_MAX      4096    /* one action= line */
 
 /* The reply for a REJECT/DEFER text: the text's own enhanced status code if
  * it starts with one of the right class ("5.1.1 no such user"), as Postfix
@@ -62,7 +62,7 @@ int
 policy_parse_action(const char *name, enum hook_kind kind, const char *answer, struct hook_result *res)
 {
 	const char *p = answer, *text;
-	char action[ANSWER_MAX];
+	char action[ACTION_MAX];
 	size_t alen;
 	int code;
 
@@ -71,6 +71,8 @@ policy_parse_action(const char *name, enum hook_kind kind, const char *answer, s
 		const char *eol = strchr(p, '\n');
 		size_t l = eol != NULL ? (size_t)(eol - p) : strlen(p);
 		if (l > 7 && strncasecmp(p, "action=", 7) == 0) {
+			if (l - 7 >= sizeof(action))
+				return -1;      /* longer than any action we take */
 			memcpy(action, p + 7, l - 7);
 			action[l - 7] = '\0';
 		}

@@ -75,7 +75,7 @@ policy_attrs(struct session *s, const struct step *st, enum hook_kind kind, stru
 		hook_env_add(a, "request", "smtpd_access_policy");
 	/* Postfix: HELO or EHLO as the client said it */
 	hook_env_add(a, "protocol_state", kind == HOOK_HELO && !s->esmtp ? "HELO" : states[kind]);
-	hook_env_add(a, "protocol_name", s->esmtp ? "ESMTP" : "SMTP");
+	hook_env_add(a, "protocol_name", s->ep->protocol == PROTO_LMTP ? "LMTP" : s->esmtp ? "ESMTP" : "SMTP");
 	hook_env_add(a, "helo_name", s->helo);
 	hook_env_addf(a, "queue_id", "%s.%d", s->id, s->nmessages + 1);
 	hook_env_add(a, "sender", s->in_transaction ? s->mail_from : "");

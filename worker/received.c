@@ -18,13 +18,11 @@ received_write(struct session *s, const char *queue_id)
 {
 	char date[64], hdr[2048], first[SMTP_PATH_MAX + 1];
 	const char *eol = s->cfg->data_crlf ? "\r\n" : "\n";
-	/* RFC 3848: ESMTP, ESMTPA (authenticated), ESMTPS (TLS), ESMTPSA */
-	/* RFC 6531 3.7.3: UTF8SMTP, UTF8SMTPA, UTF8SMTPS, UTF8SMTPSA */
-	const char *proto = !s->esmtp ? "SMTP" : s->smtputf8 ?
-	    (session_has_tls(s) ? (session_authenticated(s) ? "UTF8SMTPSA" : "UTF8SMTPS") :
-	    (session_authenticated(s) ? "UTF8SMTPA" : "UTF8SMTP")) :
-	    session_has_tls(s) ? (session_authenticated(s) ? "ESMTPSA" : "ESMTPS") :
-	    (session_authenticated(s) ? "ESMTPA" : "ESMTP");
+	/* RFC 3848: ESMTP, ESMTPA (authenticated), ESMTPS (TLS), ESMTPSA; LMTP,
+	 * LMTPA, LMTPS, LMTPSA on an LMTP endpoint */
+	/* RFC 6531 3.7.3: UTF8SMTP, UTF8SMTPA, UTF8SMTPS, UTF8SMTPSA (UTF8LMTP...) */
+	const int lmtp = s->ep->protocol == PROTO_LMTP;
+	char proto[16];
 	char with[200];
 	const char *v6 = strchr(s->client_addr, ':') != NULL ? "IPv6:" : "";
 	/* "(NAME [IP])" once the name was looked up; "([IP])" with reverse_lookup = no */
@@ -34,6 +32,9 @@ received_write(struct session *s, const char *queue_id)
 	struct tm tm;
 	int n;
 
+	snprintf(proto, sizeof(proto), "%s%s%s%s", !s->esmtp ? "" : s->smtputf8 ? "UTF8" : lmtp ? "" : "E",
+	    lmtp ? "LMTP" : "SMTP", s->esmtp && session_has_tls(s) ? "S" : "",
+	    s->esmtp && session_authenticated(s) ? "A" : "");
 	if (session_has_tls(s))
 		snprintf(with, sizeof(with), "%s (%s)", proto, s->tls_info);
 	else

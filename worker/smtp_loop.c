@@ -17,6 +17,7 @@
 #include "delivery.h"
 #include "hook.h"
 #include "limits.h"
+#include "lmtp.h"
 #include "tls_session.h"
 #include "esmtp_ext.h"
 #include "transaction.h"
@@ -32,17 +33,21 @@
  * RFC 3461 +100/+500, RFC 4954 +500 for AUTH=). */
 #define PATH_LINE_MAX    2048
 
+/* HELO, EHLO or LHLO (VERB); ESMTP: not HELO.  An endpoint speaks SMTP or
+ * LMTP, not both (lmtp.c). */
 static void
-smtp_hello(struct session *s, const char *arg, int esmtp)
+smtp_hello(struct session *s, const char *arg, const char *verb, int esmtp)
 {
 	size_t len = strlen(arg);
 
+	if (lmtp_wrong_hello(s, verb))
+		return;
 	if (len == 0 || strchr(arg, ' ') != NULL) {
-		smtp_reply(s, 501, "5.5.4", "Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
+		smtp_reply(s, 501, "5.5.4", "Syntax: %s hostname", verb);
 		return;
 	}
 	if (len >= sizeof(s->helo)) {
-		smtp_reply(s, 501, "5.5.4", "Error: %s argument too long", esmtp ? "EHLO" : "HELO");
+		smtp_reply(s, 501, "5.5.4", "Error: %s argument too long", verb);
 		return;
 	}
 	s->accept_text[0] = '\0';
@@ -62,7 +67,7 @@ smtp_hello(struct session *s, const char *arg, int esmtp)
 	transaction_reset(s);           /* RFC 5321 4.1.4: EHLO resets */
 	strlcpy(s->helo, arg, sizeof(s->helo));
 	s->esmtp = esmtp;
-	log_info("%s %s", esmtp ? "ehlo" : "helo", log_esc(s->helo));
+	log_info("%s %s", esmtp ? (s->ep->protocol == PROTO_LMTP ? "lhlo" : "ehlo") : "helo", log_esc(s->helo));
 	if (!esmtp) {
 		smtp_reply(s, 250, NULL, "%s", session_accept_text(s, s->cfg->hostname));
 		return;
@@ -87,13 +92,19 @@ smtp_hello(struct session *s, const char *arg, int esmtp)
 static void
 smtp_ehlo(struct session *s, const char *arg)
 {
-	smtp_hello(s, arg, 1);
+	smtp_hello(s, arg, "EHLO", 1);
 }
 
 static void
 smtp_helo(struct session *s, const char *arg)
 {
-	smtp_hello(s, arg, 0);
+	smtp_hello(s, arg, "HELO", 0);
+}
+
+static void
+smtp_lhlo(struct session *s, const char *arg)
+{
+	smtp_hello(s, arg, "LHLO", 1);
 }
 
 /* RFC 3207.  Plaintext the client sent after STARTTLS is thrown away, never
@@ -189,7 +200,8 @@ static void
 smtp_help(struct session *s, const char *arg)
 {
 	(void)arg;
-	smtp_reply_cont(s, 214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+	smtp_reply_cont(s, 214, "2.0.0", "Commands: %s MAIL RCPT DATA RSET NOOP QUIT VRFY HELP",
+	    s->ep->protocol == PROTO_LMTP ? "LHLO" : "EHLO HELO");
 	smtp_reply(s, 214, "2.0.0", "See RFC 5321");
 }
 
@@ -234,6 +246,7 @@ static const struct command_entry {
 	[CMD_HELP] = { "HELP", 0, smtp_help },
 	[CMD_STARTTLS] = { "STARTTLS", 0, smtp_starttls },
 	[CMD_AUTH] = { "AUTH", 0, smtp_auth },
+	[CMD_LHLO] = { "LHLO", 0, smtp_lhlo },
 	[CMD_BAD_CHARS] = { NULL, 0, smtp_bad_chars },
 	[CMD_EMPTY] = { NULL, 0, smtp_unknown },
 	[CMD_UNKNOWN] = { NULL, 0, smtp_unknown },

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #define CHUNK	65536
-#define RCPT_LINES_MAX	3400	/* posternd reads answers of < 4096 bytes */
+#define RCPT_LINES_MAX	60000	/* posternd reads policy answers of < 64 KiB */
 
 struct rcpt_result {
 	int code;

@@ -9,6 +9,9 @@ free loopback port (UDP and TCP) with its own records and nothing else
                   local=['example.test', '127.in-addr.arpa'])
     'resolver = 127.0.0.1:%d' % dns.port
     dns.queries()     # ['PTR 1.0.0.127.in-addr.arpa', 'A mx.example.test', ...]
+    Dnsmasq(dir, ..., address='127.53.1.2')   # port 53 of that address (root):
+                      # for programs that ask the system resolver
+    free_address()    # a 127.53.x.y where nothing listens on port 53
     dns.stop()        # SIGTERM by PID
 
 No file of the system is read (--no-resolv --no-hosts --conf-file=/dev/null)
@@ -17,6 +20,7 @@ NXDOMAIN.
 """
 import os
 import pwd
+import random
 import re
 import signal
 import socket
@@ -47,9 +51,27 @@ def _free_port():
     raise RuntimeError('no port free for UDP and TCP on 127.0.0.1')
 
 
+def free_address():
+    """A loopback address 127.53.x.y whose port 53 (UDP and TCP) is free."""
+    for _ in range(50):
+        addr = '127.53.%d.%d' % (random.randint(0, 255), random.randint(1, 254))
+        u, t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket()
+        try:
+            u.bind((addr, 53))
+            t.bind((addr, 53))
+            return addr
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+    raise RuntimeError('no 127.53.x.y with port 53 free (not root?)')
+
+
 class Dnsmasq:
-    def __init__(self, dir, records=(), local=()):
-        self.port = _free_port()
+    def __init__(self, dir, records=(), local=(), address=None):
+        self.address = address or '127.0.0.1'
+        self.port = 53 if address else _free_port()
         self.log = os.path.join(dir, 'dnsmasq-%d.log' % self.port)
         out = os.path.join(dir, 'dnsmasq-%d.out' % self.port)
         if os.geteuid() == 0:       # dnsmasq writes its log as the user it becomes
@@ -57,7 +79,7 @@ class Dnsmasq:
             pw = pwd.getpwnam('nobody')
             os.chown(self.log, pw.pw_uid, pw.pw_gid)
         cmd = [DNSMASQ, '--keep-in-foreground', '--no-resolv', '--no-hosts', '--conf-file=/dev/null',
-               '--listen-address=127.0.0.1', '--bind-interfaces', '--port=%d' % self.port,
+               '--listen-address=' + self.address, '--bind-interfaces', '--port=%d' % self.port,
                '--pid-file=%s/dnsmasq-%d.pid' % (dir, self.port), '--log-queries',
                '--log-facility=' + self.log, '--cache-size=0']
         cmd += ['--local=/%s/' % d for d in local] + list(records)
@@ -66,13 +88,13 @@ class Dnsmasq:
         deadline = time.time() + 10
         while time.time() < deadline and self.proc.poll() is None:
             try:
-                socket.create_connection(('127.0.0.1', self.port), timeout=1).close()
+                socket.create_connection((self.address, self.port), timeout=1).close()
                 return
             except OSError:
                 time.sleep(0.05)
         self.stop()
         with open(out) as f:
-            raise RuntimeError('dnsmasq did not start on 127.0.0.1:%d: %s' % (self.port, f.read()))
+            raise RuntimeError('dnsmasq did not start on %s:%d: %s' % (self.address, self.port, f.read()))
 
     def queries(self):
         try:
