@@ -24,7 +24,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <libutil.h>
-#include <unistd.h>
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
