@@ -14,6 +14,7 @@
 #include "../common/listener.h"
 #include "../common/log.h"
 #include "../common/metrics.h"
+#include "../common/tls_creds.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -79,6 +80,10 @@ metrics_proc_reload(struct metrics_proc *mp, const struct config *nc)
 		    "the metrics process keeps its address until then", mp->addr, nc->metrics_listen);
 	if (mp->m != NULL)
 		register_names(mp->m, nc);
+	if (mp->pid > 1) {
+		mp->restart = 1;
+		kill(mp->pid, SIGTERM);
+	}
 }
 
 static void
@@ -122,6 +127,8 @@ child_main(struct metrics_proc *mp, const struct metrics_child *c)
 	for (int i = 0; i < c->nclose; i++)
 		if (c->close_fds[i] >= 0 && c->close_fds[i] != mp->fd)
 			close(c->close_fds[i]);
+	if (c->tls != NULL)
+		tls_server_free(c->tls);        /* the private keys are not its business */
 	drop_privileges(c->cr);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;
@@ -165,6 +172,11 @@ metrics_proc_reaped(struct metrics_proc *mp, pid_t pid, int status)
 	mp->pid = 0;
 	if (stopping)
 		return 1;
+	if (mp->restart && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		mp->restart = 0;
+		return 1;       /* asked to go by a reload: started again at once */
+	}
+	mp->restart = 0;
 	if (WIFSIGNALED(status))
 		log_warn("metrics process %d died of signal %d: starting another", (int)pid, WTERMSIG(status));
 	else

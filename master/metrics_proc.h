@@ -16,6 +16,7 @@ struct config;
 struct credentials;
 struct metrics;
 struct scoreboard;
+struct tls_server;
 
 struct metrics_proc {
 	int fd;                 /* the listening socket; -1: no [metrics] */
@@ -25,6 +26,7 @@ struct metrics_proc {
 	double started;         /* monotonic seconds */
 	double next_spawn;      /* back-off after a quick death */
 	int crashes;
+	int restart;            /* stopped on purpose (a reload): no back-off */
 };
 
 /* What the metrics process needs from the pool, and what it must close. */
@@ -35,6 +37,7 @@ struct metrics_child {
 	const struct credentials *cr;
 	const int *close_fds;   /* the pool's descriptors: not for this process */
 	int nclose;
+	struct tls_server *tls; /* keys it must not keep (freed in the child) */
 };
 
 /* Bind [metrics] listen of CFG (nothing without it), create the counters
@@ -43,7 +46,8 @@ struct metrics_child {
 int metrics_proc_open(struct metrics_proc *, const struct config *cfg,
     char *err, size_t errlen);
 /* After a reload: register the names of NC (old ones stay); a changed
- * listen address is logged as needing a restart. */
+ * listen address is logged as needing a restart.  The metrics process is
+ * started again, to see the new max_workers. */
 void metrics_proc_reload(struct metrics_proc *, const struct config *nc);
 /* Start the metrics process if it is due and not running. */
 void metrics_proc_maintain(struct metrics_proc *, const struct metrics_child *);

@@ -383,6 +383,7 @@ maintain_metrics(struct pool *p)
 	c.cr = &p->cr;
 	c.close_fds = fds;
 	c.nclose = n;
+	c.tls = &p->tls;
 	metrics_proc_maintain(p->mp, &c);
 }
 
@@ -510,7 +511,7 @@ pool_run(struct config *cfg, const struct credentials *cr,
 			setproctitle("master (stopping)");
 		}
 		if (stopping) {
-			if (count_live(p) == 0)
+			if (count_live(p) == 0 && p->mp->pid == 0)
 				break;
 			if (!aborted && now_s() >= stop_at) {
 				log_info("grace period over: closing the remaining sessions");
@@ -520,6 +521,8 @@ pool_run(struct config *cfg, const struct credentials *cr,
 			} else if (aborted && now_s() >= kill_at) {
 				log_warn("killing workers that did not stop");
 				signal_all(p, SIGKILL, 0);
+				if (p->mp->pid > 1)
+					kill(p->mp->pid, SIGKILL);
 				kill_at = now_s() + 3600;
 			}
 		}

@@ -8,6 +8,8 @@
 #   - HEAD, 404, 405; a client that sends nothing does not stop the next
 #     scrape; the metrics process runs as the unprivileged user and is
 #     started again after SIGKILL;
+#   - SIGHUP keeps the counters and restarts the metrics process quietly;
+#   - `posternd -S` during held sessions, and without a daemon;
 #   - a real Prometheus scrapes it (its query API shows the value);
 #   - `posternd -t` tells an endpoint named [metrics] to rename itself.
 #
@@ -237,6 +239,23 @@ def test_process(srv):
        'the death is logged')
 
 
+def test_reload(srv):
+    """SIGHUP: the counters live on; the metrics process is started again
+    (it learns the new max_workers) without a warning."""
+    before = parse(scrape(srv))
+    pid = metrics_pid(srv)
+    os.kill(srv.pid, signal.SIGHUP)
+    ok(srv.wait_log(r'configuration reloaded', timeout=15) is not None, 'SIGHUP reloads')
+    new = wait_for(lambda: (lambda p: p if p and p != pid else None)(metrics_pid(srv)), timeout=10)
+    ok(new is not None, 'a new metrics process after the reload', (pid, new))
+    after = parse(scrape(srv))
+    k = 'postern_sessions_total{endpoint="smtp"}'
+    ok(after.get(k, 0) >= before.get(k, 0) > 0, 'the counters survive the reload',
+       (before.get(k), after.get(k)))
+    ok(not re.search(r'metrics process %d (died|exited)' % (pid or 0), srv.log_text()),
+       'its planned restart is not logged as a death')
+
+
 def test_prometheus(srv):
     if not shutil.which('prometheus'):
         ok(True, '# SKIP prometheus missing: apt-get install prometheus')
@@ -336,7 +355,7 @@ def main():
     def start():
         started.append(Server())
         return started[0]
-    serve_tests(start, ((test_counters,), (test_status,), (test_http,), (test_process,),
+    serve_tests(start, ((test_counters,), (test_status,), (test_http,), (test_process,), (test_reload,),
                         (test_prometheus,)))
     if started:
         rc, out, err = status(started[0])

@@ -120,7 +120,6 @@ deliver(struct session *s, struct data_reader *dr)
 	const char *qid = s->queue_id;
 	char to[1200];
 	int ok = 0;
-	enum metrics_outcome mo = MSG_REJECTED;        /* the first three refusals */
 
 	setproctitle("worker %s", s->client_addr);
 	if (dr->bare_lf && s->lim->bare_newline == BARE_NEWLINE_REJECT) {
@@ -141,12 +140,9 @@ deliver(struct session *s, struct data_reader *dr)
 	} else if (spool_finish(&s->spool) < 0) {
 		log_err("%s: cannot write the spool file in %s: %s", qid, s->cfg->spool_directory, strerror(errno));
 		refuse_message(&res, HOOK_TEMPFAIL, "451 4.3.0 Error: local error writing the message, try again later");
-		mo = MSG_TEMPFAILED;
 	} else {
 		const char *decider;
 		ok = session_deliver(s, &res, &decider);
-		mo = res.verdict == HOOK_ACCEPT ? (milter_step_discarded() != NULL ? MSG_DISCARDED :
-		    MSG_ACCEPTED) : res.verdict == HOOK_REJECT ? MSG_REJECTED : MSG_TEMPFAILED;
 		delay = monotonic_since(&s->data_started);
 		rcpt_summary(s, to, sizeof(to));
 		if (ok) {
@@ -159,6 +155,9 @@ deliver(struct session *s, struct data_reader *dr)
 			    res.verdict == HOOK_REJECT ? "rejected" : "deferred", decider, res.exit_status);
 		}
 	}
+	metrics_message(metrics_shared, metrics_find_endpoint(metrics_shared, s->ep->name),
+	    ok ? (milter_step_discarded() != NULL ? MSG_DISCARDED : MSG_ACCEPTED) :
+	    res.verdict == HOOK_REJECT ? MSG_REJECTED : MSG_TEMPFAILED);
 	if (s->ep->protocol == PROTO_LMTP)
 		lmtp_replies(s, ok, &res);
 	else if (ok && res.reply[0] != '\0')
@@ -168,7 +167,6 @@ deliver(struct session *s, struct data_reader *dr)
 	else
 		session_refuse(s, HOOK_DATA, &res);
 	rcpt_table_end();
-	metrics_message(metrics_shared, metrics_find_endpoint(metrics_shared, s->ep->name), mo);
 	transaction_reset(s);
 }
 
