@@ -26,7 +26,7 @@ def free_port():
 class Server:
     def __init__(self, endpoints, workers=2, extra="", data_hook=None, persistent=False,
                  max_workers=256, debug=False, files=None, hooks_extra="", key_type="ecdsa",
-                 server_extra="reverse_lookup = no"):
+                 server_extra="reverse_lookup = no", wrapper=None):
         self.dir = tempfile.mkdtemp(prefix="postern-bench-")
         os.chmod(self.dir, 0o755)
         self.maildir = os.path.join(self.dir, "Maildir")
@@ -77,10 +77,10 @@ class Server:
             subprocess.run(["chown", "-R", "nobody:nogroup", self.dir], check=True)
             os.chown(key, 0, 0)
         self.log = open(os.path.join(self.dir, "posternd.log"), "w")
-        self.proc = subprocess.Popen([os.path.join(BUILDDIR, "posternd"), "-f", "-c", self.conf] +
+        self.proc = subprocess.Popen((wrapper or []) + [os.path.join(BUILDDIR, "posternd"), "-f", "-c", self.conf] +
                                      (["-d"] if debug else []),
                                      stdout=self.log, stderr=self.log)
-        deadline = time.time() + 20
+        deadline = time.time() + (120 if wrapper else 20)
         for port in self.ports.values():
             while True:
                 try:

@@ -12,13 +12,58 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+/* How often a process without a syslog daemon looks for one again. */
+#define LOG_PROBE_SECONDS 10
 
 static int log_stderr;
 static int log_debug_on;
 static char session_id[32];
 static const char *log_ident = "posternd";
+static int syslog_up;
+static time_t syslog_next_probe;
+
+/*
+ * Is a syslog daemon listening on _PATH_LOG?  glibc's syslog() retries its
+ * failed connect on every line when none is (a socket, a connect and a
+ * close per line): look once, then again at most every LOG_PROBE_SECONDS,
+ * and skip syslog() in between.  Lines logged while no daemon listens were
+ * lost before as well.
+ */
+static int
+syslog_listening(void)
+{
+	struct sockaddr_un addr;
+	int fd, ok;
+
+	memset(&addr, 0, sizeof(addr));
+	addr.sun_family = AF_UNIX;
+	strlcpy(addr.sun_path, _PATH_LOG, sizeof(addr.sun_path));
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return 1;	/* cannot tell: leave it to syslog() */
+	ok = connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0;
+	close(fd);
+	return ok;
+}
+
+static int
+syslog_usable(void)
+{
+	time_t now;
+
+	if (syslog_up)
+		return 1;
+	now = time(NULL);
+	if (now < syslog_next_probe)
+		return 0;
+	syslog_next_probe = now + LOG_PROBE_SECONDS;
+	syslog_up = syslog_listening();	/* syslog() then reconnects itself */
+	return syslog_up;
+}
 
 void
 log_open(const char *ident, int to_stderr, int debug)
@@ -27,6 +72,8 @@ log_open(const char *ident, int to_stderr, int debug)
 	log_stderr = to_stderr;
 	log_debug_on = debug;
 	openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+	syslog_up = syslog_listening();
+	syslog_next_probe = time(NULL) + LOG_PROBE_SECONDS;
 }
 
 void
@@ -53,10 +100,12 @@ log_msg(int priority, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (session_id[0] != '\0')
-		syslog(priority, "%s: %s", session_id, line);
-	else
-		syslog(priority, "%s", line);
+	if (syslog_usable()) {
+		if (session_id[0] != '\0')
+			syslog(priority, "%s: %s", session_id, line);
+		else
+			syslog(priority, "%s", line);
+	}
 	if (log_stderr) {
 		char stamp[32];
 		time_t now = time(NULL);

@@ -11,6 +11,7 @@ import ssl
 import hmac
 import http.server
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +27,25 @@ MSG = b'Subject: hook\r\nFrom: a@example.org\r\n\r\nbody line\r\n.dot\r\n'
 class Recorder(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'       # keep-alive, so that reuse shows
     status, delay, posts, peers = 200, 0, [], []
+    conns = []                          # open keep-alive connections
+
+    def setup(self):
+        http.server.BaseHTTPRequestHandler.setup(self)
+        Recorder.conns.append(self.connection)
+
+    @staticmethod
+    def down(httpd):
+        """Stop listening AND cut the kept connections: their handler
+        threads would otherwise go on answering (a receiver that is down
+        answers nothing)."""
+        httpd.shutdown()
+        httpd.server_close()
+        for c in Recorder.conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        Recorder.conns = []
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
@@ -130,8 +150,7 @@ def t_status_classes():
         TAP.ok(r['data'] and r['data'][0] == 451, 'a receiver slower than --timeout: 451', r)
         TAP.ok(time.monotonic() - t0 < 15, 'within the timeout')
         Recorder.delay = 0
-        httpd.shutdown()
-        httpd.server_close()
+        Recorder.down(httpd)
         r = send(srv.port, 'alice@example.org', ['bob@example.org'], MSG)
         TAP.ok(r['data'] and r['data'][0] == 451, 'the receiver down: 451', r)
 

@@ -8,10 +8,12 @@
  * Stress: once every worker of the pool is busy, each session, the running
  * ones included, switches to Postfix's stress-mode limits (command and data
  * timeouts of at most 10 s, one protocol error, one junk command).  A
- * session reads the scoreboard before each command and every STRESS_POLL
- * seconds while it waits for one, so a client that sends a command every few
- * minutes cannot hold its worker once the pool is full.  A session stays in
- * stress mode once it entered it.
+ * session reads the scoreboard before a command (at most once a second: a
+ * read scans every slot, which cost more than half of a worker's
+ * instructions per message when done before each command) and every
+ * STRESS_POLL seconds while it waits for one, so a client that sends a
+ * command every few minutes cannot hold its worker once the pool is full.
+ * A session stays in stress mode once it entered it.
  *
  * BDAT: a chunk outside a transaction, or one that would take the message
  * past max_message_size, is refused without reading its declared octets.
@@ -30,11 +32,18 @@
 
 #define STRESS_POLL 5           /* seconds between stress checks while waiting */
 
+static time_t stress_checked;   /* when this worker last read the scoreboard */
+
 static void
 check_stress(struct session *s)
 {
+	time_t now;
+
 	if (s->stress || s->sb == NULL)
 		return;
+	if ((now = time(NULL)) == stress_checked)
+		return;
+	stress_checked = now;
 	if (scoreboard_count_busy(s->sb) >= s->cfg->max_workers)
 		session_stress(s);
 }
