@@ -162,11 +162,6 @@ struct config {
 	int nendpoints;
 };
 
-/* Load and check FILE.  On error returns NULL and writes a message that names
- * the file, section, key and reason into err. */
-struct config *config_load(const char *file, char *err, size_t errlen);
-void config_free(struct config *);
-
 const char *hook_name(enum hook_kind);
 #define hook_is_set(cfg, kind) ((cfg)->hooks[(kind)].line != NULL)
 

@@ -26,7 +26,7 @@
 #define SPINS         20000
 
 struct rate_entry {
-	uint8_t key[9];         /* [0] == 0: free */
+	uint8_t key[SB_KEY_LEN];         /* [0] == 0: free */
 	uint64_t seen;          /* the table's tick at the last use */
 	int64_t start[RATE_KINDS];
 	uint32_t count[RATE_KINDS];
@@ -74,19 +74,19 @@ unlock(struct rates *r)
 }
 
 static uint32_t
-hash(const uint8_t key[9])
+hash(const uint8_t key[SB_KEY_LEN])
 {
 	uint32_t h = 2166136261u;
 	int i;
 
-	for (i = 0; i < 9; i++)
+	for (i = 0; i < SB_KEY_LEN; i++)
 		h = (h ^ key[i]) * 16777619u;
 	return h;
 }
 
 /* The entry of KEY: its own, a free one, or the least recently seen. */
 static struct rate_entry *
-find(struct rates *r, const uint8_t key[9])
+find(struct rates *r, const uint8_t key[SB_KEY_LEN])
 {
 	uint32_t b = hash(key) & (RATES_ENTRIES - 1) & ~(uint32_t)(RATES_PROBE - 1);
 	struct rate_entry *victim = NULL;
@@ -94,18 +94,18 @@ find(struct rates *r, const uint8_t key[9])
 
 	for (i = 0; i < RATES_PROBE; i++) {
 		struct rate_entry *e = &r->e[b + (uint32_t)i];
-		if (e->key[0] != 0 && memcmp(e->key, key, 9) == 0)
+		if (e->key[0] != 0 && memcmp(e->key, key, SB_KEY_LEN) == 0)
 			return e;
 		if (victim == NULL || (victim->key[0] != 0 && (e->key[0] == 0 || e->seen < victim->seen)))
 			victim = e;
 	}
 	memset(victim, 0, sizeof(*victim));
-	memcpy(victim->key, key, 9);
+	memcpy(victim->key, key, SB_KEY_LEN);
 	return victim;
 }
 
 unsigned
-rates_add(struct rates *r, const uint8_t key[9], enum rate_kind kind, unsigned n, int window)
+rates_add(struct rates *r, const uint8_t key[SB_KEY_LEN], enum rate_kind kind, unsigned n, int window)
 {
 	struct rate_entry *e;
 	struct timespec ts;

@@ -13,6 +13,7 @@
 #define POSTERN_RATES_H
 
 #include <stdint.h>
+#include "scoreboard.h"     /* SB_KEY_LEN: the client key */
 
 enum rate_kind { RATE_CONNECTION, RATE_MESSAGE, RATE_RECIPIENT, RATE_AUTH_FAILURE, RATE_KINDS };
 
@@ -24,6 +25,6 @@ struct rates *rates_create(void);
 /* Add N events of KIND for the client KEY now (N may be 0: only look) and
  * return the count in the current window of WINDOW seconds, N included.
  * Returns 0 when the table could not be locked (fails open). */
-unsigned rates_add(struct rates *, const uint8_t key[9], enum rate_kind, unsigned n, int window);
+unsigned rates_add(struct rates *, const uint8_t key[SB_KEY_LEN], enum rate_kind, unsigned n, int window);
 
 #endif

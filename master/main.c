@@ -11,6 +11,7 @@
 #include "pool.h"
 #include "credentials.h"
 #include "../common/config.h"
+#include "../common/config_load.h"
 #include "../common/listener.h"
 #include "../common/log.h"
 #include "../common/tls_creds.h"
@@ -23,7 +24,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <libutil.h>
-#include <unistd.h>
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"

@@ -23,6 +23,7 @@
 #include "listen.h"
 #include "metrics_proc.h"
 #include "../common/config.h"
+#include "../common/config_load.h"
 #include "../common/listener.h"
 #include "../common/log.h"
 #include "../common/rates.h"
@@ -422,6 +423,48 @@ setup_signals(sigset_t *waitmask)
 	sigdelset(waitmask, SIGHUP);
 }
 
+/* The pool's state, its shared mappings and its pipes; NULL on error
+ * (logged; the master then exits). */
+static struct pool *
+pool_create(struct config *cfg, const struct credentials *cr,
+    struct tls_server *tls, int nlisteners, struct listener *listeners,
+    int pidfile_fd, struct metrics_proc *mp)
+{
+	struct pool *p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->cfg = cfg;
+	p->cr = *cr;
+	p->pidfile_fd = pidfile_fd;
+	p->mp = mp;
+	p->tls = *tls;          /* the pool owns it from now on */
+	memset(tls, 0, sizeof(*tls));
+	p->nlisteners = nlisteners;
+	if ((p->listeners = calloc(MAX_LISTENERS, sizeof(*listeners))) == NULL)
+		return NULL;
+	memcpy(p->listeners, listeners, (size_t)nlisteners * sizeof(*listeners));
+	/* the workers' per-client rates: never read by the master (made
+	 * first, so that the scoreboard stays the first shared mapping in
+	 * /proc/PID/maps, where t/master.t looks for it) */
+	if ((p->rates = rates_create()) == NULL) {
+		log_err("cannot create the rate table: %s", strerror(errno));
+		return NULL;
+	}
+	/* beside the pidfile, for `posternd -S` (status.c) */
+	if (cfg->pidfile[0] != '\0')
+		snprintf(p->status_path, sizeof(p->status_path), "%s.status", cfg->pidfile);
+	if ((p->sb = scoreboard_create(SLOTS, p->status_path[0] ? p->status_path : NULL)) == NULL) {
+		log_err("cannot create the scoreboard %s: %s", p->status_path, strerror(errno));
+		return NULL;
+	}
+	if (pipe2(p->master_pipe, O_CLOEXEC) < 0 || pipe2(p->notify_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		log_err("pipe: %s", strerror(errno));
+		return NULL;
+	}
+	return p;
+}
+
 int
 pool_run(struct config *cfg, const struct credentials *cr,
     struct tls_server *tls, int nlisteners, struct listener *listeners,
@@ -432,36 +475,8 @@ pool_run(struct config *cfg, const struct credentials *cr,
 	double stop_at = 0, kill_at = 0;
 	int stopping = 0, aborted = 0;
 
-	if ((p = calloc(1, sizeof(*p))) == NULL)
+	if ((p = pool_create(cfg, cr, tls, nlisteners, listeners, pidfile_fd, mp)) == NULL)
 		return 1;
-	p->cfg = cfg;
-	p->cr = *cr;
-	p->pidfile_fd = pidfile_fd;
-	p->mp = mp;
-	p->tls = *tls;          /* the pool owns it from now on */
-	memset(tls, 0, sizeof(*tls));
-	p->nlisteners = nlisteners;
-	if ((p->listeners = calloc(MAX_LISTENERS, sizeof(*listeners))) == NULL)
-		return 1;
-	memcpy(p->listeners, listeners, (size_t)nlisteners * sizeof(*listeners));
-	/* the workers' per-client rates: never read by the master (made
-	 * first, so that the scoreboard stays the first shared mapping in
-	 * /proc/PID/maps, where t/master.t looks for it) */
-	if ((p->rates = rates_create()) == NULL) {
-		log_err("cannot create the rate table: %s", strerror(errno));
-		return 1;
-	}
-	/* beside the pidfile, for `posternd -S` (status.c) */
-	if (cfg->pidfile[0] != '\0')
-		snprintf(p->status_path, sizeof(p->status_path), "%s.status", cfg->pidfile);
-	if ((p->sb = scoreboard_create(SLOTS, p->status_path[0] ? p->status_path : NULL)) == NULL) {
-		log_err("cannot create the scoreboard %s: %s", p->status_path, strerror(errno));
-		return 1;
-	}
-	if (pipe2(p->master_pipe, O_CLOEXEC) < 0 || pipe2(p->notify_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		log_err("pipe: %s", strerror(errno));
-		return 1;
-	}
 
 	setup_signals(&waitmask);
 	setproctitle("master");

@@ -339,7 +339,7 @@ SKIP: {
 	is(sprintf('%04o', ($ms[2] // 0) & 07777), '0600', 'the message file is mode 0600');
 	my @ps = stat($tls->dir . '/posternd.pid');
 	ok(@ps && !($ps[2] & 0022), sprintf('the pidfile is not group- or world-writable (%04o)', ($ps[2] // 0) & 07777));
-	my @spool = grep { !/^(?:\.|\.\.|Maildir|postern-maildir|postern\.conf|posternd\.(?:log|pid)|server[-.].*)$/ }
+	my @spool = grep { !/^(?:\.|\.\.|Maildir|postern-maildir|postern\.conf|posternd\.(?:log|pid|pid\.status)|server[-.].*)$/ }
 	    do { opendir my $dd, $tls->dir; readdir $dd };
 	is("@spool", '', 'no spool file is left in spool_directory');
 	is($tls->stop, 0, 'the TLS server exits 0');

@@ -5,6 +5,7 @@
 #include "autoconf.h"
 #include "t/tap.h"
 #include "common/config.h"
+#include "common/config_load.h"
 
 #include <stdlib.h>
 #include <unistd.h>

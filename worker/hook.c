@@ -11,7 +11,7 @@
  */
 #include "autoconf.h"
 #include "hook.h"
-#include "rcpt_answers.h"
+#include "rcpt_sink.h"
 #include "../common/deadline.h"
 #include "../common/log.h"
 
@@ -198,7 +198,7 @@ take_annotations(const struct hook_call *call, const char *out, size_t len, stru
 		if (t >= 8 && strncmp(line, "PREPEND ", 8) == 0) {
 			hook_result_prepend(res, line + 8, t - 8);
 		} else if (call->kind == HOOK_DATA && t >= 5 && strncmp(line, "RCPT ", 5) == 0) {
-			rcpt_sink_add(line + 5, t - 5);         /* per recipient: rcpt_answers.c */
+			rcpt_sink_add(line + 5, t - 5);         /* per recipient: rcpt_sink.c */
 		} else if (t >= 5 && (strncmp(line, "WARN ", 5) == 0 || strncmp(line, "INFO ", 5) == 0)) {
 			log_sanitize(clean, sizeof(clean), line + 5, t - 5 < 256 ? t - 5 : 256);
 			if (line[0] == 'W')

@@ -25,7 +25,6 @@
 #include "autoconf.h"
 #include "limits.h"
 #include "session.h"
-#include "transaction.h"
 #include "../common/log.h"
 #include "../common/scoreboard.h"
 
@@ -103,28 +102,33 @@ int
 limits_bdat(struct session *s, unsigned long long n, int replies)
 {
 	long long max = s->lim->max_message_size, have = s->chunking ? s->chunk_reader.size : 0;
-	size_t buffered = s->io->rend - s->io->rstart;
 
 	if (s->in_transaction && (max == 0 || n <= (unsigned long long)(max - have)))
-		return 0;
+		return LIMITS_BDAT_READ;
 	if (!s->in_transaction) {
 		smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
-	} else {
-		log_info("reject: BDAT of %llu octets: the message would pass the limit of %lld bytes",
-		    n, max);
-		do
-			smtp_reply(s, 552, "5.3.4", "Error: message too big (the limit is %lld bytes)", max);
-		while (--replies > 0);
-		transaction_reset(s);
+		return LIMITS_BDAT_REFUSED;
 	}
+	log_info("reject: BDAT of %llu octets: the message would pass the limit of %lld bytes",
+	    n, max);
+	do
+		smtp_reply(s, 552, "5.3.4", "Error: message too big (the limit is %lld bytes)", max);
+	while (--replies > 0);
+	return LIMITS_BDAT_TOO_BIG;
+}
+
+void
+limits_bdat_drop(struct session *s, unsigned long long n)
+{
+	size_t buffered = s->io->rend - s->io->rstart;
+
 	if (n <= buffered) {
 		netio_consume(s->io, (size_t)n);
 		s->bytes_in += (long long)n;
-		return 1;
+		return;
 	}
 	log_info("BDAT of %llu octets refused unread: disconnecting", n);
 	smtp_reply(s, 421, "4.7.0", "%s Error: closing the connection (the refused chunk was not read)",
 	    s->cfg->hostname);
 	s->quit = 1;
-	return 1;
 }

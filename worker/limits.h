@@ -22,10 +22,15 @@ int limits_getline(struct session *, char *line, size_t max, size_t *len);
 int limits_command(struct session *, enum smtp_verb verb);
 
 /* BDAT N outside a transaction, or beyond max_message_size: refused without
- * reading the N octets.  Returns 1 when refused (the reply is queued; the
- * session ends unless all N octets were already buffered and are dropped),
- * 0 when the chunk is to be read.  REPLIES: how many replies a refused
- * chunk gets (one per recipient for BDAT LAST on an LMTP endpoint). */
+ * reading the N octets.  Returns LIMITS_BDAT_READ when the chunk is to be
+ * read; otherwise the reply is queued and the caller resets the transaction
+ * (LIMITS_BDAT_TOO_BIG only), then calls limits_bdat_drop().  REPLIES: how
+ * many replies a chunk over the size limit gets (one per recipient for BDAT
+ * LAST on an LMTP endpoint). */
+enum { LIMITS_BDAT_READ, LIMITS_BDAT_REFUSED, LIMITS_BDAT_TOO_BIG };
 int limits_bdat(struct session *, unsigned long long n, int replies);
+/* Drop the N octets of a refused chunk if all are buffered; otherwise the
+ * session ends (421 queued). */
+void limits_bdat_drop(struct session *, unsigned long long n);
 
 #endif

@@ -17,7 +17,7 @@
 #include "autoconf.h"
 #include "policy.h"
 #include "hook.h"
-#include "rcpt_answers.h"
+#include "rcpt_sink.h"
 #include "sockconnect.h"
 #include "../common/deadline.h"
 #include "../common/log.h"

@@ -33,7 +33,7 @@ ratelimit_exempt(const struct limits *lim, const struct sockaddr *sa)
 }
 
 unsigned
-ratelimit_connection(const struct limits *lim, const uint8_t key[9])
+ratelimit_connection(const struct limits *lim, const uint8_t key[SB_KEY_LEN])
 {
 	unsigned n;
 

@@ -22,7 +22,7 @@ int ratelimit_exempt(const struct limits *, const struct sockaddr *sa);
 
 /* A new connection from KEY: counted; returns the count when it is over
  * max_connection_rate (the caller refuses it), else 0. */
-unsigned ratelimit_connection(const struct limits *, const uint8_t key[9]);
+unsigned ratelimit_connection(const struct limits *, const uint8_t key[SB_KEY_LEN]);
 
 /* Before MAIL, RCPT and AUTH: count the event (not for AUTH: failures are
  * counted by ratelimit_auth_failed) and, over the limit, queue the refusal

@@ -18,12 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct {
-	char buf[RCPT_ANSWERS_MAX];
-	size_t len;
-	int armed, lost;
-} sink;
-
 /* The recipients are those the client was given 250 for at RCPT, as they
  * were when the data stage began: a milter's edits may change the session's
  * list, never the number of replies an LMTP client waits for. */
@@ -88,49 +82,6 @@ rcpt_answer_parse(const char *line, size_t len, const char *rcpts, size_t rcpts_
 	return RA_OK;
 }
 
-void
-rcpt_sink_arm(void)
-{
-	sink.len = 0;
-	sink.lost = 0;
-	sink.armed = 1;
-}
-
-void
-rcpt_sink_disarm(void)
-{
-	sink.armed = 0;
-}
-
-int
-rcpt_sink_add(const char *line, size_t len)
-{
-	if (!sink.armed)
-		return -1;
-	if (sink.len + len + 1 > sizeof(sink.buf)) {
-		sink.lost++;
-		return -1;
-	}
-	memcpy(sink.buf + sink.len, line, len);
-	sink.len += len;
-	sink.buf[sink.len++] = '\n';
-	return 0;
-}
-
-void
-rcpt_sink_add_policy(const char *answer)
-{
-	const char *p = answer;
-
-	while (*p != '\0') {
-		const char *eol = strchr(p, '\n');
-		size_t l = eol != NULL ? (size_t)(eol - p) : strlen(p);
-		if (l > 12 && strncmp(p, "rcpt_action=", 12) == 0)
-			rcpt_sink_add(p + 12, l - 12);
-		p += l + (eol != NULL);
-	}
-}
-
 int
 rcpt_table_begin(const struct session *s)
 {
@@ -173,13 +124,15 @@ take_lines(const char *name, struct rcpt_answer *own)
 {
 	static const char *const why[] = { "", "not a recipient of this message",
 		"no 2xx, 4xx or 5xx code after the address", "control or 8-bit bytes in the text" };
-	const char *p = sink.buf, *end = sink.buf + sink.len;
+	size_t len;
+	int lost;
+	const char *p = rcpt_sink_lines(&len, &lost), *end = p + len;
 	struct rcpt_answer a;
 	char clean[200];
 
-	if (sink.lost > 0)
+	if (lost > 0)
 		log_warn("hook %s: more per-recipient answers than fit in %d KiB: %d dropped (those "
-		    "recipients get the step's overall answer)", name, RCPT_ANSWERS_MAX / 1024, sink.lost);
+		    "recipients get the step's overall answer)", name, RCPT_ANSWERS_MAX / 1024, lost);
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t l = (size_t)(nl - p);
@@ -209,7 +162,7 @@ rcpt_table_step(const struct session *s, const char *name, const struct hook_res
 	if (res->verdict != HOOK_ACCEPT)
 		session_refusal_text(HOOK_DATA, res, overall, sizeof(overall));
 	/* the step's own lines, when it gave any (most steps do not) */
-	if (sink.len > 0 || sink.lost > 0) {
+	if (rcpt_sink_pending()) {
 		if ((own = calloc((size_t)table.n + 1, sizeof(*own))) == NULL) {
 			log_err("hook %s: out of memory for the per-recipient answers", name);
 			rcpt_table_refuse_open(s, res);

@@ -10,12 +10,12 @@
 #define POSTERN_RCPT_ANSWERS_H
 
 #include <stddef.h>
+#include "rcpt_sink.h"
 
 struct session;
 struct hook_result;
 
 #define RCPT_REPLY_MAX  512     /* one reply line, as hook_result.reply */
-#define RCPT_ANSWERS_MAX 65536  /* the per-recipient lines of one step's answer */
 
 enum rcpt_answer_error {
 	RA_OK,
@@ -38,16 +38,6 @@ struct rcpt_answer {
  */
 enum rcpt_answer_error rcpt_answer_parse(const char *line, size_t len, const char *rcpts,
     size_t rcpts_len, struct rcpt_answer *out);
-
-/* The per-recipient lines of the data step being run: the exec and policy
- * runners add them only between arm and disarm (session_deliver). */
-void rcpt_sink_arm(void);
-void rcpt_sink_disarm(void);
-/* Add one answer line (without "RCPT " or "rcpt_action="); 0, or -1 when
- * the sink is not armed or full (the line is dropped and logged later). */
-int rcpt_sink_add(const char *line, size_t len);
-/* Every "rcpt_action=" attribute of a policy answer (NUL-terminated). */
-void rcpt_sink_add_policy(const char *answer);
 
 /* The final answers of the message being delivered: start with every
  * recipient (a copy of the session's list) open, no refusal yet. */

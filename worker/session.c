@@ -7,16 +7,12 @@
  */
 #include "autoconf.h"
 #include "session.h"
-#include "milter_step.h"
-#include "pipeline.h"
-#include "transaction.h"
 #include "tls_session.h"
 #include "../common/deadline.h"
 #include "../common/scoreboard.h"
 #include "../common/log.h"
 #include "../common/metrics.h"
 #include "../common/netaddr.h"
-#include "../common/scoreboard.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -197,7 +193,7 @@ session_open(struct session *s, const struct config *cfg, const struct tls_serve
 }
 
 void
-session_close(struct session *s, const struct connection *conn)
+session_flush_last(struct session *s, const struct connection *conn)
 {
 	struct timespec deadline;
 
@@ -207,16 +203,23 @@ session_close(struct session *s, const struct connection *conn)
 		memset(conn->client_key, 0, SB_KEY_LEN);
 	deadline = deadline_in(10);
 	netio_flush(s->io, &deadline);
-	milter_step_end_session();
+}
+
+void
+session_disconnect(struct session *s)
+{
 	tls_close(s->io);
 	log_info("disconnect from [%s]:%u messages=%d errors=%d", s->client_addr, s->client_port,
 	    s->nmessages, s->errors);
 	if (metrics_shared != NULL && s->bytes_in > 0)
 		metrics_add(metrics_shared, &metrics_shared->received_bytes, (uint64_t)s->bytes_in);
-	transaction_reset(s);
+}
+
+void
+session_free(struct session *s)
+{
 	free(s->rcpts);
 	free(s->rcpts_dsn);
-	session_headers_free(s);
 	spool_close(&s->spool);
 	scoreboard_status_session(NULL, NULL);
 	log_set_session(NULL);

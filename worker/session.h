@@ -136,10 +136,19 @@ struct tls_server;
 /* Set up S for the connection CONN, reading and writing through IO. */
 void session_open(struct session *, const struct config *, const struct tls_server *,
     const struct connection *, struct netio *io);
-/* The end of the session: flush the last replies, close TLS, log, free. */
 /* Switch the session to stress-mode limits (limits.c decides when). */
 void session_stress(struct session *);
-void session_close(struct session *, const struct connection *);
+/*
+ * The end of the session, in steps so that session.c needs none of the
+ * files that hold the transaction (session_run() in smtp_loop.c calls them
+ * in this order, with the milters' QUIT and the transaction reset between):
+ * session_flush_last() leaves the per-client count and flushes the last
+ * replies; session_disconnect() closes TLS and logs; session_free() frees
+ * what session_open() and the transaction left and closes the spool.
+ */
+void session_flush_last(struct session *, const struct connection *);
+void session_disconnect(struct session *);
+void session_free(struct session *);
 
 /*
  * Queue one reply line (RFC 5321 4.2): CODE, then ENH, the enhanced status

@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "command.h"
 #include "decision.h"
+#include "delivery.h"
 #include "hook.h"
 #include "limits.h"
 #include "lmtp.h"
@@ -374,6 +375,19 @@ read_commands(struct session *s)
 	}
 }
 
+/* The end of the session: the same steps in the same order as ever (the
+ * milters get QUIT before the transaction is reset). */
+static void
+session_end(struct session *s, const struct connection *conn)
+{
+	session_flush_last(s, conn);
+	milter_step_end_session();
+	session_disconnect(s);
+	transaction_reset(s);
+	session_headers_free(s);
+	session_free(s);
+}
+
 void
 session_run(const struct config *cfg, const struct tls_server *ts,
     const struct connection *conn, const sigset_t *waitmask, volatile int *abort_flag)
@@ -392,5 +406,5 @@ session_run(const struct config *cfg, const struct tls_server *ts,
 		if (!s.quit)
 			read_commands(&s);
 	}
-	session_close(&s, conn);
+	session_end(&s, conn);
 }

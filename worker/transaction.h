@@ -1,6 +1,6 @@
 /*
- * transaction.h - the mail transaction (RFC 5321 3.3): MAIL, RCPT, DATA and
- * BDAT (RFC 3030), and the reset that ends one.
+ * transaction.h - the mail transaction (RFC 5321 3.3): MAIL, RCPT, and the
+ * reset that ends one (DATA and BDAT: delivery.h).
  */
 #ifndef POSTERN_TRANSACTION_H
 #define POSTERN_TRANSACTION_H
@@ -9,8 +9,6 @@ struct session;
 
 void smtp_mail(struct session *, const char *arg);
 void smtp_rcpt(struct session *, const char *arg);
-void smtp_data(struct session *, const char *arg);
-void smtp_bdat(struct session *, const char *arg);
 /* Forget the transaction in progress (RSET, EHLO, STARTTLS, end of DATA). */
 void transaction_reset(struct session *);
 

@@ -5,6 +5,7 @@
  */
 #include "autoconf.h"
 #include "common/config.h"
+#include "common/config_load.h"
 
 #include <stdint.h>
 #include <stdio.h>
