@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # autogen.sh: generate ./configure and the Makefile.in files from a git checkout.
 # Needs autoconf, automake and pkg-config (Debian: autoconf automake pkg-config).
 set -e

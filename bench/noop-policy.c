@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * noop-policy.c - the persistent no-op hook in C: reads each request of the
  * Postfix policy protocol (and the size=N bytes of message after a

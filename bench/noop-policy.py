@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """noop-policy.py - the smallest persistent hook: answers action=OK to every
 request of the Postfix policy protocol, reading (and discarding) the message
 that follows a postern_data request.  It reads in large chunks and looks

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """postern_bench - start a private posternd for a benchmark (loopback only).
 
 Shared by the scripts in bench/: a temporary directory (usable by the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tls-load.c - a TLS SMTP load client for bench/ (not a test): THREADS
  * threads, each sending messages of SIZE bytes over a NEW connection per

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config.c - names and word splitting shared by the configuration loader
  * and the programs that run hooks.  The loader itself: config_load.c (the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config.h - Postern's configuration: the [server], [limits], [tls],
  * [hooks] and [metrics] sections and one struct endpoint per other section.  Loaded and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_endpoint.c - an endpoint section of postern.conf: its addresses,
  * its limits (inheriting [limits]), address-block lists (limit_exempt,

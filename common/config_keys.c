@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_keys.c - the keys each reserved section of postern.conf knows
  * ([server], [limits], [tls], [hooks]) and those of an endpoint section:

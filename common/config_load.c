@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_load.c - read postern.conf with iniparser and check every key.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_load.h - read and check postern.conf (config_load.c); the result is
  * shared read-only by master and workers.

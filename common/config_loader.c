@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_loader.c - reading one section of postern.conf through its key
  * table: error reporting with file, section, key and reason, value parsers

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_loader.h - what the files of the configuration loader share
  * (config_load.c, config_keys.c, config_loader.c, config_endpoint.c,

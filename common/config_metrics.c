@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_metrics.c - the [metrics] section: `listen = IP:PORT`, where the
  * metrics process serves Prometheus text.  [metrics] is reserved since

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * deadline.c - deadline arithmetic on CLOCK_MONOTONIC (see deadline.h), so
  * that no file does timespec sums of its own.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * deadline.h - time on CLOCK_MONOTONIC, the one clock every wait uses: a
  * deadline some seconds from now, how long is left before it (as a timespec

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * listener.h - a bound listening socket and the endpoint it belongs to;
  * made by the master, inherited by the workers.

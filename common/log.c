@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * log.c - syslog with a session-id prefix, and an optional stderr mirror for
  * foreground runs (-d).  Messages are formatted with fixed formats only;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * log.h - one line per event to syslog (facility mail), each line of a
  * session prefixed with its session id; mirrored to stderr with -d.

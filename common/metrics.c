@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * metrics.c - the shared counters of `[metrics]` and their Prometheus text
  * rendering (metrics.h says who writes and who reads what).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * metrics.h - the counters behind `[metrics]` (DESIGN.md Part 2
  * "Deployment"): one anonymous shared mapping made by the master before it

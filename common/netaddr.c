@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * netaddr.c - parse listen addresses from the config and print socket
  * addresses for logs, hooks and the Received header.  Numeric only: a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * netaddr.h - listen addresses ("127.0.0.1:25", "[::1]:587", "*:25") and
  * printable socket addresses.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * rates.c - the shared per-client rate table (see rates.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * rates.h - anvil-style event counts per client (an IPv4 address or an IPv6
  * /64, the scoreboard's client key), shared by every worker: connections,

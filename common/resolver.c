@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * resolver.c - parse the [server] resolver address (resolver.h).  A
  * numeric address only: the resolver cannot itself need a name lookup.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * resolver.h - the [server] resolver value: which DNS server the worker
  * asks for the client's names ("192.0.2.53", "127.0.0.1:5353",

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * scoreboard.c - the shared-memory scoreboard: an anonymous shared mapping
  * made before fork, so no file and no name is involved.  States are single

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * scoreboard.h - shared memory between the master and its workers: one slot
  * per worker, written by the worker (its state), read by the master to size

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * steps.c - the steps of the pipelines (DESIGN.md Part 2, "Named steps and
  * pipelines"): the [hooks] keys (one step per stage, named after it), the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tls_creds.c - load the TLS credentials with GnuTLS: the certificate chain and
  * key (checked to match), the priority string (checked to parse), the

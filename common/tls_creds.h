@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tls_creds.h - the server's TLS material, loaded by the master while it is root
  * (certificate chain, private key, priority string) plus the session-ticket

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tls_sni.c - [tls] certificate_directory: read each NAME/fullchain.pem and
  * NAME/privkey.pem (certbot's live/ layout) in the master, as root; take

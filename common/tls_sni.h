@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tls_sni.h - the certificates of [tls] certificate_directory (certbot
  * layout: NAME/fullchain.pem and NAME/privkey.pem), read by the master as

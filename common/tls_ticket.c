@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tls_ticket.c - read and write the session-ticket key file (format in
  * tls_ticket.h).  The key is secret: its bytes are wiped before they are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tls_ticket.h - the session-ticket key file ([tls] ticket_key_file): one
  * line, the base64 of TLS_TICKET_KEY_SIZE random octets.  Written by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * writeall.c - write_all(): a whole buffer to a blocking descriptor.
  */

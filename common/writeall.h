@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * writeall.h - write a whole buffer to a blocking descriptor (a file, a
  * pipe that has room), the one loop for short writes and EINTR.

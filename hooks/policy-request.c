@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * policy-request.c - read one Postfix-policy-style request from posternd on
  * standard input: attribute lines up to an empty line, kept in one buffer;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * policy-request.h - read the requests posternd sends a persistent hook
  * (postern-hooks(7) PERSISTENT MODE): name=value lines, an empty line and,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * postern-forward - Postern step for stages mail, rcpt and data: hand the
  * mail on to a downstream SMTP or LMTP server, in the client's transaction.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * postern-maildir - Postern data hook: deliver one message into a Maildir.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * postern-passwd - an auth hook for Postern: checks a user name and
  * password against a file of "user:hash" lines, hashes as crypt(3) makes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * postern-webhook - Postern data step: POST each message to an HTTP(S) URL.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * webhook-sign.c - HMAC-SHA256 over timestamp "." body for postern-webhook.
  */

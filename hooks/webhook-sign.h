@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * webhook-sign.h - the signature postern-webhook puts on each request:
  * hex HMAC-SHA256(secret, timestamp "." body), with GnuTLS's gnutls_hmac.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * xtext.c - RFC 3461 xtext encoding.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * xtext.h - RFC 3461 4 xtext: bytes outside '!'..'~', '+' and '=' as "+HH".
  * Used for XCLIENT values (postern-forward) and the envelope headers of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 dnl hardening.m4 - compiler and linker hardening flags, each one tried with
 dnl the compiler at hand (gcc or clang) and added only if it works and the
 dnl user's CFLAGS/CPPFLAGS/LDFLAGS do not already choose otherwise (so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * children.c - the master's signals to its workers and their hooks.
  *

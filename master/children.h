@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * children.h - signal the master's own processes and nothing else: a
  * worker by the pid the master forked, a hook found as a child of its

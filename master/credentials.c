@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * credentials.c - look up the workers' user and group as root, and refuse
  * any that would give a worker root's powers: uid 0, gid 0, or gid 0 among

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * credentials.h - whom the workers run as: [server] user and group looked
  * up by the root master, refused if they would leave a worker with root's

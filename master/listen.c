@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * listen.c - create, bind and listen on each endpoint address: IPv6 sockets
  * are IPv6-only (so 0.0.0.0:25 and [::]:25 can both be listed), all are

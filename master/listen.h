@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * listen.h - bind the listening sockets of every endpoint (as root).
  */

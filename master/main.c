@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * main.c - posternd: parse the command line, load and check the config,
  * take the pidfile (a second server with the same config stops here), bind

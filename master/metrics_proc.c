@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * metrics_proc.c - the master's side of `[metrics]` (metrics_proc.h): the
  * socket, the shared counters and the unprivileged process that serves

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * metrics_proc.h - the master's side of `[metrics]`: bind the listen
  * socket as root, make the shared counters (common/metrics.h) before the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * metricsd.c - the metrics process (metricsd.h): a deliberately small HTTP
  * server.  One connection at a time, a 4 KiB request head read within

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * metricsd.h - the metrics process: an unprivileged child of the master
  * that answers `GET /metrics` on the `[metrics] listen` socket with the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * pool.c - the pre-forked pool (DESIGN.md "Processes").
  *

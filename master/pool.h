@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * pool.h - the master's pool of workers: start, watch, replace, resize,
  * reload and stop.  Knows nothing of SMTP.

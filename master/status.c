@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * status.c - `posternd -S` (status.h).  The scoreboard is shared with every
  * worker, so nothing in it is trusted here: the slot count comes from the

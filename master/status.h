@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * status.h - `posternd -S`: print the running daemon's pool, one line per
  * worker, from the scoreboard file beside its pidfile (PIDFILE.status).

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # auth-memory.py - credentials do not stay in a worker's memory after an
 # AUTH exchange (issue 13, finding 9): once AUTH PLAIN (initial response)
 # and AUTH LOGIN (334 challenges) have succeeded and the session goes on,

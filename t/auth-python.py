@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # auth-python.py - SMTP AUTH from the client everyone scripts with:
 # smtplib's login() over STARTTLS and over implicit TLS (SMTP_SSL), with
 # PLAIN (its first choice), LOGIN with and without an initial response, a

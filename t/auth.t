@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # auth.t - SMTP AUTH (RFC 4954) with PLAIN (RFC 4616) and LOGIN through the
 # auth hook: the dialogues (initial response, 334 challenges, "*" cancel),
 # the error replies (501 5.5.2, 503, 504, 500 5.5.6, 535 5.7.8, 538 5.7.11),

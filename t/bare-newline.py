@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # bare-newline.py - a bare LF in a message (issue 13, finding 8): with
 # [limits] bare_newline = normalize (the default) it is stored as the spool's
 # line end, CR LF with [hooks] data_crlf = yes and LF without, in DATA and

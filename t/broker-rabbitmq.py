@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """broker-rabbitmq.py - hooks/examples/rabbitmq-publish.py as posternd's
 data hook, against a private RabbitMQ node (its own node name, AMQP port,
 epmd port, distribution port, mnesia, log and config directories, all on

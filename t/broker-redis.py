@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """broker-redis.py - hooks/examples/redis-xadd.sh as posternd's data hook
 against a private redis-server (127.0.0.1, a free port, its own directory,
 appendonly with appendfsync always; started and stopped by PID): each 250

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # clients.t - real SMTP clients against posternd: Perl's Net::SMTP (dot
 # stuffing, two recipients), swaks with PIPELINING and with an 8-bit data
 # file, and curl's SMTP client.  (Python's smtplib is exercised by load.py.)

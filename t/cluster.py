@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """cluster.py - the "Running several nodes" recipe of the README, for real.
 
 Three posternd nodes (proxy_protocol = yes, one ticket_key_file for all,

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # data-hook.t - the data hook contract of DESIGN.md "Hooks": exit status to
 # reply, the reply override from stdout (class-checked), bounded stdout and
 # stderr, the timeout that kills the whole process group, the environment,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # esmtp-ext.py - the newer SMTP extensions through a real client (smtplib):
 #
 #   - REQUIRETLS (RFC 8689): not offered before STARTTLS and refused there

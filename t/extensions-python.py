@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # extensions-python.py - the parts of t/extensions.t that need Python's
 # clients:
 #

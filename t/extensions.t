@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # extensions.t - the SMTP extensions end to end:
 #
 #   - SMTPUTF8 (RFC 6531): UTF-8 addresses with and without the parameter,

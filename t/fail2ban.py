@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # fail2ban.py - log forging (issue 13, finding 1): the fail2ban filter that
 # ships (etc/fail2ban/filter.d/posternd.conf), run by the real
 # fail2ban-regex over a real posternd log (-d) that holds genuine AUTH

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # faults.py - the server under load while things go wrong, with every message
 # accounted for by t/lib/postern_load.py (a unique Message-Id per attempt,
 # read back from the Maildir):

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # fcrdns.t - the client's names (worker/dns.c) against a real DNS server:
 # dnsmasq on a loopback port with its own records.  The client connects
 # from 127.0.0.1 to 127.0.0.8, one outcome each: a name that resolves back

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """forward-e2e.py - postern-forward as the mail/rcpt/data step of posternd,
 driven by a real SMTP client (smtplib) against a scriptable downstream
 (t/lib/fake_smtp.py): the message arrives once and the client gets 250;

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """forward.py - postern-forward spoken to directly in the policy protocol
 (as posternd does for a persistent step of stages mail rcpt data), against
 a scriptable downstream (t/lib/fake_smtp.py): RCPT refusals passed through

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # fuzz-replay.sh - replays the fuzzing seed corpus and every crash file
 # found so far through each harness (built without libFuzzer, with the
 # build's own compiler and sanitizers): a regression test per harness.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """gateway-dovecot.py - Postern in front of Dovecot: postern-forward --lmtp
 as the mail/rcpt/data step, a private Dovecot (LMTP and IMAP on free
 loopback ports, its own base_dir, a passwd-file userdb, Maildirs in the

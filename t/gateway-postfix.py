@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """gateway-postfix.py - Postern in front of a private Postfix (its own
 config, queue and data directories, smtpd on free loopback ports with
 STARTTLS required, delivery into virtual Maildirs): postern-forward

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # hardening.t - what the build and the process setup promise (security
 # audit, finding 9): the programs are position-independent, fully RELRO
 # (BIND_NOW), built with the stack protector and _FORTIFY_SOURCE (their

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # hook-escape.t - a hook that leaves its process group must not hang its
 # worker (security audit, finding 5).
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # hooks.t - the hook contract of DESIGN.md "Hooks" for the connect, helo,
 # mail and rcpt hooks (the data hook has its own battery, data-hook.t), in
 # both modes: exec (one program per question, answering by exit status and

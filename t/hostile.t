@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # hostile.t - bad input not covered by smtp-protocol.t, smtp-data.t, tls.t
 # and data-hook.t (RFC-CHECKLIST section 2):
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # install.t - `make install` and `make uninstall` under DESTDIR (where each
 # file goes, configured paths substituted, an operator's postern.conf kept),
 # the installed SysV init script driving a daemonized posternd

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # leak.t - a worker's memory does not grow with the sessions it serves.
 #
 # One worker (workers = max_workers = 1, max_sessions = 100000) serves

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # limits.py - a few addresses must not hold every worker (issue 13,
 # finding 2): the junk-command limit (max_junk_commands, default 100, then
 # 421 4.7.0), stress mode for every session, running ones included, once

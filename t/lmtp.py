@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 # lmtp.py - LMTP server mode (RFC 2033, endpoint key protocol = lmtp) through
 # posternd, over raw sockets (smtplib's LMTP reads one reply to DATA):
 # LHLO and its extensions, STARTTLS (with LMTPS), EHLO/HELO refused with 500, LHLO unknown on an

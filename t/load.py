@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # load.py - the load test: 20 concurrent smtplib clients, 50 messages each over
 # one session, 8-bit bodies with BODY=8BITMIME.  Every message is accounted
 # for: the 250s the clients got, the files in the Maildir's new/, and each

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # t/maildir.t - tests for hooks/postern-maildir, the Maildir data hook.
 #
 # The binary is $POSTERN_BUILDDIR/hooks/postern-maildir; POSTERN_BUILDDIR

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # master.t - the root master trusts nothing a worker can write (security
 # audit, finding 4), and a second posternd with the same configuration is
 # told who runs.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # metrics.py - `[metrics] listen`: the Prometheus text at /metrics.
 #
 #   - a known sequence (sessions on two endpoints, an accepted message, a

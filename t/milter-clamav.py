@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # milter-clamav.py - clamav-milter in front of a private clamd as a step of
 # posternd's pipeline, end to end through smtplib, postern-maildir as the
 # store: the EICAR test string, plain in the body and as a base64 MIME

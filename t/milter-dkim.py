@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # milter-dkim.py - opendkim and opendmarc as steps of posternd's pipelines,
 # with their stock logic, end to end through smtplib, postern-maildir as
 # the store:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * milter-driver.c - drives the milter client (worker/milter.c) from a
  * script on stdin, for t/milter-python.py and the real-milter tests; prints

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # milter-posternd.py - milters as steps of posternd's pipeline, end to end
 # through smtplib: the python3-milter recorder (t/lib/milter_recorder.py)
 # sees the session's events with {daemon_name} = the endpoint; its edits

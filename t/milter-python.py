@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # milter-python.py - the milter client (worker/milter*.c) against a real
 # libmilter milter: t/lib/milter_recorder.py, written with Debian's
 # python3-milter, started on a free loopback port, records every event and

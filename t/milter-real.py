@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # milter-real.py - the milter client (through t/milter-driver) against real
 # milters started on free loopback ports with private configurations,
 # offline:

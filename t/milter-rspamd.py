@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # milter-rspamd.py - rspamd 3.x in milter proxy mode (self_scan) as a step
 # of posternd's pipeline, end to end through smtplib, postern-maildir as the
 # store: a message carrying GTUBE is refused at the end of DATA with

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # milter-spamass.py - spamass-milter in front of a private spamd (local
 # tests only) as a step of posternd's pipeline, end to end through
 # smtplib, postern-maildir as the store, with spamass-milter -r 15:

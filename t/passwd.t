@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # passwd.t - postern-passwd does not tell which users exist (security audit,
 # finding 6): an unknown or locked user costs the same crypt() as a real
 # one, with a dummy hash of the file's own most common kind and cost, and

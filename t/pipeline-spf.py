@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 # pipeline-spf.py - the real policyd-spf (Debian postfix-policyd-spf-python)
 # as a persistent rcpt step, against dnsmasq on a loopback address: a
 # passing sender gets its Received-SPF header in the stored message, a

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 # pipeline.py - named steps and pipelines (DESIGN.md Part 2), through
 # smtplib: steps asked in pipeline order with the first refusal deciding,
 # per-endpoint pipelines into different Maildirs, headers prepended by exec

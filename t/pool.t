@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # pool.t - the pre-forked pool under load (master/pool.c maintain()): it grows
 # with busy workers up to max_workers and never beyond, later clients wait in
 # the listen queue, idle workers beyond max_spare are retired back down to

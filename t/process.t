@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # process.t - the master and its workers (DESIGN.md "Processes"): the command
 # line (-t, -V, usage), unprivileged workers, process titles, respawn of a
 # killed worker, recycling after max_sessions, graceful stop and the grace

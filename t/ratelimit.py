@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # ratelimit.py - per-client limits across sessions (issue 13, "limits people
 # expect"): limit_exempt (default 127.0.0.0/8 ::1/128) exempts loopback from
 # every per-client limit, so 50 parallel sessions from 127.0.0.1 are all

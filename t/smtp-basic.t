@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # smtp-basic.t - one message end to end through swaks and through a raw
 # dialogue: the greeting, EHLO keywords, delivery into the Maildir with a
 # Received header and the body byte-identical.

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # smtp-data.t - DATA and the message: dot-stuffing both ways, 8-bit and odd
 # bytes kept intact, every SMTP smuggling sequence of the 2023 research taken
 # as message text, SIZE enforced during DATA with bounded memory, the

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # smtp-protocol.t - the SMTP protocol engine seen from the wire: command
 # sequencing (RFC 5321 4.1.4), reply formats, path syntax and length limits
 # (4.1.2, 4.5.3.1), MAIL parameters SIZE and BODY (RFC 1870, RFC 6152), the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tap.h - the smallest TAP producer for the C unit tests: ok(), is_int(),
  * is_str() and done_testing().  Test Anything Protocol version 12.

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # testssl.t - the real testssl.sh (Debian package testssl.sh) against the
 # default TLS settings, over STARTTLS ("--starttls smtp") and implicit TLS,
 # offline: no update check, no DNS (--nodns none, 127.0.0.1), warnings off,

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # tls-defaults.t - what the default TLS priority lets a client negotiate
 # (security audit, finding 3).  Nothing here is measured by time: each case
 # is a real gnutls-cli handshake (STARTTLS on port "smtp", implicit TLS on

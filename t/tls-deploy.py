@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # tls-deploy.py - TLS as operators deploy it (DESIGN.md "Deployment"):
 #
 #   - SNI: [tls] certificate_directory in certbot layout; a name picks its

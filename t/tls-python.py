@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 # tls-python.py - the parts of the TLS tests that need a TLS client able to
 # take over a raw socket at an exact byte, or to save and reuse sessions:
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # tls.t - TLS: STARTTLS (RFC 3207) and implicit TLS (RFC 8314) end to end.
 #
 #   - STARTTLS with swaks and gnutls-cli; the Received header names the

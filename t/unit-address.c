@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-address.c - tests of the RFC 5321 path and parameter parser
  * (worker/address.c).

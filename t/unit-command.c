@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-command.c - tests of the command-line parser (worker/command.c).
  */

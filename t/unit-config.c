@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-config.c - tests of the config loader (common/config.c): defaults,
  * every kind of error names the section and key, word splitting.

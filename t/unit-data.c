@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-data.c - tests of the DATA reader (worker/data.c): dot-unstuffing,
  * end of data only at CRLF.CRLF (SMTP smuggling), sizes, long lines, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-dns.c - tests of the pure parts of the client-name lookup: the
  * [server] resolver address (common/resolver.c), host-name validation of

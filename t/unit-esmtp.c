@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-esmtp.c - tests of the MAIL and RCPT parameter parsers
  * (worker/esmtp_params.c): what each keyword accepts, and which error (so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-forward-reply.c - postern-forward's pure parts: the parser of a
  * downstream server's replies (hostile bytes included) and the line-end and

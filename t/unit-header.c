@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-header.c - tests of worker/header.c: the check of headers steps
  * prepend, the streaming scanner of a header section (fed whole and byte

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-hook.c - tests of how a hook's answer is classified (worker/hook.c):
  * hook_reply_code() on reply lines, and hook_run() on real /bin/sh hooks:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-metrics.c - tests of the metrics counters and their Prometheus text
  * (common/metrics.c) and of the metrics process's request parser

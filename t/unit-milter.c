@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-milter.c - tests of the milter codec (worker/milter_proto.c), the
  * macro table (worker/milter_macro.c) and the end-of-message edits

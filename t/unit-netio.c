@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-netio.c - tests of the line reader on the client connection
  * (worker/netio.c, netio_getline) over a socketpair: line ends, lines that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-policy-request.c - the request reader shared by postern-forward and
  * postern-webhook: attributes, repeated attributes, the message after a

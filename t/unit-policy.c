@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-policy.c - tests of the policy answer parser (worker/policy_answer.c):
  * accepting actions (PREPEND keeps its header), refusals with and without

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-proxy.c - tests of the PROXY protocol header parser (worker/proxy.c):
  * proxy_parse() on v1 lines and v2 headers, whole, cut short, malformed,

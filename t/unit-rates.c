@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-rates.c - tests of the shared per-client rate table (common/rates.c):
  * counts per client and per kind, the fixed window, a flood of clients that

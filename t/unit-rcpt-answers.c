@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-rcpt-answers.c - tests of rcpt_answer_parse (worker/rcpt_answers.c):
  * a per-recipient answer "ADDRESS NNN [X.Y.Z] text" matched against the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit-tls-sni.c - tests of the server-name rules (common/tls_sni.c): which
  * client names are usable (tls_sni_normalize) and which certificate a name

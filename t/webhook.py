@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """webhook.py - postern-webhook as posternd's data step, driven by smtplib:
 against hooks/examples/webhook-receiver.py (the signature checked there:
 250 and the message stored byte for byte; a wrong secret -> 403 -> 554),

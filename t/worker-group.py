@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """worker-group.py - posternd refuses to run workers with root's group
 (issue 13, finding 9): `[server] group = root` (gid 0) is a start-up error
 that names the key and the reason, and nothing listens.  Root only (the

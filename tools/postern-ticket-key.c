@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * postern-ticket-key - write a new TLS session-ticket key for [tls]
  * ticket_key_file: 64 random octets from GnuTLS's key generator, base64,

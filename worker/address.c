@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * address.c - parse the reverse-path and forward-path of MAIL FROM and
  * RCPT TO strictly by the RFC 5321 grammar (4.1.2), with the length limits of

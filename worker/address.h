@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * address.h - RFC 5321 paths and ESMTP parameters: the arguments of MAIL
  * FROM and RCPT TO (sections 4.1.2 and 4.5.3.1).

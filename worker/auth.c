@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * auth.c - SMTP AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN
  * mechanisms, checked by the auth hook.

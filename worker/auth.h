@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * auth.h - SMTP AUTH (RFC 4954) with PLAIN and LOGIN, checked by the auth
  * hook.

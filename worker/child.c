@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * child.c - the process plumbing that exec hooks (hook.c) and persistent
  * hooks (policy.c) share: posix_spawn (vfork-fast) in a session and process

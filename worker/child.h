@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * child.h - process plumbing for hooks (child.c): spawn a program in a
  * session of its own with descriptors 0-3 only, keep descriptors clear of

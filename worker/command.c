@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * command.c - recognise the verb of an SMTP command line.  The line must be
  * printable US-ASCII (RFC 5321 2.4: reject commands with invalid characters),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * command.h - an SMTP command line split into its verb and argument
  * (RFC 5321 4.1.1).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * data.c - the DATA state machine.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * data.h - the DATA reader (RFC 5321 4.1.1.4, 4.5.2): removes dot-stuffing,
  * finds the end of data, which is CRLF "." CRLF and nothing else (SMTP

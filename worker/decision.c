@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * decision.c - ask one step about the session: build its environment from
  * what the session knows (DESIGN.md "Hooks": POSTERN_* and the UCSPI

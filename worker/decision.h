@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * decision.h - ask one step about the session and turn its answer into the
  * SMTP reply (decision.c); which steps are asked is pipeline.h.

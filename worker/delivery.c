@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * delivery.c - DATA and BDAT (RFC 5321 4.1.1.4, RFC 3030): the message text
  * is spooled, then given to the data steps (pipeline.c).  The client gets

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * delivery.h - DATA and BDAT (RFC 3030): receiving the message and handing
  * it on (delivery.c).

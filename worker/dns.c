@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dns.c - the client's names by forward-confirmed reverse DNS (FCrDNS),
  * once per session before the greeting.

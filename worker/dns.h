@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dns.h - the client's names by forward-confirmed reverse DNS (FCrDNS):
  * client_name and reverse_client_name as Postfix defines them, and

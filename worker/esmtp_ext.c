@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * esmtp_ext.c - REQUIRETLS (RFC 8689), LIMITS (RFC 9422) and MT-PRIORITY
  * (RFC 6710) as a receiver: Postern makes no delivery of its own, so it

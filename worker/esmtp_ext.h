@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * esmtp_ext.h - the newer SMTP extensions: REQUIRETLS (RFC 8689), LIMITS
  * (RFC 9422) and MT-PRIORITY (RFC 6710): what EHLO offers for them, the

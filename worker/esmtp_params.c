@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * esmtp_params.c - check the ESMTP parameters of MAIL and RCPT, one error
  * per problem: unknown keyword, bad value or duplicate, SIZE over the limit

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * esmtp_params.h - the ESMTP parameters of MAIL FROM and RCPT TO: SIZE
  * (RFC 1870), BODY (RFC 6152, RFC 3030 BINARYMIME), AUTH (RFC 4954),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * header.c - pure functions over header fields: the check of a header a
  * step adds, a streaming scanner of a header section, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * header.h - pure functions over message header fields (RFC 5322 2.2):
  * checking a header a step wants to add, finding the fields of a header

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * hook.c - the exec hook runner, and the variable list hooks are told.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * hook.h - run a hook program (DESIGN.md "Hooks"): execve without a shell,
  * own session and process group, clean environment, stdin/fd 3 as given, the answer taken

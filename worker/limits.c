@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * limits.c - what one session may cost the pool (issue 13, finding 2).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * limits.h - what one session may cost the pool beyond the protocol's own
  * limits: junk commands, stress mode for every session once all workers are

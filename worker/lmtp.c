@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * lmtp.c - LMTP server mode (RFC 2033).  An endpoint with protocol = lmtp
  * greets with LHLO only (EHLO and HELO get 500, as RFC 2033 4.1 says; an

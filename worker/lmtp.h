@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * lmtp.h - what an LMTP endpoint (RFC 2033; endpoint key protocol = lmtp)
  * does differently: LHLO instead of EHLO and HELO, and after the message one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * message.c - the message between data steps (see message.h): a file, the
  * headers steps added that are not in it yet, and the copies that put them

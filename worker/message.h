@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * message.h - the message as the data steps see it, one after the other
  * (DESIGN.md Part 2, "Data stage = a pipeline over the message").

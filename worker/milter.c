@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * milter.c - the milter client (see milter.h): the connection, option
  * negotiation, reading packets within deadlines, failures turned into the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * milter.h - the milter client (DESIGN.md "Milter client"): one connection
  * per session per milter, protocol version 6 with option negotiation (older

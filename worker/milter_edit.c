@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * milter_edit.c - milter end-of-message edits (see milter_edit.h): the
  * header splitter, the edit list, and the pure function that applies the

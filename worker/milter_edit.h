@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * milter_edit.h - the end-of-message edits milters ask for, collected into
  * a list while the milter answers, then applied in one pure function to the

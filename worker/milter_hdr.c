@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * milter_hdr.c - the header fields of a message as milters count them
  * (see milter_edit.h): where each field starts and ends, folded lines

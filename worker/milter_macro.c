@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * milter_macro.c - the macros a milter is sent: Postfix's default list per
  * stage (its milter_*_macros), the lookup of a Sendmail macro name in the

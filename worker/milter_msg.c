@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * milter_msg.c - the message part of the milter client: the exact CR LF
  * message (headers, our Received: among them, then the body) streamed as

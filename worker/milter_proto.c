@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * milter_proto.c - the milter packet codec (see milter_proto.h): encoders
  * for MTA -> milter commands, a framer, and decoders for the replies that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * milter_proto.h - the Sendmail milter protocol (version 6, as libmilter
  * 8.14+ and Postfix speak it) as a pure packet codec: encoders for every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * milter_reply.c - reading a milter's answer to one event (see milter.h,
  * milter_await): within the timeout (PROGRESS restarts it), the reply

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * milter_step.c - a [milter.NAME] step of a pipeline: the session's
  * connection to each milter (one per session per milter, opened at the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * milter_step.h - a milter as a step of a pipeline (pipeline.c): the
  * session's milter connections, one event per stage, the message and its

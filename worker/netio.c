@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * netio.c - buffered, deadline-bounded I/O on the client socket.
  *

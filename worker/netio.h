@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * netio.h - the client connection: buffered reads and writes on a
  * non-blocking socket with deadlines, in plaintext or TLS.

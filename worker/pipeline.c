@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * pipeline.c - the step runner (DESIGN.md Part 2, "Named steps and
  * pipelines").  At each stage the endpoint's steps of that stage are asked

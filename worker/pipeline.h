@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * pipeline.h - the step runner (pipeline.c): the endpoint's steps asked at
  * each stage, the data stage over the message, the headers steps add.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * policy.c - the client side of the Postfix policy delegation protocol
  * (postfix.org/SMTPD_POLICY_README.html) for persistent hooks.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * policy.h - persistent hooks: a co-process per worker (or a connection to
  * a policy server already running, inet:HOST:PORT or unix:PATH) that speaks

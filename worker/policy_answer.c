@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * policy_answer.c - the answer of a policy server (Postfix's policy
  * delegation protocol): the action= line turned into a verdict, a reply

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * policy_request.c - the Postfix policy delegation request that a
  * persistent hook gets (postfix.org/SMTPD_POLICY_README.html): Postfix's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * proxy.c - the PROXY protocol header (haproxy.org/download/2.8/doc/
  * proxy-protocol.txt), in two parts as Postfix's haproxy_srvr: a pure parser

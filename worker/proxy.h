@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * proxy.h - the PROXY protocol (HAProxy, versions 1 and 2) that a load
  * balancer sends before anything else, carrying the client's address.

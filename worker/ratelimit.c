@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ratelimit.c - per-client limits across sessions (see ratelimit.h).
  * Windows: 60 s for connections, messages and recipients, 3600 s for AUTH

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ratelimit.h - the per-client limits of [limits]: limit_exempt, and the
  * anvil-style rates (max_connection_rate, max_message_rate,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * rcpt_answers.c - per-recipient answers of the data steps.  A data step may
  * answer each recipient on its own (an exec step: "RCPT ADDRESS NNN text"

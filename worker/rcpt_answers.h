@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * rcpt_answers.h - per-recipient answers of the data steps (DESIGN.md
  * "Gateway details"): an exec step's "RCPT ADDRESS NNN text" lines, a policy

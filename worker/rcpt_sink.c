@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * rcpt_sink.c - collects the per-recipient lines of the data step being run
  * ("RCPT ..." lines of an exec step, "rcpt_action=" attributes of a policy

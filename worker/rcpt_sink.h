@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * rcpt_sink.h - the per-recipient answer lines of the data step being run
  * (rcpt_sink.c), read by rcpt_answers.c.

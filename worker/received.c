@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * received.c - the Received: trace header (RFC 5321 4.4) written at the top
  * of each message: who sent it (EHLO name and IP literal), who received it,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * received.h - the Received: trace header (RFC 5321 4.4).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sasl.c - decoding what an AUTH client sends (RFC 4954): strict base64
  * (the decoding itself is GnuTLS's) and the PLAIN message of RFC 4616.

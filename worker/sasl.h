@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sasl.h - SASL decoding for AUTH PLAIN and LOGIN.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * session.c - the state of one SMTP session: setting it up for a new
  * connection (session id, addresses, stress-mode limits, spool), tearing it

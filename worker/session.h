@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * session.h - one SMTP session (RFC 5321 "session"): the connection, the
  * client's identity, the mail transaction in progress.

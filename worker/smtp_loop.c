@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * smtp_loop.c - an SMTP session from the greeting to QUIT (RFC 5321 3.1-3.3,
  * 4.1.1): reads command lines, hands each to its handler through the command

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * smtp_loop.h - run an SMTP session: the greeting, then one command line
  * after another until QUIT, a 421 or the end of the connection.

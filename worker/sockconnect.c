@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sockconnect.c - connect to a server named inet:HOST:PORT (numeric address,
  * IPv6 in brackets or not) or unix:/path, non-blocking, bounded by a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sockconnect.h - connect to inet:HOST:PORT or unix:/path within a deadline.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * spool.c - one anonymous spool file per session (O_TMPFILE, or a file
  * unlinked at once where that is not supported), truncated and reused for

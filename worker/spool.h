@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * spool.h - the message being received, written to an unlinked temporary
  * file (never held in memory) and handed to the data hook as its stdin.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tls_peer.c - read the client's server name and certificate out of an
  * established GnuTLS session, and give them to hooks.  Everything here came

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tls_peer.h - what a finished TLS handshake says about the client: the
  * server name it asked for (SNI) and its certificate, if it sent one.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tls_session.c - the server side of a TLS handshake on a non-blocking socket,
  * bounded by a deadline.  Every TLS detail is GnuTLS's: the priority string

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tls_session.h - TLS on a client connection (RFC 3207 STARTTLS, RFC 8314 implicit
  * TLS), through GnuTLS.

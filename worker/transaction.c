@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * transaction.c - the mail transaction (RFC 5321 3.3): MAIL FROM with its
  * SIZE and BODY parameters (RFC 1870, RFC 6152), RCPT TO, and the reset

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * transaction.h - the mail transaction (RFC 5321 3.3): MAIL, RCPT, and the
  * reset that ends one (DATA and BDAT: delivery.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * worker.c - the worker's life: drop root (setgroups, setgid, setuid, then
  * check that it cannot be undone), wait on all listening sockets with one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * worker.h - a worker process: drops privileges, then accepts connections
  * on the inherited listening sockets and serves one session at a time.

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # data-filter.pl - a data hook: refuse messages whose Subject or body matches
 # a rule, hand the others to a delivery program.
 #

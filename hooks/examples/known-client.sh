@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # known-client.sh - a mail or rcpt hook: refuse clients whose host name is
 # not verified by forward-confirmed reverse DNS, as Postfix's
 # reject_unknown_client_hostname does.

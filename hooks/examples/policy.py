@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 # policy.py - a persistent mail/rcpt hook: greylisting and a sender-domain deny list.
 #
 # The Postfix policy delegation protocol, as Postern speaks it to persistent hooks:

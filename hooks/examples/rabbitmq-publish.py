@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """rabbitmq-publish.py AMQP_URL QUEUE - a Postern data hook (exec mode)
 that hands each message to RabbitMQ, and says 250 only once the broker has
 confirmed it.

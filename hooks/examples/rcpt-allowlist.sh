@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # rcpt-allowlist.sh - an rcpt hook: accept only the recipients listed in a file.
 #
 #   [hooks]

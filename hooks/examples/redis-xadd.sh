@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # redis-xadd.sh REDIS_URL STREAM - a Postern data hook (exec mode) that
 # appends each message to a Redis stream with XADD, and says 250 only when
 # Redis answered with the new entry's id.

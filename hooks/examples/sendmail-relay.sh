@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # sendmail-relay.sh - a data hook that hands each message to another MTA
 # through its sendmail(1) command (Postfix, Exim, OpenSMTPD, msmtp ...).
 #

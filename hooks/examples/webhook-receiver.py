@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """webhook-receiver.py SECRET_FILE PORT DIR - the receiving side of
 postern-webhook: check the signature and the timestamp, store the message."""
 import hashlib, hmac, http.server, os, sys, time

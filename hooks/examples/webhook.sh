@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # webhook.sh - a data hook that POSTs each message to an HTTP(S) endpoint.
 #
 #   [hooks]

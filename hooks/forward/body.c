@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * body.c - line ends and dot-stuffing for the message that postern-forward
  * sends downstream.  A LF that is not preceded by CR becomes CR LF (the data

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * body.h - turn the message as posternd hands it to a data step (LF or
  * CR LF line ends) into what goes on the wire: CR LF line ends and, for

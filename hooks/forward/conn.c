@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * conn.c - I/O with the downstream server for postern-forward.  The socket
  * is non-blocking; each read and write waits with poll() up to a deadline,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * conn.h - the connection to the downstream server: connect (inet:/unix:),
  * bounded writes and reply reads, STARTTLS with GnuTLS.  Every wait has a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * deliver.c - hand the message on: DATA with dot-stuffing, or BDAT chunks to
  * a CHUNKING server (and always for BINARYMIME), CR LF line ends either way.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * deliver.h - the data step of postern-forward: stream the message of a
  * postern_data request downstream and turn the server's answer(s) into

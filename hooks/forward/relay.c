@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * relay.c - the downstream session and transaction of postern-forward.
  *

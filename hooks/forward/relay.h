@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * relay.h - postern-forward's SMTP/LMTP client: the downstream session
  * (greeting, EHLO/LHLO, STARTTLS, XCLIENT) and the transaction (MAIL, RCPT,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * reply.c - parse one SMTP/LMTP reply from the bytes a downstream server
  * sent: "NNN-text" lines then one "NNN text" line (RFC 5321 4.2.1), each

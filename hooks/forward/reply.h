@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * reply.h - a pure parser for the replies of a downstream SMTP/LMTP server
  * (RFC 5321 4.2, RFC 2034 enhanced codes), and for the capabilities that an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz-address.c - libFuzzer harness for the MAIL/RCPT argument parsers:
  * paths (worker/address.c), ESMTP parameters and xtext.  Whatever a path

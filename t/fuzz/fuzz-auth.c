@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz-auth.c - libFuzzer harness for the AUTH decoders (worker/sasl.c):
  * strict base64 and the PLAIN message.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz-command.c - libFuzzer harness for the command-line parser
  * (worker/command.c): any bytes, then the invariants every caller relies on.

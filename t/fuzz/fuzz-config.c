@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz-config.c - libFuzzer harness for the config loader
  * (common/config.c over iniparser): any file either loads into a config

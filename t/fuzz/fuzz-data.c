@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz-data.c - libFuzzer harness for the DATA reader (worker/data.c).
  * The input is fed in pieces whose sizes come from the input itself; the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz-esmtp.c - libFuzzer harness for the MAIL and RCPT parameter parsers
  * (worker/esmtp_params.c).  The first byte chooses MAIL or RCPT, EHLO or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz-forward.c - libFuzzer harness for postern-forward's pure parts: the
  * downstream reply parser (hostile server bytes) and the message conversion

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz-header.c - libFuzzer harness for worker/header.c, which reads every
  * incoming message's header section: the scanner must find the same fields

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz-milter.c - libFuzzer harness for the milter reply decoder
  * (worker/milter_proto.c) and the edits it leads to (worker/milter_edit.c):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz-proxy.c - libFuzzer harness for the PROXY header parser
  * (worker/proxy.c, proxy_parse).  The input is fed as the socket reader

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz-rcpt-answers.c - libFuzzer harness for rcpt_answer_parse
  * (worker/rcpt_answers.c), the parser of the per-recipient answers data

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz-sni.c - libFuzzer harness for the client's server name rules
  * (common/tls_sni.c): whatever a client puts in its SNI extension,

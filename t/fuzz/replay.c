@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * replay.c - runs a libFuzzer harness without libFuzzer: each file named on
  * the command line (or each file in a directory named there) is passed to

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """fake_smtp - a scriptable SMTP/LMTP server for postern-forward's tests.
 
     srv = FakeSMTP(lmtp=False, caps=('8BITMIME', 'PIPELINING'), refuse={'x@y': '550 5.1.1 no'},

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """milter_peers - start real milters for the tests (t/milter-real.py,
 t/milter-dkim.py) on free loopback ports with private configurations,
 offline, and stop them by PID.

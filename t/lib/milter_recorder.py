@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """milter_recorder.py - a milter written with Debian's python3-milter
 (libmilter underneath) for the milter protocol tests: it records every
 event, its arguments and every macro it can see to a file (one JSON object

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """postern_dnsmasq - a private DNS server for a Python test: dnsmasq on a
 free loopback port (UDP and TCP) with its own records and nothing else
 (the twin of t/lib/Postern/Dnsmasq.pm).

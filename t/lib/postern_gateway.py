@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """postern_gateway - what the gateway tests share: the configuration of a
 persistent step for stages mail rcpt data (postern-forward,
 postern-webhook), installed where the workers' user may run it, and an SMTP

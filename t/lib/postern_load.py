@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """postern_load - an SMTP load driver that accounts for every message.
 
     from postern_load import run_load

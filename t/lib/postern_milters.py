@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """postern_milters - real milters for a test, each started privately.
 
 Every milter runs from a directory of its own under the test's temporary

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """postern_test - start posternd for a Python test, and print TAP.
 
 The Python counterpart of t/lib/Postern/Test.pm:

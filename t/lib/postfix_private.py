@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """postfix_private - a private Postfix instance for the gateway tests:
 its own config, queue and data directories under the test's directory,
 smtpd on free loopback ports, its log in a file (postlogd), delivery into

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # Postern::Dnsmasq - a private DNS server for a test: dnsmasq on a free
 # loopback port (UDP and TCP), with its own records and nothing else.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # Postern::Test - start posternd for a test and talk SMTP to it.
 #
 #   my $srv = Postern::Test->start(config => { limits => { max_errors => 3 } });
