@@ -199,11 +199,24 @@ find_key(const struct key *table, const char *name)
 	return NULL;
 }
 
-/* Every key present in SECTION must be in TABLE (or, for endpoints, in the
- * limits table). */
-int
-check_known_keys(struct loader *ld, const char *section, const struct key *table,
-    const struct key *table2)
+/* Is NAME among the keys of TABLE (and TABLE2), or of NAMES? */
+static int
+key_known(const char *name, const struct key *table, const struct key *table2,
+    const char *const names[])
+{
+	if (names != NULL) {
+		for (int j = 0; names[j] != NULL; j++)
+			if (strcmp(names[j], name) == 0)
+				return 1;
+		return 0;
+	}
+	return find_key(table, name) != NULL || (table2 != NULL && find_key(table2, name) != NULL);
+}
+
+/* Every key present in SECTION must be known (key_known): else an error. */
+static int
+check_section_keys(struct loader *ld, const char *section, const struct key *table,
+    const struct key *table2, const char *const names[])
 {
 	int n = iniparser_getsecnkeys(ld->ini, section);
 	const char **keys;
@@ -218,36 +231,26 @@ check_known_keys(struct loader *ld, const char *section, const struct key *table
 	for (i = 0; i < n && rc == 0; i++) {
 		const char *name = strchr(keys[i], ':');
 		name = name != NULL ? name + 1 : keys[i];
-		if (find_key(table, name) == NULL && (table2 == NULL || find_key(table2, name) == NULL))
+		if (!key_known(name, table, table2, names))
 			rc = fail(ld, section, name, "unknown key (see postern.conf(5) for the keys of this section)");
 	}
 	free(keys);
 	return rc;
 }
 
+/* Every key present in SECTION must be in TABLE (or, for endpoints, in the
+ * limits table). */
+int
+check_known_keys(struct loader *ld, const char *section, const struct key *table,
+    const struct key *table2)
+{
+	return check_section_keys(ld, section, table, table2, NULL);
+}
+
 int
 loader_check_names(struct loader *ld, const char *section, const char *const names[])
 {
-	int n = iniparser_getsecnkeys(ld->ini, section);
-	const char **keys;
-	int i, j, rc = 0;
-
-	if (n <= 0)
-		return 0;
-	keys = calloc((size_t)n, sizeof(*keys));
-	if (keys == NULL)
-		return fail(ld, section, NULL, "out of memory");
-	iniparser_getseckeys(ld->ini, section, keys);
-	for (i = 0; i < n && rc == 0; i++) {
-		const char *name = strchr(keys[i], ':');
-		name = name != NULL ? name + 1 : keys[i];
-		for (j = 0; names[j] != NULL && strcmp(names[j], name) != 0; j++)
-			;
-		if (names[j] == NULL)
-			rc = fail(ld, section, name, "unknown key (see postern.conf(5) for the keys of this section)");
-	}
-	free(keys);
-	return rc;
+	return check_section_keys(ld, section, NULL, NULL, names);
 }
 
 int

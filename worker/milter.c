@@ -293,6 +293,16 @@ milter_helo(struct milter *m, const struct milter_macros *mm, const char *helo,
 }
 
 /* MAIL or RCPT. */
+/* After an envelope or DATA event: the milter has no more to say about
+ * this message when it accepted it, or discarded it. */
+static void
+message_done_if(struct milter *m, enum milter_await answer, const struct milter_result *res)
+{
+	if (answer == MILTER_AW_ACCEPT ||
+	    (answer == MILTER_AW_DONE && res->verdict == MILTER_V_DISCARD))
+		m->state = MILTER_MSG_DONE;
+}
+
 static void
 envelope(struct milter *m, const struct milter_macros *mm, char cmd,
     const char *const *args, size_t nargs, struct milter_result *res)
@@ -305,17 +315,7 @@ envelope(struct milter *m, const struct milter_macros *mm, char cmd,
 		return;
 	enc = nargs > 0 ? milter_enc_envelope(&m->out, cmd, args[0], args + 1, nargs - 1) :
 	    milter_enc_envelope(&m->out, cmd, "<>", NULL, 0);
-	switch (finish(m, cmd, enc, nr, res)) {
-	case MILTER_AW_ACCEPT:
-		m->state = MILTER_MSG_DONE;
-		break;
-	case MILTER_AW_DONE:
-		if (res->verdict == MILTER_V_DISCARD)
-			m->state = MILTER_MSG_DONE;
-		break;
-	default:
-		break;
-	}
+	message_done_if(m, finish(m, cmd, enc, nr, res), res);
 }
 
 void
@@ -341,17 +341,8 @@ milter_data(struct milter *m, const struct milter_macros *mm,
 {
 	if (!begin(m, SMFIC_DATA, SMFIP_NODATA, mm, res))
 		return;
-	switch (finish(m, SMFIC_DATA, milter_enc_empty(&m->out, SMFIC_DATA), SMFIP_NR_DATA, res)) {
-	case MILTER_AW_ACCEPT:
-		m->state = MILTER_MSG_DONE;
-		break;
-	case MILTER_AW_DONE:
-		if (res->verdict == MILTER_V_DISCARD)
-			m->state = MILTER_MSG_DONE;
-		break;
-	default:
-		break;
-	}
+	message_done_if(m, finish(m, SMFIC_DATA, milter_enc_empty(&m->out, SMFIC_DATA),
+	    SMFIP_NR_DATA, res), res);
 }
 
 void
