@@ -305,11 +305,13 @@ run_start(struct run *r)
 	return 0;
 }
 
-/* Keep the first STDOUT_MAX bytes of stdout. */
+/* Keep the first STDOUT_MAX bytes of stdout; read the rest in large
+ * pieces too, so that a hook flooding stdout is drained quickly (the bytes
+ * past STDOUT_MAX are dropped). */
 static void
 read_stdout(struct run *r)
 {
-	char buf[4096];
+	static char buf[65536];
 	ssize_t n = read(r->outp[0], buf, sizeof(buf));
 
 	if (n > 0) {
