@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int
-parse_port(const char *s, unsigned *port)
+int
+netaddr_parse_port(const char *s, unsigned *port)
 {
 	char *end;
 	unsigned long v;
@@ -63,7 +63,7 @@ netaddr_parse_listen(const char *spec, struct sockaddr_storage *ss,
 		memcpy(host, spec, hlen);
 		host[hlen] = '\0';
 	}
-	if (parse_port(portstr, &port) < 0) {
+	if (netaddr_parse_port(portstr, &port) < 0) {
 		snprintf(err, errlen, "'%s': the port must be a number from 1 to 65535", spec);
 		return -1;
 	}

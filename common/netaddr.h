@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 
 /* Parse a listen address.  Returns 0, or -1 with a reason in err. */
+/* A TCP port number, 1-65535, digits only; 0 or -1. */
+int netaddr_parse_port(const char *s, unsigned *port);
 int netaddr_parse_listen(const char *spec, struct sockaddr_storage *ss,
     socklen_t *sslen, char *err, size_t errlen);
 

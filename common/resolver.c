@@ -5,6 +5,7 @@
  */
 #include "autoconf.h"
 #include "resolver.h"
+#include "netaddr.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,21 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-
-static int
-port_of(const char *s, unsigned *port)
-{
-	char *end;
-	unsigned long v;
-
-	if (*s < '0' || *s > '9' || strlen(s) > 5)
-		return -1;
-	v = strtoul(s, &end, 10);
-	if (*end != '\0' || v == 0 || v > 65535)
-		return -1;
-	*port = (unsigned)v;
-	return 0;
-}
 
 int
 resolver_parse(const char *spec, struct resolver_addr *out, char *err, size_t errlen)
@@ -62,7 +48,7 @@ resolver_parse(const char *spec, struct resolver_addr *out, char *err, size_t er
 	host[hlen] = '\0';
 	if (inet_pton(out->family, host, out->addr) != 1)
 		goto badhost;
-	if (port != NULL && port_of(port, &out->port) < 0) {
+	if (port != NULL && netaddr_parse_port(port, &out->port) < 0) {
 		snprintf(err, errlen, "'%s': the port must be a number from 1 to 65535", port);
 		return -1;
 	}
