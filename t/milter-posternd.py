@@ -20,6 +20,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import postern_test  # noqa: E402
 from postern_test import TAP, free_port, serve_tests, run_main, write_script  # noqa: E402
+from milter_peers import python_with_milter  # noqa: E402
 
 ok, note = TAP.ok, TAP.diag
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,13 +33,6 @@ ENV_STEP = r'''#!/bin/sh
   echo "quarantine=$POSTERN_QUARANTINE"; } >> %(log)s
 exit 0
 '''
-
-
-def python_with_milter():
-    for exe in (sys.executable, '/usr/bin/python3'):
-        if exe and subprocess.run([exe, '-c', 'import Milter'], capture_output=True).returncode == 0:
-            return exe
-    return None
 
 
 def self_maildir(d):

@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 from postern_test import BUILDDIR, TAP, free_port, workdir  # noqa: E402
+from milter_peers import python_with_milter, wait_port  # noqa: E402
 
 ok, note = TAP.ok, TAP.diag
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -51,24 +52,6 @@ set {rcpt_mailer} smtp
 set {rcpt_host} example.org
 set {rcpt_addr} r@example.org
 """
-
-
-def python_with_milter():
-    for exe in (sys.executable, '/usr/bin/python3'):
-        if exe and subprocess.run([exe, '-c', 'import Milter'], capture_output=True).returncode == 0:
-            return exe
-    return None
-
-
-def wait_port(port, proc, timeout=15):
-    end = time.time() + timeout
-    while time.time() < end and proc.poll() is None:
-        try:
-            socket.create_connection(('127.0.0.1', port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
 class Recorder:

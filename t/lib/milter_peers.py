@@ -10,11 +10,21 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 from postern_test import free_port
 
-__all__ = ['wait_port', 'start_opendkim', 'start_rspamd', 'stop']
+__all__ = ['wait_port', 'python_with_milter', 'start_opendkim', 'start_rspamd', 'stop']
+
+
+def python_with_milter():
+    """A python3 that can import Debian's python3-milter (the one running
+    the test, or /usr/bin/python3), or None."""
+    for exe in (sys.executable, '/usr/bin/python3'):
+        if exe and subprocess.run([exe, '-c', 'import Milter'], capture_output=True).returncode == 0:
+            return exe
+    return None
 
 
 def wait_port(port, proc, timeout=20):
