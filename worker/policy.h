@@ -34,6 +34,9 @@ int policy_parse_action(const char *name, enum hook_kind kind, const char *answe
 struct hook_env;
 struct session;
 void policy_request_init(struct hook_env *);
+/* The request alone, into REQ (hook_env_free it): what session_policy sends. */
+void policy_request_build(struct session *, const struct step *, enum hook_kind,
+    char *const extra[], long long body_len, struct hook_env *req);
 void session_policy(struct session *, const struct step *, enum hook_kind, char *const extra[],
     int body_fd, long long body_len, struct hook_result *);
 

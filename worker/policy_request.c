@@ -135,13 +135,20 @@ policy_attrs(struct session *s, const struct step *st, enum hook_kind kind, stru
 }
 
 void
+policy_request_build(struct session *s, const struct step *st, enum hook_kind kind,
+    char *const extra[], long long body_len, struct hook_env *req)
+{
+	policy_request_init(req);
+	policy_attrs(s, st, kind, req, extra, body_len);
+}
+
+void
 session_policy(struct session *s, const struct step *st, enum hook_kind kind, char *const extra[],
     int body_fd, long long body_len, struct hook_result *res)
 {
 	struct hook_env req;
 
-	policy_request_init(&req);
-	policy_attrs(s, st, kind, &req, extra, body_len);
+	policy_request_build(s, st, kind, extra, body_len, &req);
 	policy_ask(s->cfg, st, kind, req.req != NULL ? req.req : "", req.reqlen, body_fd, body_len, res);
 	hook_env_free(&req);
 }
