@@ -310,15 +310,13 @@ send_request(struct coproc *cp, const char *name, const char *req, size_t reqlen
 
 void
 policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
-    const char *attrs, size_t attrslen, int body_fd, long long body_len, struct hook_result *res)
+    const char *req, size_t reqlen, int body_fd, long long body_len, struct hook_result *res)
 {
 	struct coproc *cp;
 	const struct hook_command *cmd = &st->cmd;
 	const char *name = st->name;
 	struct timespec deadline;
 	static char answer[ANSWER_MAX];         /* not on the stack */
-	char *req = NULL;
-	size_t reqlen = 0;
 	int attempt, rc = 0;
 
 	if (!procs_ready)
@@ -327,13 +325,6 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 	hook_result_init(res);
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += cmd->timeout;
-
-	/* The request: the name=value lines, an empty line. */
-	if ((req = malloc(attrslen + 2)) == NULL)
-		return;
-	memcpy(req, attrs, attrslen);
-	reqlen = attrslen;
-	req[reqlen++] = '\n';
 
 	/* A connection kept from earlier requests may have been closed by the
 	 * other side meanwhile: one retry on a fresh one. */
@@ -378,10 +369,6 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 			log_warn("hook %s: %s failed on its first request: temporary failure", name, cmd->line);
 			break;
 		}
-	}
-	if (req != NULL) {
-		explicit_bzero(req, reqlen);    /* may hold a password */
-		free(req);
 	}
 	drain_stderr(cp, name);
 }

@@ -13,14 +13,14 @@
 struct hook_result;
 
 /*
- * Send one request: ATTRS ("name=value" lines, ATTRSLEN bytes), an empty
- * line, then BODY_LEN bytes read from BODY_FD (the message, for postern_data;
- * BODY_FD -1 for none).  Read the "action=..." answer into RES.  A hook that
+ * Send one request: REQ ("name=value" lines and the empty line that ends
+ * them, REQLEN bytes), then BODY_LEN bytes read from BODY_FD (the message,
+ * for postern_data; BODY_FD -1 for none).  Read the "action=..." answer into RES.  A hook that
  * cannot be reached, dies, times out or answers garbage is restarted (with
  * back-off) and RES says HOOK_FAILED: the client gets a 4xx, never a hang.
  */
 void policy_ask(const struct config *, const struct step *, enum hook_kind,
-    const char *attrs, size_t attrslen, int body_fd, long long body_len, struct hook_result *res);
+    const char *req, size_t reqlen, int body_fd, long long body_len, struct hook_result *res);
 
 /* policy_answer.c: "action=..." in ANSWER (the lines of one answer) to a
  * verdict, a reply and headers in RES.  0, or -1 without a valid action. */
