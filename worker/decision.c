@@ -86,14 +86,13 @@ session_hook_env(struct session *s, const struct step *st, enum hook_kind kind, 
 
 void
 session_hook(struct session *s, const struct step *st, enum hook_kind kind, int stdin_fd,
-    long long body_len, const char *fd3, size_t fd3_len, struct hook_result *res)
+    const char *fd3, size_t fd3_len, struct hook_result *res)
 {
 	struct hook_env env;
 	struct hook_call call;
 
 	if (st->cmd.persistent) {
-		session_policy(s, st, kind, NULL, kind == HOOK_DATA ? stdin_fd : -1,
-		    kind == HOOK_DATA ? body_len : 0, res);
+		session_policy(s, st, kind, NULL, NULL, res);   /* data stage: pipeline.c */
 		return;
 	}
 	hook_env_init(&env);

@@ -18,6 +18,7 @@
 #include "autoconf.h"
 #include "policy.h"
 #include "hook.h"
+#include "message.h"
 #include "rcpt_sink.h"
 #include "sockconnect.h"
 #include "../common/deadline.h"
@@ -270,20 +271,18 @@ read_answer(struct coproc *cp, const char *name, char *answer, size_t max,
  * message costs the hook one wake-up, not two. */
 static int
 send_request(struct coproc *cp, const char *name, const char *req, size_t reqlen,
-    int fd, long long len, const struct timespec *deadline)
+    const struct message *body, const struct timespec *deadline)
 {
 	static char buf[65536];
-	long long done = 0;
+	long long done = 0, len = body != NULL ? body->len : 0;
 	size_t first = 0;
 	int rc;
 
-	if (fd >= 0 && len > 0) {
-		size_t want = (size_t)(len < (long long)sizeof(buf) - (long long)reqlen ?
-		    len : (long long)(sizeof(buf) - reqlen));
-		ssize_t n;
+	if (len > 0) {
 		if (reqlen < sizeof(buf) / 2) {
+			ssize_t n;
 			memcpy(buf, req, reqlen);
-			n = pread(fd, buf + reqlen, want, 0);
+			n = message_read(body, buf + reqlen, sizeof(buf) - reqlen, 0);
 			if (n <= 0)
 				return -1;
 			first = (size_t)n;
@@ -297,9 +296,15 @@ send_request(struct coproc *cp, const char *name, const char *req, size_t reqlen
 		return send_all(cp, name, req, reqlen, deadline);
 	}
 	while (done < len) {
-		size_t want = (size_t)(len - done < (long long)sizeof(buf) ? len - done : (long long)sizeof(buf));
-		ssize_t n = pread(fd, buf, want, (off_t)done);
-		if (n <= 0)
+		ssize_t n;
+		if (body->mem != NULL) {        /* no copy: straight from memory */
+			n = (ssize_t)(len - done);
+			if ((rc = send_all(cp, name, body->mem + done, (size_t)n, deadline)) < 0)
+				return rc;
+			done += n;
+			continue;
+		}
+		if ((n = message_read(body, buf, sizeof(buf), done)) <= 0)
 			return -1;
 		if ((rc = send_all(cp, name, buf, (size_t)n, deadline)) < 0)
 			return rc;
@@ -310,7 +315,7 @@ send_request(struct coproc *cp, const char *name, const char *req, size_t reqlen
 
 void
 policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
-    const char *req, size_t reqlen, int body_fd, long long body_len, struct hook_result *res)
+    const char *req, size_t reqlen, const struct message *body, struct hook_result *res)
 {
 	struct coproc *cp;
 	const struct hook_command *cmd = &st->cmd;
@@ -343,7 +348,7 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 		} else {
 			cp->fresh = 0;
 		}
-		rc = send_request(cp, name, req, reqlen, body_fd, body_len, &deadline);
+		rc = send_request(cp, name, req, reqlen, body, &deadline);
 		if (rc == 0) {
 			rc = read_answer(cp, name, answer, sizeof(answer), &deadline);
 			if (rc >= 0) {

@@ -11,6 +11,7 @@
 #include "decision.h"
 #include "hook.h"
 #include "policy.h"
+#include "message.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -187,11 +188,11 @@ policy_request_build(struct session *s, const struct step *st, enum hook_kind ki
 
 void
 session_policy(struct session *s, const struct step *st, enum hook_kind kind, char *const extra[],
-    int body_fd, long long body_len, struct hook_result *res)
+    const struct message *body, struct hook_result *res)
 {
 	struct hook_env req;
 
-	policy_request_build(s, st, kind, extra, body_len, &req);
+	policy_request_build(s, st, kind, extra, body != NULL ? body->len : 0, &req);
 	if (request_room(&req, 1) < 0) {
 		hook_env_free(&req);
 		hook_result_init(res);
@@ -199,6 +200,6 @@ session_policy(struct session *s, const struct step *st, enum hook_kind kind, ch
 	}
 	req.req[req.reqlen++] = '\n';  /* the empty line that ends it */
 	req.req[req.reqlen] = '\0';
-	policy_ask(s->cfg, st, kind, req.req, req.reqlen, body_fd, body_len, res);
+	policy_ask(s->cfg, st, kind, req.req, req.reqlen, body, res);
 	hook_env_free(&req);
 }

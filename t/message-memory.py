@@ -1,0 +1,212 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: ISC
+# message-memory.py - a message of up to 64 KiB is kept in memory and sent
+# to persistent steps from there; it is written to the spool file only when
+# an exec step needs a file, or when it grows past 64 KiB with the headers
+# steps add.  Whatever the path, every step sees the same bytes: two
+# persistent steps keep what they were sent (the second sees the header the
+# first added), an exec step keeps its stdin, for messages of 1 KiB, just
+# under 64 KiB (that cross the limit with a step's header), and 200 KiB;
+# our Authentication-Results fields are removed from a message in memory;
+# a milter (the python3-milter recorder) reads a message in memory, with the
+# header a step before it added, and its new body reaches the next step.
+import json
+import os
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
+from postern_test import TAP, Server, free_port, workdir, write_script, run_main  # noqa: E402
+from milter_peers import python_with_milter, wait_port  # noqa: E402
+
+RECORDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib', 'milter_recorder.py')
+
+ok, is_ = TAP.ok, TAP.is_
+
+# A persistent data step that writes each message it is sent to
+# DIR/NAME-<instance>, and adds a header of PAD octets.
+KEEP_STEP = r'''#!/usr/bin/python3
+import sys
+inp, out = sys.stdin.buffer, sys.stdout
+while True:
+    attrs = {}
+    while True:
+        line = inp.readline()
+        if not line:
+            sys.exit(0)
+        line = line.rstrip(b'\n')
+        if not line:
+            break
+        k, _, v = line.partition(b'=')
+        attrs.setdefault(k.decode(), v.decode('latin-1'))
+    a = 'DUNNO'
+    if attrs.get('request') == 'postern_data':
+        body = inp.read(int(attrs['size']))
+        with open('%(dir)s/%(name)s-' + attrs['instance'], 'wb') as f:
+            f.write(body)
+        if %(pad)d:
+            a = 'PREPEND X-%(name)s: ' + 'p' * %(pad)d
+    out.write('action=%%s\n\n' %% a)
+    out.flush()
+'''
+
+EXEC_STEP = '#!/bin/sh\ncat > "%(dir)s/exec-$POSTERN_SESSION-$POSTERN_RCPT_COUNT-$$"\nexit 0\n'
+
+
+def setup():
+    d = workdir()
+    os.chmod(d, 0o777)
+    rec, rec_port = None, free_port()
+    exe = python_with_milter()
+    if exe:
+        rec = subprocess.Popen([exe, RECORDER, str(rec_port), d + '/events.jsonl'],
+                               stdout=subprocess.DEVNULL, stderr=open(d + '/recorder.err', 'w'))
+        if not wait_port(rec_port, rec):
+            rec.kill()
+            rec.wait()
+            rec = None
+    conf = {
+        'hooks': {'data': None},
+        'hook.keep1': {'stage': 'data', 'persistent': 'yes', 'timeout': 10,
+                       'command': write_script(d + '/keep1', KEEP_STEP % {'dir': d, 'name': 'keep1', 'pad': 900})},
+        'hook.keep2': {'stage': 'data', 'persistent': 'yes', 'timeout': 10,
+                       'command': write_script(d + '/keep2', KEEP_STEP % {'dir': d, 'name': 'keep2', 'pad': 0})},
+        'hook.exec': {'stage': 'data', 'command': write_script(d + '/exec', EXEC_STEP % {'dir': d})},
+        'milter.rec': {'socket': 'inet:127.0.0.1:%d' % rec_port, 'command_timeout': 10, 'content_timeout': 10},
+        'smtp': {'pipeline': 'keep1 keep2'},
+        'mixed': {'pipeline': 'keep1 exec'},
+        'milt': {'pipeline': 'keep1 rec keep2'},
+    }
+    srv = Server(config=conf, dir=d, endpoints=('smtp', 'mixed', 'milt'))
+    srv.rec = rec
+    return srv
+
+
+def kept(d, prefix):
+    """The files a step wrote, oldest first."""
+    names = [os.path.join(d, f) for f in os.listdir(d) if f.startswith(prefix)]
+    out = []
+    for p in sorted(names, key=os.path.getmtime):
+        with open(p, 'rb') as f:
+            out.append(f.read())
+    return out
+
+
+def message(subject, lines):
+    """A message of LINES lines of 76 octets."""
+    head = 'From: s@example.org\r\nSubject: %s\r\n' \
+           'Authentication-Results: mx.test; spf=pass (forged)\r\n\r\n' % subject
+    return head + ('x' * 76 + '\r\n') * lines
+
+
+def send(port, subject, lines):
+    text = message(subject, lines)
+    with smtplib.SMTP('127.0.0.1', port, timeout=30) as c:
+        c.sendmail('s@example.org', ['r@example.org'], text)
+    return text.encode()
+
+
+def t_persistent_only(srv):
+    d = srv.dir
+    # 1 KiB; about 65,100 octets as spooled (in memory: the limit is
+    # 65,536), past the limit once keep1's header of 911 is in; 200 KiB: in
+    # the file from the start
+    cases = [('small', 12), ('near-limit', None), ('large', 2600)]
+    for subject, lines in cases:
+        if lines is None:
+            # the size of a line and of what is not body, as spooled
+            m1 = kept(d, 'keep1-')[-1]
+            eol = 2 if b'\r\n' in m1 else 1
+            fixed = len(m1) - 12 * (76 + eol)
+            lines = (65100 - fixed) // (76 + eol)
+        before1, before2 = len(kept(d, 'keep1-')), len(kept(d, 'keep2-'))
+        sent = send(srv.ports['smtp'], subject, lines)
+        k1, k2 = kept(d, 'keep1-'), kept(d, 'keep2-')
+        if not ok(len(k1) == before1 + 1 and len(k2) == before2 + 1, '%s: both steps got it' % subject):
+            continue
+        m1, m2 = k1[-1], k2[-1]
+        ok(m1.startswith(b'Received: from '), '%s: the first step sees our Received: first' % subject)
+        body = sent.split(b'\r\n\r\n', 1)[1]
+        ok(m1.replace(b'\r\n', b'\n').endswith(body.replace(b'\r\n', b'\n')),
+           '%s: and the message as sent' % subject)
+        ok(b'(forged)' not in m1, '%s: without our forged Authentication-Results' % subject)
+        nl = b'\r\n' if b'\r\n' in m1 else b'\n'
+        is_(m2, b'X-keep1: ' + b'p' * 900 + nl + m1,
+            '%s: the second step gets the first one\'s header, then the same bytes' % subject)
+        if subject == 'near-limit':
+            ok(64625 < len(m1) <= 65536 < len(m2), 'near-limit: in memory, then past the limit (%d, %d)'
+               % (len(m1), len(m2)))
+
+
+def t_exec_after_persistent(srv):
+    d = srv.dir
+    for subject, lines in (('mixed-small', 12), ('mixed-large', 1300)):
+        before = len(kept(d, 'exec-'))
+        send(srv.ports['mixed'], subject, lines)
+        k1, ke = kept(d, 'keep1-'), kept(d, 'exec-')
+        if not ok(len(ke) == before + 1, '%s: the exec step ran' % subject):
+            continue
+        nl = b'\r\n' if b'\r\n' in k1[-1] else b'\n'
+        is_(ke[-1], b'X-keep1: ' + b'p' * 900 + nl + k1[-1],
+            '%s: its stdin (a file) holds what the persistent step was sent, with its header' % subject)
+
+
+def events(path, timeout=10):
+    """The recorder's events up to the next eom."""
+    end = time.time() + timeout
+    while True:
+        evs = []
+        if os.path.exists(path):
+            with open(path) as f:
+                evs = [json.loads(line) for line in f if line.endswith('\n')]
+        if any(e['ev'] == 'eom' for e in evs) or time.time() > end:
+            return evs
+        time.sleep(0.05)
+
+
+def t_milter_from_memory(srv):
+    if srv.rec is None:
+        TAP.skip('a milter reads the message from memory', 'python3-milter missing: apt-get install python3-milter')
+        return
+    d = srv.dir
+    for subject, want_body in (('via-milter', None), ('milter edits', b'new body\nsecond part\n')):
+        open(d + '/events.jsonl', 'w').close()
+        send(srv.ports['milt'], subject, 12)
+        evs = events(d + '/events.jsonl')
+        m1, m2 = kept(d, 'keep1-')[-1], kept(d, 'keep2-')[-1]
+        hdrs = [e['args'] for e in evs if e['ev'] == 'header']
+        ok(any('X-keep1' in json.dumps(h) and 'p' * 900 in json.dumps(h) for h in hdrs),
+           '%s: the milter sees the header the step before it added (in memory)' % subject)
+        body = m1.split(b'\n\n', 1)[1] if b'\r\n' not in m1 else m1.split(b'\r\n\r\n', 1)[1]
+        got = sum(int(e['args'][0]) for e in evs if e['ev'] == 'body')
+        is_(got, len(body.replace(b'\r\n', b'\n').replace(b'\n', b'\r\n')),
+            '%s: and the whole body, in CR LF' % subject)
+        if want_body is None:
+            nl = b'\r\n' if b'\r\n' in m1 else b'\n'
+            is_(m2, b'X-keep1: ' + b'p' * 900 + nl + m1, '%s: the next step gets the same bytes' % subject)
+        else:
+            ok(m2.replace(b'\r\n', b'\n').endswith(b'\n\n' + want_body),
+               '%s: the next step gets the milter\'s new body' % subject)
+
+
+def main():
+    srv = None
+    try:
+        srv = setup()
+        for fn in (t_persistent_only, t_exec_after_persistent, t_milter_from_memory):
+            TAP.run(fn, srv)
+    except Exception as e:  # noqa: BLE001
+        ok(False, 'start posternd', repr(e))
+    finally:
+        if srv is not None:
+            if srv.rec is not None:
+                srv.rec.terminate()
+                srv.rec.wait(10)
+            ok(srv.stop() == 0, 'posternd exits 0 on SIGTERM')
+    return TAP.done()
+
+
+run_main(main)
