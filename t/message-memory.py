@@ -12,6 +12,7 @@
 # header a step before it added, and its new body reaches the next step.
 import json
 import os
+import re
 import smtplib
 import socket
 import subprocess
@@ -49,6 +50,8 @@ while True:
             f.write(body)
         if %(pad)d:
             a = 'PREPEND X-%(name)s: ' + 'p' * %(pad)d
+        sys.stderr.write('%(name)s: %%d octets for %%s\n' %% (len(body), attrs['instance']))
+        sys.stderr.flush()
     out.write('action=%%s\n\n' %% a)
     out.flush()
 '''
@@ -136,6 +139,10 @@ def t_persistent_only(srv):
         nl = b'\r\n' if b'\r\n' in m1 else b'\n'
         is_(m2, b'X-keep1: ' + b'p' * 900 + nl + m1,
             '%s: the second step gets the first one\'s header, then the same bytes' % subject)
+        inst = m1.split(b' id ', 1)[1].split(b';', 1)[0].split()[0].decode() if b' id ' in m1 else '?'
+        sp = r'(?: |\\x20)'      # the log escapes spaces in a hook's stderr
+        ok(srv.wait_log(r'keep2:%s%d%soctets%sfor%s%s' % (sp, len(m2), sp, sp, sp, re.escape(inst))),
+           '%s: what the step wrote to stderr before its answer is logged' % subject)
         if subject == 'near-limit':
             ok(64625 < len(m1) <= 65536 < len(m2), 'near-limit: in memory, then past the limit (%d, %d)'
                % (len(m1), len(m2)))

@@ -233,16 +233,20 @@ send_all(struct coproc *cp, const char *name, const char *buf, size_t len,
 	return 0;
 }
 
-/* Read until an empty line; returns the length of ANSWER or -1/-2. */
+/* Read until an empty line; returns the length of ANSWER or -1/-2.  The
+ * request has just gone out: the answer is not there yet, so the first
+ * thing is the wait (which also notices the hook's stderr). */
 static int
 read_answer(struct coproc *cp, const char *name, char *answer, size_t max,
     const struct timespec *deadline)
 {
 	size_t len = 0, seen = 0;
+	int rc;
 
+	if ((rc = wait_hook(cp, name, POLLIN, deadline)) < 0)
+		return rc;
 	for (;;) {
 		ssize_t n;
-		int rc;
 
 		answer[len] = '\0';
 		/* the empty line; only the new bytes (and the one before) are searched */
@@ -375,7 +379,8 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 			break;
 		}
 	}
-	drain_stderr(cp, name);
+	/* stderr is read when the wait for the answer sees some, and when
+	 * the hook is stopped: no read per request that would say EAGAIN */
 }
 
 void
