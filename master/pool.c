@@ -26,6 +26,7 @@
 #include "../common/config.h"
 #include "../common/config_load.h"
 #include "../common/listener.h"
+#include "../common/deadline.h"
 #include "../common/log.h"
 #include "../common/rates.h"
 #include "../common/scoreboard.h"
@@ -81,15 +82,6 @@ struct pool {
 	char status_path[1100];         /* the scoreboard's file, "": anonymous */
 };
 
-static double
-now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static int
 spawn_worker(struct pool *p)
 {
@@ -102,7 +94,7 @@ spawn_worker(struct pool *p)
 			break;
 	if (slot == SLOTS)
 		return -1;
-	p->started[slot] = now_s();
+	p->started[slot] = monotonic_seconds();
 	scoreboard_slot_start(p->sb, slot, 0, (int64_t)p->started[slot]);
 	scoreboard_set(p->sb, slot, SLOT_STARTING);
 	pid = fork();
@@ -162,7 +154,7 @@ reap(struct pool *p)
 		if (slot == SLOTS)
 			continue;
 		if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) {
-			double lived = now_s() - p->started[slot];
+			double lived = monotonic_seconds() - p->started[slot];
 			if (WIFSIGNALED(status))
 				log_warn("worker %d died of signal %d", (int)pid, WTERMSIG(status));
 			else
@@ -170,7 +162,7 @@ reap(struct pool *p)
 			if (lived < 5.0 && scoreboard_sessions(p->sb, slot) == 0) {
 				double delay = 0.1 * (double)(1 << (p->crashes < 7 ? p->crashes : 7));
 				p->crashes++;
-				p->next_spawn = now_s() + delay;
+				p->next_spawn = monotonic_seconds() + delay;
 				if (p->crashes > 1)
 					log_warn("pool: workers die right after start (%d in a row): next start in %.1f s",
 					    p->crashes, delay);
@@ -208,7 +200,7 @@ maintain(struct pool *p)
 		want = p->cfg->min_spare - idle;
 	if (want > p->cfg->max_workers - live)
 		want = p->cfg->max_workers - live;
-	if (want > 0 && now_s() >= p->next_spawn) {
+	if (want > 0 && monotonic_seconds() >= p->next_spawn) {
 		if (p->crashes > 0)
 			want = 1;       /* one at a time while backing off */
 		while (want-- > 0 && spawn_worker(p) == 0)
@@ -503,7 +495,7 @@ pool_run(struct config *cfg, const struct credentials *cr,
 		}
 		if (got_term && !stopping) {
 			stopping = 1;
-			stop_at = now_s() + p->cfg->shutdown_grace;
+			stop_at = monotonic_seconds() + p->cfg->shutdown_grace;
 			log_info("stopping: no new connections; running sessions have %d s to finish",
 			    p->cfg->shutdown_grace);
 			listen_close(p->listeners, p->nlisteners);
@@ -514,17 +506,17 @@ pool_run(struct config *cfg, const struct credentials *cr,
 		if (stopping) {
 			if (count_live(p) == 0 && p->mp->pid == 0)
 				break;
-			if (!aborted && now_s() >= stop_at) {
+			if (!aborted && monotonic_seconds() >= stop_at) {
 				log_info("grace period over: closing the remaining sessions");
 				signal_all(p, SIGUSR1, 0);
 				aborted = 1;
-				kill_at = now_s() + KILL_AFTER_ABORT;
-			} else if (aborted && now_s() >= kill_at) {
+				kill_at = monotonic_seconds() + KILL_AFTER_ABORT;
+			} else if (aborted && monotonic_seconds() >= kill_at) {
 				log_warn("killing workers that did not stop");
 				signal_all(p, SIGKILL, 0);
 				if (p->mp->pid > 1)
 					kill(p->mp->pid, SIGKILL);
-				kill_at = now_s() + 3600;
+				kill_at = monotonic_seconds() + 3600;
 			}
 		}
 	}
