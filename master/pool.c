@@ -30,6 +30,7 @@
 #include "../common/log.h"
 #include "../common/rates.h"
 #include "../common/scoreboard.h"
+#include "../common/signals.h"
 #include "../common/tls_creds.h"
 #include "../worker/worker.h"
 #include "children.h"
@@ -393,27 +394,12 @@ drain_notify(struct pool *p)
 static void
 setup_signals(sigset_t *waitmask)
 {
-	struct sigaction sa;
-	sigset_t block;
+	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, 0 };
+	sigset_t now;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&block);
-	sigaddset(&block, SIGCHLD);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
-	sigprocmask(SIG_BLOCK, &block, waitmask);
-	sigdelset(waitmask, SIGCHLD);
-	sigdelset(waitmask, SIGTERM);
-	sigdelset(waitmask, SIGINT);
-	sigdelset(waitmask, SIGHUP);
+	sigprocmask(SIG_BLOCK, NULL, &now);
+	signals_catch(sigs, on_signal, &now, waitmask);
 }
 
 /* The pool's state, its shared mappings and its pipes; NULL on error
