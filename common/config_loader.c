@@ -90,6 +90,37 @@ parse_bool(const char *v, int *out)
 	return 0;
 }
 
+/* The values of the enumerated keys (case does not matter). */
+struct choice {
+	const char *name;
+	int value;
+};
+static const struct choice tls_choices[] = {
+	{ "none", TLS_NONE }, { "starttls", TLS_STARTTLS }, { "implicit", TLS_IMPLICIT }, { NULL, 0 }
+};
+static const struct choice newline_choices[] = {
+	{ "normalize", BARE_NEWLINE_NORMALIZE }, { "reject", BARE_NEWLINE_REJECT }, { NULL, 0 }
+};
+static const struct choice auth_choices[] = {
+	{ "none", AUTH_NONE }, { "optional", AUTH_OPTIONAL }, { "required", AUTH_REQUIRED }, { NULL, 0 }
+};
+static const struct choice proto_choices[] = {
+	{ "smtp", PROTO_SMTP }, { "lmtp", PROTO_LMTP }, { NULL, 0 }
+};
+
+/* Set *P to the value V names in CHOICES; else "'V' is not EXPECTED". */
+static int
+set_choice(struct loader *ld, const char *section, const struct key *k, const char *v, int *p,
+    const struct choice *c, const char *expected)
+{
+	for (; c->name != NULL; c++)
+		if (strcasecmp(v, c->name) == 0) {
+			*p = c->value;
+			return 0;
+		}
+	return loader_fail(ld, section, k->name, "'%s' is not %s", v, expected);
+}
+
 /* Set one value of a simple type into base+offset. */
 static int
 set_value(struct loader *ld, const char *section, const struct key *k,
@@ -120,27 +151,13 @@ set_value(struct loader *ld, const char *section, const struct key *k,
 			return loader_fail(ld, section, k->name, "'%s' is not yes or no", v);
 		return 0;
 	case K_TLS:
-		if (!strcasecmp(v, "none")) *(enum tls_mode *)p = TLS_NONE;
-		else if (!strcasecmp(v, "starttls")) *(enum tls_mode *)p = TLS_STARTTLS;
-		else if (!strcasecmp(v, "implicit")) *(enum tls_mode *)p = TLS_IMPLICIT;
-		else return loader_fail(ld, section, k->name, "'%s' is not one of none, starttls, implicit", v);
-		return 0;
+		return set_choice(ld, section, k, v, (int *)p, tls_choices, "one of none, starttls, implicit");
 	case K_NEWLINE:
-		if (!strcasecmp(v, "normalize")) *(int *)p = BARE_NEWLINE_NORMALIZE;
-		else if (!strcasecmp(v, "reject")) *(int *)p = BARE_NEWLINE_REJECT;
-		else return loader_fail(ld, section, k->name, "'%s' is not one of normalize, reject", v);
-		return 0;
+		return set_choice(ld, section, k, v, (int *)p, newline_choices, "one of normalize, reject");
 	case K_AUTH:
-		if (!strcasecmp(v, "none")) *(enum auth_mode *)p = AUTH_NONE;
-		else if (!strcasecmp(v, "optional")) *(enum auth_mode *)p = AUTH_OPTIONAL;
-		else if (!strcasecmp(v, "required")) *(enum auth_mode *)p = AUTH_REQUIRED;
-		else return loader_fail(ld, section, k->name, "'%s' is not one of none, optional, required", v);
-		return 0;
+		return set_choice(ld, section, k, v, (int *)p, auth_choices, "one of none, optional, required");
 	case K_PROTO:
-		if (!strcasecmp(v, "smtp")) *(enum protocol *)p = PROTO_SMTP;
-		else if (!strcasecmp(v, "lmtp")) *(enum protocol *)p = PROTO_LMTP;
-		else return loader_fail(ld, section, k->name, "'%s' is not smtp or lmtp (RFC 2033)", v);
-		return 0;
+		return set_choice(ld, section, k, v, (int *)p, proto_choices, "smtp or lmtp (RFC 2033)");
 	default:
 		return 0;
 	}
