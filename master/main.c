@@ -150,7 +150,7 @@ main(int argc, char **argv)
 		log_info("not started as root: workers run as uid %d, [server] user and group are not used",
 		    (int)getuid());
 	if (take_pidfile(cfg, &pfh, err, sizeof(err)) < 0 ||
-	    (n = listen_all(cfg, listeners, MAX_LISTENERS, err, sizeof(err))) < 0 ||
+	    (n = listen_all(cfg, NULL, 0, listeners, MAX_LISTENERS, err, sizeof(err))) < 0 ||
 	    metrics_proc_open(&mp, cfg, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		if (!debug)
