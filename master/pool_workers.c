@@ -29,6 +29,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* Start a worker of the current configuration in a free slot.  Returns 0,
+ * or -1 (no free slot; fork failed, logged). */
 static int
 spawn_worker(struct pool *p)
 {
