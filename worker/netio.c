@@ -165,7 +165,7 @@ fill(struct netio *io, const struct timespec *deadline)
 	}
 	for (;;) {
 		size_t room = sizeof(io->rbuf) - io->rend;
-		int rc, one = 1;
+		int rc, one = 1, flushed;
 
 		if (!wait_first) {
 			ssize_t n = raw_recv(io, io->rbuf + io->rend, room);
@@ -182,14 +182,17 @@ fill(struct netio *io, const struct timespec *deadline)
 				return NETIO_ERROR;
 		}
 		wait_first = 0;
-		if (io->wlen > 0 && netio_flush(io, deadline) < 0)
+		flushed = io->wlen > 0;
+		if (flushed && netio_flush(io, deadline) < 0)
 			return NETIO_ERROR;
 		/* While a message streams in, we reply to nothing, so our ACKs
 		 * are not carried by replies: send them now, not after the
 		 * delayed-ACK timer, or a client whose last small segment waits for
 		 * one (Nagle) stalls for 40 ms.  Commands need none of this: the
-		 * reply carries the ACK, and extra ACK packets cost CPU. */
-		if (io->bulk)
+		 * reply carries the ACK, and extra ACK packets cost CPU.  Nor
+		 * does the wait right after a reply went out (the 354 that
+		 * starts the message): it carried the ACK of all we had. */
+		if (io->bulk && !flushed)
 			setsockopt(io->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 		if ((rc = wait_fd(io, POLLIN, deadline, 1)) != NETIO_OK)
 			return rc;
