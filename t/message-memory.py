@@ -9,7 +9,9 @@
 # under 64 KiB (that cross the limit with a step's header), and 200 KiB;
 # our Authentication-Results fields are removed from a message in memory;
 # a milter (the python3-milter recorder) reads a message in memory, with the
-# header a step before it added, and its new body reaches the next step.
+# header a step before it added, and its new body reaches the next step;
+# a persistent step with attributes = gets only those (and the four the
+# protocol needs).
 import json
 import os
 import re
@@ -56,6 +58,29 @@ while True:
     out.flush()
 '''
 
+# A persistent step that records the attribute names of each request.
+NAMES_STEP = r'''#!/usr/bin/python3
+import sys
+inp, out = sys.stdin.buffer, sys.stdout
+while True:
+    names, a = [], {}
+    while True:
+        line = inp.readline()
+        if not line:
+            sys.exit(0)
+        if line == b'\n':
+            break
+        k, _, v = line.rstrip(b'\n').partition(b'=')
+        names.append(k.decode())
+        a[k] = v
+    if a.get(b'request') == b'postern_data':
+        inp.read(int(a[b'size']))
+    with open('%(dir)s/names.log', 'a') as f:
+        f.write(' '.join(names) + '\n')
+    out.write('action=OK\n\n')
+    out.flush()
+'''
+
 EXEC_STEP = '#!/bin/sh\ncat > "%(dir)s/exec-$POSTERN_SESSION-$POSTERN_RCPT_COUNT-$$"\nexit 0\n'
 
 
@@ -78,12 +103,16 @@ def setup():
         'hook.keep2': {'stage': 'data', 'persistent': 'yes', 'timeout': 10,
                        'command': write_script(d + '/keep2', KEEP_STEP % {'dir': d, 'name': 'keep2', 'pad': 0})},
         'hook.exec': {'stage': 'data', 'command': write_script(d + '/exec', EXEC_STEP % {'dir': d})},
+        'hook.names': {'stage': 'rcpt data', 'persistent': 'yes', 'timeout': 10,
+                       'attributes': 'sender, recipient postern_client_addr',
+                       'command': write_script(d + '/names', NAMES_STEP % {'dir': d})},
         'milter.rec': {'socket': 'inet:127.0.0.1:%d' % rec_port, 'command_timeout': 10, 'content_timeout': 10},
         'smtp': {'pipeline': 'keep1 keep2'},
         'mixed': {'pipeline': 'keep1 exec'},
         'milt': {'pipeline': 'keep1 rec keep2'},
+        'short': {'pipeline': 'names keep2'},
     }
-    srv = Server(config=conf, dir=d, endpoints=('smtp', 'mixed', 'milt'))
+    srv = Server(config=conf, dir=d, endpoints=('smtp', 'mixed', 'milt', 'short'))
     srv.rec = rec
     return srv
 
@@ -199,11 +228,24 @@ def t_milter_from_memory(srv):
                '%s: the next step gets the milter\'s new body' % subject)
 
 
+def t_attributes(srv):
+    """attributes = (opt-in): a persistent step gets only the attributes it
+    names, and the four the protocol needs; the message still follows."""
+    before = len(kept(srv.dir, 'keep2-'))
+    send(srv.ports['short'], 'short-request', 12)
+    with open(srv.dir + '/names.log') as f:
+        lines = f.read().splitlines()
+    is_(lines, ['request protocol_state sender recipient instance size postern_client_addr',
+                'request protocol_state sender recipient instance size postern_client_addr'],
+        'attributes = sender, recipient postern_client_addr: those, in the usual order, at RCPT and DATA')
+    is_(len(kept(srv.dir, 'keep2-')), before + 1, 'and the message went on to the next step')
+
+
 def main():
     srv = None
     try:
         srv = setup()
-        for fn in (t_persistent_only, t_exec_after_persistent, t_milter_from_memory):
+        for fn in (t_persistent_only, t_exec_after_persistent, t_milter_from_memory, t_attributes):
             TAP.run(fn, srv)
     except Exception as e:  # noqa: BLE001
         ok(False, 'start posternd', repr(e))

@@ -5,7 +5,8 @@
  * states: what a policy server parses must not change when the builder
  * does.  The expected texts are in t/policy-requests.txt, one request per
  * block, in the order of the cases below; POSTERN_DUMP=1 prints the
- * requests in that form instead of checking them.
+ * requests in that form instead of checking them.  Then a step with
+ * attributes = (only the attributes it asks for).
  */
 #include "autoconf.h"
 #include "t/tap.h"
@@ -201,5 +202,22 @@ main(void)
 	transaction();
 	check("LMTP DATA", HOOK_DATA, NULL, 0, &at);
 	free(expected);
+
+	/* attributes = (opt-in): only those, and what the protocol needs */
+	{
+		struct hook_env req;
+		char *const extra[] = { "user=bob", "password=x", NULL };
+		strcpy(st.attributes, " sender postern_client_addr recipient_count ");
+		policy_request_build(&s, &st, HOOK_DATA, NULL, 12, &req);
+		is_str(req.req, "request=postern_data\nprotocol_state=END-OF-MESSAGE\n"
+		    "sender=bob@example.net\nrecipient_count=2\ninstance=DPHXXCFTN6BV.1\nsize=12\n"
+		    "postern_client_addr=192.0.2.7\n", "attributes =: only those asked for, and the four the protocol needs");
+		hook_env_free(&req);
+		policy_request_build(&s, &st, HOOK_AUTH, extra, 0, &req);
+		ok(strstr(req.req, "\nuser=bob\npassword=x\n") != NULL && strstr(req.req, "client_port") == NULL,
+		    "attributes =: postern_auth's user= and password= are always sent");
+		hook_env_free(&req);
+		st.attributes[0] = '\0';
+	}
 	return done_testing();
 }

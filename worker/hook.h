@@ -37,6 +37,7 @@ struct hook_env {
 	    const char *value, size_t valuelen);
 	char *req;
 	size_t reqlen, reqcap;
+	const char *only;       /* request mode: " name name " of the attributes sent, NULL: all */
 };
 
 void hook_env_init(struct hook_env *);

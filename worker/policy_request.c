@@ -35,6 +35,26 @@ request_room(struct hook_env *e, size_t n)
 	return 0;
 }
 
+/* Is NAME (NL octets, lower case) one of ONLY (" a b c ")?  The
+ * attributes the protocol needs are always sent. */
+static int
+wanted(const char *only, const char *name, size_t nl)
+{
+	static const char *const always[] = { "request", "protocol_state", "instance", "size", NULL };
+	const char *p;
+	size_t i;
+
+	for (i = 0; always[i] != NULL; i++)
+		if (strlen(always[i]) == nl && memcmp(always[i], name, nl) == 0)
+			return 1;
+	for (p = only; (p = strchr(p, ' ')) != NULL && p[1] != '\0'; p++) {
+		size_t l = strcspn(p + 1, " ");
+		if (l == nl && memcmp(p + 1, name, nl) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * Request mode: "name=value\n" appended to the buffer, by hand (this runs
  * some fifty times for every message).  POSTERN_* names are lower-cased:
@@ -63,6 +83,10 @@ request_add(struct hook_env *e, const char *name, size_t nl, const char *value, 
 		}
 	} else {
 		memcpy(d, name, nl);
+	}
+	if (e->only != NULL && !wanted(e->only, d, nl)) {
+		*d = '\0';     /* not asked for (attributes =): not committed */
+		return;
 	}
 	d += nl;
 	*d++ = '=';
@@ -170,6 +194,7 @@ policy_attrs(struct session *s, const struct step *st, enum hook_kind kind, stru
 			p += l + (p[l] == '\n');
 		}
 	}
+	a->only = NULL;         /* postern_auth's user= and password= are what it is for */
 	for (i = 0; extra != NULL && extra[i] != NULL; i++) {
 		char *eq = strchr(extra[i], '=');
 		if (eq == NULL || eq - extra[i] >= 32)
@@ -183,6 +208,8 @@ policy_request_build(struct session *s, const struct step *st, enum hook_kind ki
     char *const extra[], long long body_len, struct hook_env *req)
 {
 	policy_request_init(req);
+	if (st->attributes[0] != '\0')
+		req->only = st->attributes;
 	policy_attrs(s, st, kind, req, extra, body_len);
 }
 
