@@ -217,6 +217,11 @@ main(void)
 		ok(strstr(req.req, "\nuser=bob\npassword=x\n") != NULL && strstr(req.req, "client_port") == NULL,
 		    "attributes =: postern_auth's user= and password= are always sent");
 		hook_env_free(&req);
+		strcpy(st.attributes, " size sender_x ");
+		policy_request_build(&s, &st, HOOK_DATA, NULL, 5, &req);
+		is_str(req.req, "request=postern_data\nprotocol_state=END-OF-MESSAGE\ninstance=DPHXXCFTN6BV.1\nsize=5\n",
+		    "attributes = size: the four only (a name that is a prefix of another is not it)");
+		hook_env_free(&req);
 		st.attributes[0] = '\0';
 	}
 	return done_testing();

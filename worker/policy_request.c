@@ -40,18 +40,19 @@ request_room(struct hook_env *e, size_t n)
 static int
 wanted(const char *only, const char *name, size_t nl)
 {
-	static const char *const always[] = { "request", "protocol_state", "instance", "size", NULL };
-	const char *p;
-	size_t i;
+	const char *p, *end;
 
-	for (i = 0; always[i] != NULL; i++)
-		if (strlen(always[i]) == nl && memcmp(always[i], name, nl) == 0)
-			return 1;
-	for (p = only; (p = strchr(p, ' ')) != NULL && p[1] != '\0'; p++) {
-		size_t l = strcspn(p + 1, " ");
-		if (l == nl && memcmp(p + 1, name, nl) == 0)
-			return 1;
+	switch (nl) {
+	case 4: if (memcmp(name, "size", 4) == 0) return 1; break;
+	case 7: if (memcmp(name, "request", 7) == 0) return 1; break;
+	case 8: if (memcmp(name, "instance", 8) == 0) return 1; break;
+	case 14: if (memcmp(name, "protocol_state", 14) == 0) return 1; break;
 	}
+	end = only + strlen(only);
+	for (p = only; nl > 0 && (p = memchr(p, name[0], (size_t)(end - p))) != NULL; p++)
+		if (p > only && p[-1] == ' ' && (size_t)(end - p) > nl && memcmp(p, name, nl) == 0 &&
+		    p[nl] == ' ')
+			return 1;
 	return 0;
 }
 
@@ -182,9 +183,11 @@ policy_attrs(struct session *s, const struct step *st, enum hook_kind kind, stru
 	hook_env_add(a, "etrn_domain", "");
 	hook_env_add(a, "stress", s->stress ? "yes" : "");
 	hook_env_add(a, "policy_context", "");
-	/* and the POSTERN_* values, lower-cased (request mode does that) */
-	session_hook_env(s, st, kind, a);
-	if (s->in_transaction && s->rcpts != NULL) {
+	/* and the POSTERN_* values, lower-cased (request mode does that),
+	 * unless the step asked for none of them */
+	if (a->only == NULL || strstr(a->only, " postern_") != NULL)
+		session_hook_env(s, st, kind, a);
+	if (s->in_transaction && s->rcpts != NULL && (a->only == NULL || strstr(a->only, " postern_rcpt_list ") != NULL)) {
 		/* one attribute per recipient: postern_rcpt_list=addr */
 		const char *p = s->rcpts;
 		while (*p != '\0') {
