@@ -25,27 +25,27 @@ SCENARIOS = ("a", "b", "c", "ctls", "itls", "e")
 
 # The parts of the scripts: name -> (what it measures, [(program, Debian
 # package)] it cannot run without, its command line for (runs, quick), and
-# whether it writes --json).  Minutes are a rough guide for an unloaded
-# 2-CPU machine, quick / full.
+# whether it writes --json), and minutes, quick / full: --quick as measured
+# at load 10 on 2 CPUs; full estimated from the parts' counts, not measured.
 SCRIPTS = {
     "growth": ("how cost grows: concurrency 1-500, size 1 KiB-10 MiB, 100-2000 idle connections; "
                "PNGs (python3-matplotlib)", [],
-               lambda runs, quick: ["growth"] + (["--quick"] if quick else []), True, (3, 12)),
+               lambda runs, quick: ["growth"] + (["--quick"] if quick else []), True, (1.5, 15)),
     "gateway": ("issue 16: Postern + postern-forward against Postfix relaying, both to one smtp-sink",
                 [],
                 lambda runs, quick: ["gateway", "--runs", str(runs), "--messages", "500" if quick else "4000"],
-                True, (1, 3)),
+                True, (0.5, 3)),
     "milter": ("issue 15: Postern + rspamd against Postfix + the same rspamd", [("rspamd", "rspamd")],
                lambda runs, quick: ["milter", "--runs", str(runs), "--messages", "200" if quick else "2000"],
-               True, (1, 4)),
+               True, (0.5, 4)),
     "fcrdns": ("client-name lookups (FCrDNS) per connection, against a private dnsmasq",
                [("/usr/sbin/dnsmasq", "dnsmasq-base")],
                lambda runs, quick: ["fcrdns-connections", "--rounds", str(runs), "--seconds",
-                                    "1" if quick else "5"], True, (0.5, 2)),
+                                    "1" if quick else "5"], True, (0.2, 2)),
     "hooks": ("what a hook costs: exec against persistent, per message and per RCPT", [],
-              lambda runs, quick: ["hooks", "100" if quick else "300"], False, (0.5, 1)),
+              lambda runs, quick: ["hooks", "100" if quick else "300"], False, (0.2, 1)),
     "profile": ("callgrind of a worker on the (b) path, persistent C no-op step", [("valgrind", "valgrind")],
-                lambda runs, quick: ["profile", "--messages", "200" if quick else "1000"], True, (1, 2)),
+                lambda runs, quick: ["profile", "--messages", "200" if quick else "1000"], True, (0.2, 2)),
 }
 CORE = {
     "a": "(a) 1 session, 1 KiB messages", "b": "(b) 20 sessions, 1 KiB messages",
@@ -65,7 +65,8 @@ def options(argv):
         description="Every figure of bench/RESULTS.md in one command, then the targets met or not.",
         epilog="parts, in the order they run:\n" + "\n".join(
             f"  {p:<9} {CORE.get(p) or SCRIPTS[p][0]}" for p in PARTS) +
-        "\n\nThe machine should be otherwise idle; a full run takes about an hour (--quick: about 10 min).")
+        "\n\nThe machine should be otherwise idle.  --quick took 4.5 min on 2 loaded CPUs; a full run is\n"
+        "estimated at 45-60 min.  Figures, the log and the summary go to --out.")
     ap.add_argument("--runs", type=int, default=3, help="runs per figure, median reported (default 3)")
     ap.add_argument("--quick", action="store_true",
                     help="smaller counts everywhere: a smoke test of every part, coarse figures")
@@ -223,8 +224,8 @@ def dry_run(args, steps):
         why = missing(SCRIPTS[part][1]) if part in SCRIPTS else None
         print(f"[{k}/{len(steps)}] {part}: {label}" + (f"   (would be SKIPPED: {why})" if why else ""))
     mins = sum(SCRIPTS[p][4][0 if args.quick else 1] for p in args.parts if p in SCRIPTS)
-    print(f"the scripts' parts take about {mins:.0f} min unloaded; the table of (a)-(e) "
-          f"about {2 if args.quick else 15} min more")
+    print(f"about {mins:.0f} min for the scripts' parts and {2 if args.quick else 20} min for the table of "
+          f"(a)-(e) and the pipeline" + (" (measured at load 10)" if args.quick else " (estimated)"))
     return 0
 
 
