@@ -183,7 +183,7 @@ def plan(args, bench, out):
     steps = []
     n = bench.sizes(args.quick)
     for name, make, s in bench.core_servers(scen, "pipeline" in args.parts, args.servers):
-        part = "pipeline" if name in bench.PIPELINE else "core"
+        part = "pipeline" if name in bench.PIPELINE or not scen else "core"     # (or its baseline)
         label = f"{name}: " + " ".join(f"({x})" for x in SCENARIOS if x in s)
         steps.append((part, label, ("core", name, make, s)))
     if "d" in args.parts:
