@@ -224,8 +224,9 @@ def dry_run(args, steps):
         why = missing(SCRIPTS[part][1]) if part in SCRIPTS else None
         print(f"[{k}/{len(steps)}] {part}: {label}" + (f"   (would be SKIPPED: {why})" if why else ""))
     mins = sum(SCRIPTS[p][4][0 if args.quick else 1] for p in args.parts if p in SCRIPTS)
-    print(f"about {mins:.0f} min for the scripts' parts and {2 if args.quick else 20} min for the table of "
-          f"(a)-(e) and the pipeline" + (" (measured at load 10)" if args.quick else " (estimated)"))
+    servers = sum(1 for step in steps if step[2][0] == "core")
+    mins += servers * (0.25 if args.quick else 2)       # a server of the table, all its scenarios
+    print(f"about {mins:.0f} min" + (" (as measured at load 10)" if args.quick else " (estimated)"))
     return 0
 
 
