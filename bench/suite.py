@@ -279,6 +279,9 @@ def main(bench):
     results["targets"] = rows
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
-    print(f"every figure: {out}/results.json; the log: {out}/bench-run.log", flush=True)
+    with open(os.path.join(out, "summary.md"), "w") as f:
+        f.write(targets.table(rows) + "\n")
+    print(f"every figure: {out}/results.json; the summary: {out}/summary.md; the log: {out}/bench-run.log",
+          flush=True)
     failed = [p for p, st in results["parts"].items() if st.startswith("failed")]
     return 1 if failed else 0
