@@ -13,6 +13,7 @@ SINK, POSTFIX = "smtp-sink", "postfix smtpd -> discard"
 NOOP_C, NOOP_PY = "postern no-op persistent (C)", "postern no-op persistent (Python)"
 MAILDIR = "postern maildir persistent"
 PIPELINE, FCRDNS = "postern pipeline: policy, scan, maildir", "postern maildir persistent + FCrDNS"
+CURVES = "curves: concurrency 1-500, size 1 KiB-10 MiB, idle memory to 2000, with PNGs"
 PLOTS = ("growth-concurrency.png", "growth-concurrency-cpu.png", "growth-size.png", "growth-idle.png")
 
 
@@ -106,7 +107,7 @@ def gateway_rows(results, rows):
 def growth_rows(results, rows):
     g = results.get("growth")
     if not g:
-        rows.append(["#18", "curves: concurrency, size, idle memory, with PNGs", "-", why(results, "growth")])
+        rows.append(["#18", CURVES, "-", why(results, "growth")])
         return
     have = [k for k in ("concurrency", "size", "idle") if k in g]
     plots = [p for p in results.get("plots", []) if p.rsplit("/", 1)[-1] in PLOTS]
@@ -116,8 +117,7 @@ def growth_rows(results, rows):
         verdict = "NOT DONE"
     else:       # the issue asks for 100, 1,000 and 2,000 idle connections
         verdict = "done" if max(levels) >= 2000 else "partly: --quick levels"
-    rows.append(["#18", "curves: concurrency 1-500, size 1 KiB-10 MiB, idle memory to 2000, with PNGs",
-                 f"{', '.join(have)}; {len(plots)} PNGs; idle up to {max(levels, default=0)}", verdict])
+    rows.append(["#18", CURVES, f"{', '.join(have)}; {len(plots)} PNGs; idle up to {max(levels, default=0)}", verdict])
     pf, pt = idle.get("Postfix", {}), idle.get("Postern", {})
     if levels and str(levels[-1]) in pf and str(levels[-1]) in pt:
         n = str(levels[-1])
