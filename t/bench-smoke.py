@@ -5,7 +5,8 @@
 # every script it calls answers --help (their imports, bench/run loaded as
 # a module, t/lib's milters); every Python file of bench/ compiles; and the
 # summary of the targets (bench/targets.py) says met, NOT MET and "not
-# measured" from canned figures.  No server runs: a few seconds, no load.
+# measured" from canned figures; the Python no-op step answers a request
+# with size= and nothing after it.  No server runs: a few seconds, no load.
 #
 # Python 3 standard library only.  Prints TAP.
 import os
@@ -114,8 +115,21 @@ def verdicts():
     ok(any('**NOT MET**' in line for line in table), 'NOT MET stands out in bold')
 
 
+def noop_hook():
+    """The persistent no-op step of the pipeline part answers a RCPT request
+    whose size= is the client's SIZE= (no bytes follow), then a data
+    request and its message."""
+    feed = (b'request=smtpd_access_policy\nprotocol_state=RCPT\nsize=1234\n\n'
+            b'request=postern_data\nsize=5\n\nhello'
+            b'request=smtpd_access_policy\nsize=0\n\n')
+    r = subprocess.run([sys.executable, os.path.join(BENCH, 'noop-policy.py')], input=feed,
+                       capture_output=True, timeout=30)
+    is_(r.stdout, b'action=OK\n\n' * 3, 'bench/noop-policy.py: one action=OK per request, SIZE= or not')
+
+
 TAP.run(help_and_errors)
 TAP.run(dry_run)
 TAP.run(scripts_answer)
 TAP.run(verdicts)
+TAP.run(noop_hook)
 sys.exit(TAP.done())
