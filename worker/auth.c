@@ -177,7 +177,7 @@ check(struct session *s, const char *mech, const struct sasl_credentials *cr, st
 	for (i = 0; i < n; i++) {
 		if (steps[i]->kind == STEP_MILTER)
 			continue;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+		t0 = monotonic_now();
 		check_step(s, steps[i], cr, res);
 		pipeline_count_step(steps[i], HOOK_AUTH, res, &t0);
 		if (res->verdict == HOOK_ACCEPT) {

@@ -125,11 +125,9 @@ child_reap_pending(void)
 int
 child_reap(pid_t pid, int pidfd, int *status)
 {
-	struct timespec deadline;
+	struct timespec deadline = deadline_in_ms(REAP_MS);
 	int i;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += REAP_MS / 1000;
 	for (;;) {
 		struct pollfd pfd = { pidfd, POLLIN, 0 };
 		long left = deadline_ms_left(&deadline);

@@ -26,6 +26,7 @@
 #include "autoconf.h"
 #include "limits.h"
 #include "session.h"
+#include "../common/deadline.h"
 #include "../common/log.h"
 #include "../common/scoreboard.h"
 
@@ -52,21 +53,20 @@ check_stress(struct session *s)
 int
 limits_getline(struct session *s, char *line, size_t max, size_t *len)
 {
-	struct timespec start, now, deadline;
+	struct timespec start = monotonic_now();
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		time_t end = start.tv_sec + s->lim->command_timeout;
-		int rc;
+		/* again each time: stress mode shortens command_timeout */
+		struct timespec end = start, deadline;
+		int last, rc;
 
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		deadline = now;
-		deadline.tv_sec = now.tv_sec + STRESS_POLL < end ? now.tv_sec + STRESS_POLL : end;
-		deadline.tv_nsec = start.tv_nsec;
+		deadline_extend(&end, s->lim->command_timeout);
+		last = deadline_ms_left(&end) <= STRESS_POLL * 1000L;
+		deadline = last ? end : deadline_in(STRESS_POLL);
 		rc = netio_getline(s->io, line, max, len, &deadline);
 		if (rc != NETIO_TIMEOUT)
 			return rc;
-		if (deadline.tv_sec >= end)
+		if (last)
 			return NETIO_TIMEOUT;
 		check_stress(s);
 	}

@@ -21,6 +21,7 @@
 #include "milter_step.h"
 #include "pipeline.h"
 #include "rcpt_answers.h"
+#include "../common/deadline.h"
 #include "../common/log.h"
 #include "../common/metrics.h"
 #include "../common/scoreboard.h"
@@ -67,12 +68,10 @@ void
 pipeline_count_step(const struct step *st, enum hook_kind kind, const struct hook_result *res,
     const struct timespec *t0)
 {
-	struct timespec t1;
 	enum metrics_step_outcome o;
 
 	if (metrics_shared == NULL)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	switch (res->verdict) {
 	case HOOK_ACCEPT: o = STEP_ACCEPT; break;
 	case HOOK_REJECT: o = STEP_REJECT; break;
@@ -80,8 +79,7 @@ pipeline_count_step(const struct step *st, enum hook_kind kind, const struct hoo
 	default: o = res->timed_out ? STEP_TIMEOUT : STEP_ERROR; break;
 	}
 	metrics_step(metrics_shared, metrics_find_step(metrics_shared, st->name),
-	    (enum metrics_stage)kind, o, (double)(t1.tv_sec - t0->tv_sec) +
-	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9);
+	    (enum metrics_stage)kind, o, monotonic_since(t0));
 }
 
 void
@@ -94,7 +92,7 @@ pipeline_run_step(struct session *s, const struct step *st, enum hook_kind kind,
 	if (metrics_shared == NULL) {
 		run_step(s, st, kind, msg, res);
 	} else {
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+		t0 = monotonic_now();
 		run_step(s, st, kind, msg, res);
 		pipeline_count_step(st, kind, res, &t0);
 	}

@@ -41,16 +41,17 @@
 #include <unistd.h>
 
 #define ANSWER_MAX      65536   /* rcpt_action= lines (rcpt_answers.c) and action= */
-#define BACKOFF_MIN     0.5
-#define BACKOFF_MAX     30.0
+#define BACKOFF_MIN_MS  500
+#define BACKOFF_MAX_MS  30000
+#define EXIT_GRACE_MS   1000    /* a policy server's time to exit at EOF */
 #define STDERR_BUDGET   65536   /* bytes of stderr read per call: a flood cannot keep us */
 
 struct coproc {
 	int fd;                 /* socketpair end or connected socket; -1: none */
 	int errfd;              /* the hook's stderr; -1 for servers */
 	pid_t pid;              /* 0 for servers */
-	double backoff;         /* seconds; 0 while healthy */
-	double retry_at;        /* monotonic seconds */
+	long backoff_ms;        /* 0 while healthy */
+	struct timespec retry_at;       /* no start before (common/deadline.h) */
 	int fresh;              /* started for this request: no retry on failure */
 };
 
@@ -69,15 +70,6 @@ procs_init(void)
 		procs[i].fd = procs[i].errfd = -1;
 	}
 	procs_ready = 1;
-}
-
-static double
-now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 static void
@@ -112,7 +104,7 @@ stop_process(struct coproc *cp, const char *name, int failed, int graceful)
 		int status, pidfd = (int)syscall(SYS_pidfd_open, cp->pid, 0);
 		struct pollfd pfd = { pidfd, POLLIN, 0 };
 		if (waitpid(cp->pid, &status, WNOHANG) == 0) {
-			if (!graceful || pidfd < 0 || poll(&pfd, 1, 1000) <= 0)
+			if (!graceful || pidfd < 0 || poll(&pfd, 1, EXIT_GRACE_MS) <= 0)
 				child_kill_group(cp->pid, pidfd);
 			child_reap(cp->pid, pidfd, &status);
 		}
@@ -125,9 +117,9 @@ stop_process(struct coproc *cp, const char *name, int failed, int graceful)
 	cp->errfd = -1;
 	cp->pid = 0;
 	if (failed) {
-		cp->backoff = cp->backoff == 0 ? BACKOFF_MIN :
-		    (cp->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : cp->backoff * 2);
-		cp->retry_at = now_s() + cp->backoff;
+		cp->backoff_ms = cp->backoff_ms == 0 ? BACKOFF_MIN_MS :
+		    (cp->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : cp->backoff_ms * 2);
+		cp->retry_at = deadline_in_ms(cp->backoff_ms);
 	}
 }
 
@@ -325,8 +317,7 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 		procs_init();
 	cp = &procs[st - cfg->steps];
 	hook_result_init(res);
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += cmd->timeout;
+	deadline = deadline_in(cmd->timeout);
 
 	/* The request: the name=value lines, an empty line. */
 	if ((req = malloc(attrslen + 2)) == NULL)
@@ -339,9 +330,10 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 	 * other side meanwhile: one retry on a fresh one. */
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (cp->fd < 0) {
-			if (now_s() < cp->retry_at) {
+			long wait_ms = deadline_ms_left(&cp->retry_at);
+			if (wait_ms > 0) {
 				log_warn("hook %s: failing repeatedly; next start in %.1f s: temporary failure",
-				    name, cp->retry_at - now_s());
+				    name, (double)wait_ms / 1000);
 				break;
 			}
 			if (start(cp, cfg, st, kind, &deadline) < 0) {
@@ -357,7 +349,7 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 			rc = read_answer(cp, name, answer, sizeof(answer), &deadline);
 			if (rc >= 0) {
 				if (policy_parse_action(name, kind, answer, res) == 0) {
-					cp->backoff = 0;
+					cp->backoff_ms = 0;
 					if (kind == HOOK_DATA)
 						rcpt_sink_add_policy(answer);
 					break;
