@@ -17,6 +17,7 @@
 #include "forward/deliver.h"
 #include "forward/relay.h"
 #include "policy-request.h"
+#include "../common/deadline.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -153,7 +154,7 @@ options(int argc, char **argv, struct fwd *f)
 static void
 idle(struct fwd *f, struct preader *rd)
 {
-	int waited = 0;
+	struct timespec end = deadline_in_ms(IDLE_MAX_MS);
 
 	while (f->c.fd >= 0 && !preader_buffered(rd)) {
 		struct pollfd pfd[2] = { { rd->fd, POLLIN, 0 }, { f->c.fd, POLLIN, 0 } };
@@ -166,7 +167,7 @@ idle(struct fwd *f, struct preader *rd)
 			fwd_drop(f);    /* a 421 or a close: the next MAIL reconnects */
 			return;
 		}
-		if ((waited += 1000) >= IDLE_MAX_MS) {
+		if (deadline_ms_left(&end) <= 0) {
 			fwd_quit(f);
 			return;
 		}
