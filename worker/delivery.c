@@ -161,7 +161,7 @@ deliver(struct session *s, struct data_reader *dr)
 	    res.verdict == HOOK_REJECT ? MSG_REJECTED : MSG_TEMPFAILED);
 	if (s->ep->protocol == PROTO_LMTP)
 		lmtp_replies(s, ok, &res);
-	else if (ok && res.reply[0] != '\0')
+	else if (ok && hook_result_has_reply(&res))
 		reply(s, "%s", res.reply);
 	else if (ok)
 		smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);

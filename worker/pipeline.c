@@ -336,7 +336,7 @@ session_deliver(struct session *s, struct hook_result *res, const char **decider
 			break;
 		if (took && !passed && steps[i]->kind != STEP_MILTER)
 			taken = 1;
-		if (res->verdict == HOOK_ACCEPT && res->reply[0] != '\0')
+		if (res->verdict == HOOK_ACCEPT && hook_result_has_reply(res))
 			strlcpy(reply, res->reply, sizeof(reply));
 		take_headers(steps[i], res, NULL, &m);
 	}

@@ -180,7 +180,7 @@ session_open(struct session *s, const struct config *cfg, const struct tls_serve
 	netaddr_format((const struct sockaddr *)&conn->server, s->server_addr,
 	    sizeof(s->server_addr), &s->server_port);
 	fcrdns_lookup(cfg, (const struct sockaddr *)&conn->client, &s->dns);    /* bounded */
-	log_info("connect from %s[%s]:%u to %s%s%s%s", s->dns.resolve[0] ? s->dns.client_name : "",
+	log_info("connect from %s[%s]:%u to %s%s%s%s", fcrdns_name(&s->dns),
 	    s->client_addr, s->client_port, ep->name, s->dns.note[0] ? " (" : "", s->dns.note,
 	    s->dns.note[0] ? ")" : "");
 	s->sb = conn->sb;

@@ -114,11 +114,18 @@ session_authenticated(const struct session *s)
 	return s->auth_user[0] != '\0';
 }
 
+/* Did an accepting hook give the text for the positive reply? */
+static inline int
+session_has_accept_text(const struct session *s)
+{
+	return s->accept_text[0] != '\0';
+}
+
 /* The text for a positive reply: an accepting hook's, else DFLT. */
 static inline const char *
 session_accept_text(const struct session *s, const char *dflt)
 {
-	return s->accept_text[0] != '\0' ? s->accept_text : dflt;
+	return session_has_accept_text(s) ? s->accept_text : dflt;
 }
 
 /* An accepted connection, as the worker hands it to a session. */

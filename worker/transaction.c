@@ -119,7 +119,7 @@ smtp_mail(struct session *s, const char *arg)
 		s->mail_from[0] = '\0';
 		return;
 	}
-	if (mail_params_parse(params, (s->esmtp ? ESMTP_EHLO : 0) | (s->tls_info[0] != '\0' ? ESMTP_TLS : 0),
+	if (mail_params_parse(params, (s->esmtp ? ESMTP_EHLO : 0) | (session_has_tls(s) ? ESMTP_TLS : 0),
 	    s->lim->max_message_size, &mp, &st) < 0) {
 		if (st.error == ESMTP_TOO_BIG)
 			log_info("reject: MAIL from=<%s> SIZE=%s exceeds the limit of %lld",
