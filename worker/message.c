@@ -8,6 +8,7 @@
 #include "message.h"
 #include "header.h"
 #include "spool.h"
+#include "../common/growbuf.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -30,18 +31,8 @@ message_begin(struct message *m, int fd, long long len, int crlf, const char *di
 int
 message_add_header(struct message *m, const char *line, size_t len)
 {
-	size_t need = m->pending_len + len + 2;
-
-	if (need > m->pending_cap) {
-		size_t cap = m->pending_cap ? m->pending_cap * 2 : 1024;
-		char *p;
-		while (cap < need)
-			cap *= 2;
-		if ((p = realloc(m->pending, cap)) == NULL)
-			return -1;
-		m->pending = p;
-		m->pending_cap = cap;
-	}
+	if (growbuf_reserve(&m->pending, &m->pending_cap, m->pending_len + len + 2, 1024) < 0)
+		return -1;
 	memcpy(m->pending + m->pending_len, line, len);
 	m->pending_len += len;
 	if (m->crlf)

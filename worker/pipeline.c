@@ -22,6 +22,7 @@
 #include "pipeline.h"
 #include "rcpt_answers.h"
 #include "../common/deadline.h"
+#include "../common/growbuf.h"
 #include "../common/log.h"
 #include "../common/metrics.h"
 #include "../common/scoreboard.h"
@@ -145,16 +146,8 @@ failure_accepted(const struct step *st, struct hook_result *res)
 static int
 headers_append(struct step_headers *h, const char *line, size_t len)
 {
-	if (h->len + len + 1 > h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 1024;
-		char *p;
-		while (cap < h->len + len + 1)
-			cap *= 2;
-		if ((p = realloc(h->p, cap)) == NULL)
-			return -1;
-		h->p = p;
-		h->cap = cap;
-	}
+	if (growbuf_reserve(&h->p, &h->cap, h->len + len + 1, 1024) < 0)
+		return -1;
 	memcpy(h->p + h->len, line, len);
 	h->len += len;
 	h->p[h->len++] = '\n';
