@@ -41,4 +41,10 @@ const char *preq_get(const struct preq *q, const char *name);
 const char *preq_next(const struct preq *q, const char *name, const char **it);
 void preq_free(struct preq *q);
 
+/* The end of a hook that cannot work as configured (the reason is already on
+ * stderr): in persistent mode every request gets "action=451 4.3.0 PROG is
+ * misconfigured" until the end of input, so that a typo never bounces mail;
+ * then exit EX_TEMPFAIL. */
+void preq_misconfigured(const char *prog) __attribute__((noreturn));
+
 #endif

@@ -39,16 +39,7 @@ usage(const char *why)
 	fprintf(stderr, PROG ": %s\nusage: " PROG " [--lmtp] [--tls=no|try|require] [--tls-ca FILE] "
 	    "[--tls-name NAME] [--xclient] [--helo NAME] [--timeout S] [--data-timeout S] "
 	    "inet:HOST:PORT|unix:/path\n(fix the step's command in postern.conf)\n", why);
-	/* a configuration typo must never bounce mail: answer 451 forever */
-	if (getenv("POSTERN_PERSISTENT") != NULL) {
-		char line[8192];
-		while (fgets(line, sizeof(line), stdin) != NULL)
-			if (line[0] == '\n') {
-				printf("action=451 4.3.0 postern-forward is misconfigured (see the log)\n\n");
-				fflush(stdout);
-			}
-	}
-	exit(EX_TEMPFAIL);
+	preq_misconfigured(PROG);
 }
 
 static int

@@ -51,16 +51,7 @@ usage(const char *why)
 {
 	fprintf(stderr, PROG ": %s\nusage: " PROG " --secret-file FILE [--timeout S] [--cacert FILE] URL\n"
 	    "(fix the step's command in postern.conf)\n", why);
-	if (getenv("POSTERN_PERSISTENT") != NULL) {
-		char line[8192];
-		/* a configuration error must never bounce mail */
-		while (fgets(line, sizeof(line), stdin) != NULL)
-			if (line[0] == '\n') {
-				printf("action=451 4.3.0 postern-webhook is misconfigured (see the log)\n\n");
-				fflush(stdout);
-			}
-	}
-	exit(EX_TEMPFAIL);
+	preq_misconfigured(PROG);
 }
 
 static void
