@@ -150,6 +150,24 @@ preq_get(const struct preq *q, const char *name)
 	return last;
 }
 
+int
+preq_has(const struct preq *q, const char *name)
+{
+	return preq_get(q, name)[0] != '\0';
+}
+
+int
+preq_size(const struct preq *q, unsigned long long *size)
+{
+	const char *v = preq_get(q, "size");
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 18 || strspn(v, "0123456789") != n)
+		return -1;
+	*size = strtoull(v, NULL, 10);
+	return 0;
+}
+
 void
 preq_free(struct preq *q)
 {

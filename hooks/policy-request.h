@@ -36,6 +36,11 @@ ssize_t preader_body(struct preader *rd, char *buf, size_t n);
 
 /* The value of the last attribute NAME, or "" when there is none. */
 const char *preq_get(const struct preq *q, const char *name);
+/* Is there an attribute NAME with a value that is not empty? */
+int preq_has(const struct preq *q, const char *name);
+/* The size= of a postern_data request in *SIZE: 0, or -1 when it is missing
+ * or not a decimal number of at most 18 digits. */
+int preq_size(const struct preq *q, unsigned long long *size);
 /* The values of every attribute NAME in order: call with *it == NULL first;
  * returns NULL after the last one. */
 const char *preq_next(const struct preq *q, const char *name, const char **it);

@@ -187,9 +187,8 @@ serve(struct fwd *f)
 		state = preq_get(&q, "protocol_state");
 		a.action[0] = '\0';
 		if (strcmp(req, "postern_data") == 0) {
-			char *end;
-			unsigned long long size = strtoull(preq_get(&q, "size"), &end, 10);
-			if (*end != '\0' || preq_get(&q, "size")[0] == '\0') {
+			unsigned long long size;
+			if (preq_size(&q, &size) < 0) {
 				fprintf(stderr, PROG ": a postern_data request without a valid size=\n");
 				break;
 			}
@@ -202,7 +201,7 @@ serve(struct fwd *f)
 			(void)fwd_rcpt(f, &q, &a);
 		else
 			fwd_answer(&a, "DUNNO");
-		if (a.action[0] == '\0')
+		if (!fwd_answered(&a))
 			fwd_answer(&a, "451 4.3.0 internal error in " PROG);
 		printf("action=%s\n\n", a.action);
 		if (fflush(stdout) == EOF)

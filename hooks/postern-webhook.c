@@ -261,9 +261,9 @@ main(int argc, char **argv)
 		if (strcmp(preq_get(&q, "request"), "postern_data") != 0) {
 			snprintf(action, sizeof(action), "DUNNO");
 		} else {
-			char *end, *body;
-			unsigned long long size = strtoull(preq_get(&q, "size"), &end, 10);
-			if (*end != '\0' || preq_get(&q, "size")[0] == '\0') {
+			unsigned long long size;
+			char *body;
+			if (preq_size(&q, &size) < 0) {
 				fprintf(stderr, PROG ": a postern_data request without a valid size=\n");
 				break;
 			}
