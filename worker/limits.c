@@ -34,7 +34,7 @@
 
 #define STRESS_POLL 5           /* seconds between stress checks while waiting */
 
-static time_t stress_checked;   /* when this worker last read the scoreboard */
+static time_t stress_checked;   /* the monotonic second this worker last read the scoreboard */
 
 static void
 check_stress(struct session *s)
@@ -43,7 +43,7 @@ check_stress(struct session *s)
 
 	if (s->stress || s->sb == NULL)
 		return;
-	if ((now = time(NULL)) == stress_checked)
+	if ((now = monotonic_now().tv_sec) == stress_checked)
 		return;
 	stress_checked = now;
 	if (scoreboard_count_busy(s->sb) >= s->cfg->max_workers)
