@@ -41,8 +41,8 @@
 #include <unistd.h>
 
 #define ANSWER_MAX      65536   /* rcpt_action= lines (rcpt_answers.c) and action= */
-#define BACKOFF_MIN_MS  500
-#define BACKOFF_MAX_MS  30000
+#define BACKOFF_MIN     0.5
+#define BACKOFF_MAX     30.0
 #define EXIT_GRACE_MS   1000    /* a policy server's time to exit at EOF */
 #define STDERR_BUDGET   65536   /* bytes of stderr read per call: a flood cannot keep us */
 
@@ -50,8 +50,8 @@ struct coproc {
 	int fd;                 /* socketpair end or connected socket; -1: none */
 	int errfd;              /* the hook's stderr; -1 for servers */
 	pid_t pid;              /* 0 for servers */
-	long backoff_ms;        /* 0 while healthy */
-	struct timespec retry_at;       /* no start before (common/deadline.h) */
+	double backoff;         /* seconds; 0 while healthy */
+	double retry_at;        /* monotonic seconds */
 	int fresh;              /* started for this request: no retry on failure */
 };
 
@@ -117,9 +117,9 @@ stop_process(struct coproc *cp, const char *name, int failed, int graceful)
 	cp->errfd = -1;
 	cp->pid = 0;
 	if (failed) {
-		cp->backoff_ms = cp->backoff_ms == 0 ? BACKOFF_MIN_MS :
-		    (cp->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : cp->backoff_ms * 2);
-		cp->retry_at = deadline_in_ms(cp->backoff_ms);
+		cp->backoff = cp->backoff == 0 ? BACKOFF_MIN :
+		    (cp->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : cp->backoff * 2);
+		cp->retry_at = monotonic_seconds() + cp->backoff;
 	}
 }
 
@@ -330,10 +330,9 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 	 * other side meanwhile: one retry on a fresh one. */
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (cp->fd < 0) {
-			long wait_ms = deadline_ms_left(&cp->retry_at);
-			if (wait_ms > 0) {
+			if (monotonic_seconds() < cp->retry_at) {
 				log_warn("hook %s: failing repeatedly; next start in %.1f s: temporary failure",
-				    name, (double)wait_ms / 1000);
+				    name, cp->retry_at - monotonic_seconds());
 				break;
 			}
 			if (start(cp, cfg, st, kind, &deadline) < 0) {
@@ -349,7 +348,7 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 			rc = read_answer(cp, name, answer, sizeof(answer), &deadline);
 			if (rc >= 0) {
 				if (policy_parse_action(name, kind, answer, res) == 0) {
-					cp->backoff_ms = 0;
+					cp->backoff = 0;
 					if (kind == HOOK_DATA)
 						rcpt_sink_add_policy(answer);
 					break;
