@@ -137,11 +137,23 @@ rcpt_header(struct curl_slist *h, const struct preq *q)
 	return curl_slist_append(h, line);
 }
 
+/* "NAME: VALUE" with VALUE xtext-encoded (empty if it is too long). */
+static struct curl_slist *
+xtext_header(struct curl_slist *h, const char *name, const char *value)
+{
+	char line[2048], enc[1024];
+
+	if (xtext_encode(value, NULL, enc, sizeof(enc)) < 0)
+		enc[0] = '\0';
+	snprintf(line, sizeof(line), "%s: %s", name, enc);
+	return curl_slist_append(h, line);
+}
+
 /* POST once; the policy action for the result. */
 static void
 post(struct webhook *w, const struct preq *q, const char *body, size_t len, char *action, size_t alen)
 {
-	char ts[32], sig[SIGN_HEX_LEN + 1], line[2048], enc[1024];
+	char ts[32], sig[SIGN_HEX_LEN + 1], line[2048];
 	struct curl_slist *h = NULL;
 	long status = 0;
 	CURLcode rc;
@@ -157,15 +169,9 @@ post(struct webhook *w, const struct preq *q, const char *body, size_t len, char
 	h = curl_slist_append(h, line);
 	snprintf(line, sizeof(line), "X-Postern-Signature: sha256=%s", sig);
 	h = curl_slist_append(h, line);
-	if (xtext_encode(preq_get(q, "sender"), NULL, enc, sizeof(enc)) < 0)
-		enc[0] = '\0';
-	snprintf(line, sizeof(line), "X-Postern-Mail-From: %s", enc);
-	h = curl_slist_append(h, line);
+	h = xtext_header(h, "X-Postern-Mail-From", preq_get(q, "sender"));
 	h = rcpt_header(h, q);
-	if (xtext_encode(preq_get(q, "instance"), NULL, enc, sizeof(enc)) < 0)
-		enc[0] = '\0';
-	snprintf(line, sizeof(line), "X-Postern-Queue-Id: %s", enc);
-	h = curl_slist_append(h, line);
+	h = xtext_header(h, "X-Postern-Queue-Id", preq_get(q, "instance"));
 
 	curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, body);
