@@ -93,9 +93,7 @@ limits_command(struct session *s, enum smtp_verb verb)
 		return 0;
 	log_info("too many junk commands (%d, limit %d%s): disconnecting", s->junk,
 	    s->lim->max_junk_commands, s->stress ? ", stress mode" : "");
-	smtp_reply(s, 421, "4.7.0", "%s Error: too many commands that move nothing forward",
-	    s->cfg->hostname);
-	s->quit = 1;
+	session_close_421(s, "too many commands that move nothing forward");
 	return -1;
 }
 
@@ -129,7 +127,5 @@ limits_bdat_drop(struct session *s, unsigned long long n)
 		return;
 	}
 	log_info("BDAT of %llu octets refused unread: disconnecting", n);
-	smtp_reply(s, 421, "4.7.0", "%s Error: closing the connection (the refused chunk was not read)",
-	    s->cfg->hostname);
-	s->quit = 1;
+	session_close_421(s, "closing the connection (the refused chunk was not read)");
 }

@@ -71,9 +71,7 @@ ratelimit_mail(struct session *s)
 	if (!refused_this_minute(s, RATE_MESSAGE, s->lim->max_message_rate, "messages",
 	    "max_message_rate"))
 		return 0;
-	smtp_reply(s, 421, "4.7.0", "%s Error: too much mail from your address, try again later",
-	    s->cfg->hostname);
-	s->quit = 1;
+	session_close_421(s, "too much mail from your address, try again later");
 	return -1;
 }
 
@@ -101,8 +99,7 @@ ratelimit_auth(struct session *s)
 	log_warn("auth: refused: %u failures in an hour from [%s] (max_auth_failure_rate %d)", n,
 	    s->client_addr, s->lim->max_auth_failure_rate);
 	smtp_reply(s, 454, "4.7.0", "Error: too many authentication failures from your address, try again later");
-	smtp_reply(s, 421, "4.7.0", "%s Error: closing the connection", s->cfg->hostname);
-	s->quit = 1;
+	session_close_421(s, "closing the connection");
 	return -1;
 }
 

@@ -127,6 +127,13 @@ session_gone(struct session *s, int rc, const char *timeout_why, const char *los
 	s->quit = 1;
 }
 
+void
+session_close_421(struct session *s, const char *why)
+{
+	smtp_reply(s, 421, "4.7.0", "%s Error: %s", s->cfg->hostname, why);
+	s->quit = 1;
+}
+
 static void
 new_session_id(char *id, size_t len)
 {

@@ -176,6 +176,9 @@ void smtp_reply_cont(struct session *, int code, const char *enh, const char *fm
  * no line), and end the session.
  */
 void session_gone(struct session *, int rc, const char *timeout_why, const char *lost_why);
+/* Refuse to go on (a limit, a stream that cannot be resynchronised): reply
+ * "421 4.7.0 HOSTNAME Error: WHY" and end the session. */
+void session_close_421(struct session *, const char *why);
 
 /* Queue a whole reply line "CODE TEXT" as a hook wrote it (the code is the
  * first 3 characters of FMT's output), counted as smtp_reply() does. */
