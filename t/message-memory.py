@@ -16,16 +16,11 @@ import json
 import os
 import re
 import smtplib
-import socket
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 from postern_test import TAP, Server, free_port, workdir, write_script, run_main  # noqa: E402
-from milter_peers import python_with_milter, wait_port  # noqa: E402
-
-RECORDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib', 'milter_recorder.py')
+from postern_milters import Recorder, python_with_milter  # noqa: E402
 
 ok, is_ = TAP.ok, TAP.is_
 
@@ -87,15 +82,8 @@ EXEC_STEP = '#!/bin/sh\ncat > "%(dir)s/exec-$POSTERN_SESSION-$POSTERN_RCPT_COUNT
 def setup():
     d = workdir()
     os.chmod(d, 0o777)
-    rec, rec_port = None, free_port()
-    exe = python_with_milter()
-    if exe:
-        rec = subprocess.Popen([exe, RECORDER, str(rec_port), d + '/events.jsonl'],
-                               stdout=subprocess.DEVNULL, stderr=open(d + '/recorder.err', 'w'))
-        if not wait_port(rec_port, rec):
-            rec.kill()
-            rec.wait()
-            rec = None
+    rec = Recorder(d + '/recorder') if python_with_milter() else None
+    rec_socket = rec.socket if rec is not None else 'inet:127.0.0.1:%d' % free_port()
     conf = {
         'hooks': {'data': None},
         'hook.keep1': {'stage': 'data', 'persistent': 'yes', 'timeout': 10,
@@ -106,7 +94,7 @@ def setup():
         'hook.names': {'stage': 'rcpt data', 'persistent': 'yes', 'timeout': 10,
                        'attributes': 'sender, recipient postern_client_addr',
                        'command': write_script(d + '/names', NAMES_STEP % {'dir': d})},
-        'milter.rec': {'socket': 'inet:127.0.0.1:%d' % rec_port, 'command_timeout': 10, 'content_timeout': 10},
+        'milter.rec': {'socket': rec_socket, 'command_timeout': 10, 'content_timeout': 10},
         'smtp': {'pipeline': 'keep1 keep2'},
         'mixed': {'pipeline': 'keep1 exec'},
         'milt': {'pipeline': 'keep1 rec keep2'},
@@ -190,28 +178,15 @@ def t_exec_after_persistent(srv):
             '%s: its stdin (a file) holds what the persistent step was sent, with its header' % subject)
 
 
-def events(path, timeout=10):
-    """The recorder's events up to the next eom."""
-    end = time.time() + timeout
-    while True:
-        evs = []
-        if os.path.exists(path):
-            with open(path) as f:
-                evs = [json.loads(line) for line in f if line.endswith('\n')]
-        if any(e['ev'] == 'eom' for e in evs) or time.time() > end:
-            return evs
-        time.sleep(0.05)
-
-
 def t_milter_from_memory(srv):
     if srv.rec is None:
         TAP.skip('a milter reads the message from memory', 'python3-milter missing: apt-get install python3-milter')
         return
     d = srv.dir
     for subject, want_body in (('via-milter', None), ('milter edits', b'new body\nsecond part\n')):
-        open(d + '/events.jsonl', 'w').close()
+        srv.rec.reset()
         send(srv.ports['milt'], subject, 12)
-        evs = events(d + '/events.jsonl')
+        evs = srv.rec.events('eom')
         m1, m2 = kept(d, 'keep1-')[-1], kept(d, 'keep2-')[-1]
         hdrs = [e['args'] for e in evs if e['ev'] == 'header']
         ok(any('X-keep1' in json.dumps(h) and 'p' * 900 in json.dumps(h) for h in hdrs),
@@ -252,8 +227,7 @@ def main():
     finally:
         if srv is not None:
             if srv.rec is not None:
-                srv.rec.terminate()
-                srv.rec.wait(10)
+                srv.rec.stop()
             ok(srv.stop() == 0, 'posternd exits 0 on SIGTERM')
     return TAP.done()
 

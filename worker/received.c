@@ -63,7 +63,7 @@ received_write(struct session *s, const char *queue_id)
 	/* RFC 6531 3.7.3: UTF8SMTP, UTF8SMTPA, UTF8SMTPS, UTF8SMTPSA (UTF8LMTP...) */
 	const int lmtp = s->ep->protocol == PROTO_LMTP;
 	/* "(NAME [IP])" once the name was looked up; "([IP])" with reverse_lookup = no */
-	const char *name = s->dns.resolve[0] != '\0' ? s->dns.client_name : "";
+	const char *name = fcrdns_name(&s->dns);
 
 	first[0] = '\0';
 	if (s->nrcpts == 1 && s->rcpts != NULL) {
