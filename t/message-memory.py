@@ -11,15 +11,17 @@
 # a milter (the python3-milter recorder) reads a message in memory, with the
 # header a step before it added, and its new body reaches the next step;
 # a persistent step with attributes = gets only those (and the four the
-# protocol needs).
+# protocol needs); with the spool directory full, a small message for
+# persistent steps is still taken and one for an exec step gets 451.
 import json
 import os
 import re
 import smtplib
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
-from postern_test import TAP, Server, free_port, workdir, write_script, run_main  # noqa: E402
+from postern_test import TAP, Server, free_port, nobody_ids, workdir, write_script, run_main  # noqa: E402
 from postern_milters import Recorder, python_with_milter  # noqa: E402
 
 ok, is_ = TAP.ok, TAP.is_
@@ -216,6 +218,58 @@ def t_attributes(srv):
     is_(len(kept(srv.dir, 'keep2-')), before + 1, 'and the message went on to the next step')
 
 
+def t_spool_full():
+    """A full spool directory: a small message for persistent steps needs
+    no disk and is taken; one for an exec step is refused with 451, never
+    taken."""
+    d = workdir()
+    os.chmod(d, 0o777)
+    mnt = os.path.join(d, 'spool')
+    os.mkdir(mnt, 0o755)
+    uid, gid = nobody_ids()
+    r = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k,mode=0777,uid=%d,gid=%d' % (uid, gid), 'tmpfs', mnt],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=10)
+    if r.returncode != 0:
+        TAP.skip('a full spool directory', 'cannot mount a tmpfs: %s' % r.stderr.decode().strip())
+        return
+    srv = None
+    try:
+        with open(os.path.join(mnt, 'filler'), 'wb') as f:
+            try:
+                f.write(b'x' * (1 << 20))
+            except OSError:
+                pass            # full: that is the point
+        conf = {
+            'server': {'spool_directory': mnt},
+            'hooks': {'data': None},
+            'hook.keep2': {'stage': 'data', 'persistent': 'yes', 'timeout': 10,
+                           'command': write_script(d + '/keep2', KEEP_STEP % {'dir': d, 'name': 'keep2', 'pad': 0})},
+            'hook.exec': {'stage': 'data', 'command': write_script(d + '/exec', EXEC_STEP % {'dir': d})},
+            'smtp': {'pipeline': 'keep2'},
+            'mixed': {'pipeline': 'keep2 exec'},
+        }
+        srv = Server(config=conf, dir=d, endpoints=('smtp', 'mixed'))
+        try:
+            send(srv.ports['smtp'], 'full-persistent', 12)
+            code = 250
+        except smtplib.SMTPException as e:
+            code = getattr(e, 'smtp_code', repr(e))
+        is_(code, 250, 'spool directory full: a 1 KiB message for persistent steps only is taken (memory)')
+        try:
+            send(srv.ports['mixed'], 'full-exec', 12)
+            code, msg = 250, b''
+        except smtplib.SMTPDataError as e:
+            code, msg = e.smtp_code, e.smtp_error
+        ok(code == 451 and b'local error' in msg, 'the same for an exec step: 451, the message written nowhere',
+           (code, msg))
+        ok(srv.wait_log(r'cannot write the message to the spool file'), 'and the log says why')
+        ok(not any(f.startswith('exec-') for f in os.listdir(d)), 'the exec step did not run')
+    finally:
+        if srv is not None:
+            ok(srv.stop() == 0, 'posternd exits 0 on SIGTERM (full spool)')
+        subprocess.run(['umount', '-l', mnt], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+
+
 def main():
     srv = None
     try:
@@ -229,6 +283,7 @@ def main():
             if srv.rec is not None:
                 srv.rec.stop()
             ok(srv.stop() == 0, 'posternd exits 0 on SIGTERM')
+    TAP.run(t_spool_full)
     return TAP.done()
 
 

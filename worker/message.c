@@ -238,6 +238,28 @@ find_ar(struct message *m, struct ar_ranges *ar)
 	return 0;
 }
 
+/* The message in memory without the N ranges R (in order): a new copy. */
+static int
+strip_mem(struct message *m, long long (*r)[2], int n)
+{
+	char *p = malloc((size_t)m->len + 1);
+	long long at = 0, o = 0;
+	int i;
+
+	if (p == NULL)
+		return -1;
+	for (i = 0; i <= n; i++) {
+		long long end = i < n ? r[i][0] : m->len;
+		memcpy(p + o, m->mem + at, (size_t)(end - at));
+		o += end - at;
+		at = i < n ? r[i][1] : m->len;
+	}
+	free(m->mem_own);
+	m->mem = m->mem_own = p;
+	m->len = o;
+	return 0;
+}
+
 int
 message_strip_ar(struct message *m, const char *authserv_id)
 {
@@ -253,7 +275,12 @@ message_strip_ar(struct message *m, const char *authserv_id)
 	if (ar.n == 0)
 		return 0;
 	r = ar.r;
-	if (message_fd(m) < 0 || (fd = spool_tmpfile(m->dir)) < 0) {
+	if (m->mem != NULL) {
+		int rc = strip_mem(m, r, ar.n);
+		free(r);
+		return rc < 0 ? -1 : ar.n;
+	}
+	if ((fd = spool_tmpfile(m->dir)) < 0) {
 		free(r);
 		return -1;
 	}
