@@ -89,6 +89,7 @@ struct milter {
 	struct milter_buf out;
 	unsigned char *in;      /* MILTER_MAX_PACKET + 4 bytes */
 	size_t inlen, inskip;   /* bytes read; of which the last packet's */
+	int sent;               /* sent since the last read: wait before reading */
 };
 
 void milter_init(struct milter *, const struct milter_settings *);
@@ -128,6 +129,23 @@ void milter_message(struct milter *, const struct milter_macros *,
 /* RSET, or the transaction ended: ABORT if a message was under way. */
 void milter_abort(struct milter *);
 
+/*
+ * Events the milter does not answer (its SMFIP_NR_* flags, and ABORT) are
+ * held in m->out, as Postfix holds them in its stream buffer, and go in one
+ * write with the next event that waits for a reply (so a message to rspamd,
+ * which answers only its end, is one write), with QUIT, once
+ * MILTER_HOLD_MAX bytes are held, or when the caller sends them: the
+ * session does so when the SMTP client has been quiet for a moment
+ * (milter_step.c), so that a milter never sees a longer silence than the
+ * client made.  Nothing the milter could answer waits behind them, and it
+ * sees every event in order.
+ */
+#define MILTER_HOLD_MAX 65536
+/* Events held, not sent yet? */
+int milter_pending(const struct milter *);
+/* Send them (a failure shows at the next event, as the default_action). */
+void milter_send_pending(struct milter *);
+
 /* The pieces shared by milter.c, milter_reply.c, milter_msg.c and
  * milter_macro.c. */
 #define MILTER_REPLY_REJECT   "550 5.7.1 Command rejected"
@@ -152,6 +170,11 @@ enum milter_await {
 };
 enum milter_await milter_await(struct milter *, char cmd, int timeout,
     struct milter_edits *, struct milter_result *);
+/* Send (or hold) the event that was appended to m->out, ENC the encoder's
+ * result; unless NRFLAG was negotiated, read the reply within TIMEOUT
+ * seconds, edits (after EOB only) to EDITS. */
+enum milter_await milter_send(struct milter *, char cmd, int enc, uint32_t nrflag,
+    int timeout, struct milter_edits *edits, struct milter_result *res);
 void milter_fail(struct milter *, struct milter_result *, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

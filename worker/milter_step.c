@@ -13,6 +13,7 @@
 #include "hook.h"
 #include "milter.h"
 #include "message.h"
+#include "netio.h"
 #include "session.h"
 #include "spool.h"
 #include "../common/log.h"
@@ -109,6 +110,32 @@ milter_step_abort(void)
 			milter_abort(&conns[i]);
 }
 
+/* Milter events held (milter.h), sent when the SMTP client has been quiet
+ * this long: a few round trips of a distant client, far below any milter's
+ * timeout. */
+#define QUIET_MS 100
+
+static int
+held(void)
+{
+	int i;
+
+	for (i = 0; i < CONFIG_MAX_STEPS; i++)
+		if (used[i] && milter_pending(&conns[i]))
+			return 1;
+	return 0;
+}
+
+static void
+send_held(void)
+{
+	int i;
+
+	for (i = 0; i < CONFIG_MAX_STEPS; i++)
+		if (used[i])
+			milter_send_pending(&conns[i]);
+}
+
 const char *
 milter_step_discarded(void)
 {
@@ -169,6 +196,7 @@ conn_for(struct session *s, const struct step *st, const struct milter_macros *m
 			st->milter.content_timeout };
 		milter_init(m, &set);
 		used[k] = 1;
+		netio_set_idle(s->io, QUIET_MS, held, send_held);
 		/* the verified name, or [address] as Sendmail gives it */
 		if (s->dns.client_name[0] && strcmp(s->dns.client_name, "unknown") != 0)
 			strlcpy(hostname, s->dns.client_name, sizeof(hostname));
