@@ -15,7 +15,10 @@
 #  - a held event is sent once the SMTP client is quiet: a RCPT (unanswered)
 #    reaches the milter while the client waits, not only with the message;
 #  - RSET after held events: they and the ABORT reach the milter, and QUIT
-#    closes its session.
+#    closes its session;
+#  - {client_connections}, asked for by a milter (the recorder in symlist
+#    mode), is as Postfix's: the sessions open from the client, this one
+#    included.
 #
 # Prints TAP.  Skips when python3-milter is missing.
 import ctypes
@@ -49,27 +52,42 @@ class Server(postern_test.Server):
             raise RuntimeError('the recorder milter did not start')
         open(self.events_log, 'w').close()
         os.chmod(self.events_log, 0o666)
+        self.sym_port = free_port()
+        self.sym_log = d + '/sym.jsonl'
+        self.sym = subprocess.Popen([python_with_milter(), RECORDER, str(self.sym_port), self.sym_log,
+                                     'symlist'],
+                                    stdout=subprocess.DEVNULL, stderr=open(d + '/sym.err', 'w'))
+        if not wait_port(self.sym_port, self.sym, 15):
+            raise RuntimeError('the symlist recorder milter did not start')
         conf = {'milter.rec': {'socket': 'inet:127.0.0.1:%d' % self.rec_port, 'command_timeout': 10,
                                'content_timeout': 10},
-                'smtp': {'pipeline': 'rec data'}}
-        postern_test.Server.__init__(self, config=conf, dir=d)
+                'milter.sym': {'socket': 'inet:127.0.0.1:%d' % self.sym_port},
+                'smtp': {'pipeline': 'rec data'}, 'sym': {'pipeline': 'sym data'},
+                'limits': {'limit_exempt': '192.0.2.0/24'}}    # loopback counted here
+        postern_test.Server.__init__(self, config=conf, dir=d, endpoints=('smtp', 'sym'))
 
     def stop(self, *a, **k):
-        self.rec.terminate()
-        self.rec.wait(10)
+        for p in (self.rec, self.sym):
+            p.terminate()
+            p.wait(10)
         return postern_test.Server.stop(self, *a, **k)
 
-    def events(self, done, timeout=15):
+    def events(self, done, timeout=15, log=None):
         """The recorded events once DONE(events) holds, or after TIMEOUT s."""
         end = time.time() + timeout
         while True:
-            with open(self.events_log) as f:
+            with open(log or self.events_log) as f:
                 evs = [json.loads(line) for line in f if line.endswith('\n')]
             if done(evs) or time.time() > end:
                 return evs
             time.sleep(0.05)
 
     def reset(self):
+        """Once every milter session so far has closed (the close of the
+        last one may be recorded after its SMTP session ended), empty the
+        record."""
+        self.events(lambda evs: len([e for e in evs if e['ev'] == 'connect']) ==
+                    len([e for e in evs if e['ev'] == 'close']))
         open(self.events_log, 'w').close()
 
 
@@ -182,8 +200,24 @@ def t_quiet_client(srv):
        'RSET and QUIT after a held RCPT: it, ABORT and the close reach the milter', names)
 
 
+def t_client_connections(srv):
+    def connect_of(sock):
+        port = str(sock.getsockname()[1])
+        def done(evs):
+            return [e for e in evs if e['ev'] == 'connect' and e['macros'].get('{client_port}') == port]
+        return lambda: (done(srv.events(done, log=srv.sym_log)) or [{'macros': {}}])[0]['macros']
+    with smtplib.SMTP('127.0.0.1', srv.ports['sym'], timeout=30) as c1:
+        c1.ehlo('one.example')
+        first = connect_of(c1.sock)()
+        with smtplib.SMTP('127.0.0.1', srv.ports['sym'], timeout=30) as c2:
+            c2.ehlo('two.example')
+            second = connect_of(c2.sock)()
+    got = [first.get('{client_connections}'), second.get('{client_connections}')]
+    ok(got == ['1', '2'], '{client_connections}: the sessions open from the client, this one included', got)
+
+
 def main():
-    serve_tests(Server, ((t_nodelay,), (t_session,), (t_quiet_client,)))
+    serve_tests(Server, ((t_nodelay,), (t_session,), (t_quiet_client,), (t_client_connections,)))
     return TAP.done()
 
 

@@ -17,6 +17,7 @@
 #include "session.h"
 #include "spool.h"
 #include "../common/log.h"
+#include "../common/scoreboard.h"
 #include "../common/writeall.h"
 
 #include <errno.h>
@@ -29,12 +30,14 @@
 
 static struct milter conns[CONFIG_MAX_STEPS];
 static int used[CONFIG_MAX_STEPS];
+static const struct session *owner;     /* the session the connections are for */
+static char connections[16];    /* {client_connections}, counted once per session */
 static const char *discarded;    /* the name of the milter that discarded the message */
 static char quarantine[256];    /* a milter's reason, for later data steps */
 
 /* Strings the macros point to, for the event being sent. */
 struct macro_text {
-	char underscore[400], port[16], qid[48], connections[16];
+	char underscore[400], port[16], qid[48];
 	char tls_version[64], cipher[64];
 	const char *mail_host, *rcpt_host;
 };
@@ -59,6 +62,7 @@ fill_macros(struct session *s, struct milter_macros *mm, struct macro_text *t)
 	mm->client_port = t->port;
 	mm->client_name = s->dns.client_name[0] ? s->dns.client_name : "unknown";
 	mm->client_ptr = s->dns.reverse_client_name[0] ? s->dns.reverse_client_name : "unknown";
+	mm->client_connections = connections;
 	if (s->auth_user[0]) {
 		mm->auth_type = s->auth_method;
 		mm->auth_authen = s->auth_user;
@@ -85,6 +89,21 @@ fill_macros(struct session *s, struct milter_macros *mm, struct macro_text *t)
 	}
 }
 
+/*
+ * {client_connections} as Postfix gives it from anvil(8): the sessions
+ * open from this client (its IPv4 address or IPv6 /64, as
+ * max_connections_per_client counts them), this one included; 0 for a
+ * client in limit_exempt, which no per-client limit counts.
+ */
+static void
+count_connections(const struct session *s)
+{
+	connections[0] = '\0';
+	if (s->sb != NULL)
+		snprintf(connections, sizeof(connections), "%d", s->limit_exempt ? 0 :
+		    scoreboard_count_client(s->sb, -1, s->rate_key));
+}
+
 /* Close every connection (QUIT) when a new session starts or one ends. */
 void
 milter_step_end_session(void)
@@ -96,6 +115,7 @@ milter_step_end_session(void)
 			milter_close(&conns[i]);
 			used[i] = 0;
 		}
+	owner = NULL;   /* the next session may have the same address */
 }
 
 void
@@ -449,11 +469,30 @@ milter_step_unknown(struct session *s, const char *line)
 	return 0;
 }
 
+/*
+ * As Postfix's smtpd: a 4xx at CONNECT (the milter's refusal, or its
+ * failure with default_action tempfail) leaves the greeting 220, a failure
+ * at HELO (tempfail or reject) leaves HELO 250, and the session reply it
+ * set refuses every
+ * command from MAIL on; 5xx at CONNECT makes the greeting 554, 421 ends the
+ * session.  MR: this event's result (NULL: a session reply set earlier,
+ * which HELO never gets).
+ */
+static int
+spares(enum hook_kind kind, const struct milter_result *mr)
+{
+	if (mr == NULL)
+		return kind == HOOK_CONNECT || kind == HOOK_HELO;
+	if (mr->verdict == MILTER_V_PASS || strncmp(mr->reply, "421", 3) == 0)
+		return 0;
+	return (kind == HOOK_CONNECT && mr->verdict == MILTER_V_TEMPFAIL) ||
+	    (kind == HOOK_HELO && mr->failed);
+}
+
 void
 milter_step_run(struct session *s, const struct step *st, enum hook_kind kind,
     struct message *msg, struct hook_result *res)
 {
-	static const struct session *owner;
 	struct milter_macros mm;
 	struct macro_text t;
 	struct milter_result mr;
@@ -465,6 +504,7 @@ milter_step_run(struct session *s, const struct step *st, enum hook_kind kind,
 	if (owner != s) {               /* a new session: nothing from the last */
 		milter_step_end_session();
 		owner = s;
+		count_connections(s);
 	}
 	fill_macros(s, &mm, &t);
 	memset(&mr, 0, sizeof(mr));
@@ -490,7 +530,13 @@ milter_step_run(struct session *s, const struct step *st, enum hook_kind kind,
 			break;
 		}
 	}
-	if (mr.verdict == MILTER_V_PASS && milter_session_reply(m)[0] != '\0') {
+	if (spares(kind, &mr)) {
+		log_info("milter %s: %s at %s: the session goes on, every command from MAIL on gets it",
+		    st->name, mr.reply, hook_name(kind));
+		memset(&mr, 0, sizeof(mr));     /* the session reply stays */
+	}
+	if (mr.verdict == MILTER_V_PASS && milter_session_reply(m)[0] != '\0' &&
+	    !spares(kind, NULL)) {
 		/* refused at CONNECT, or failed with tempfail/reject: so is every
 		 * later command of the session */
 		mr.verdict = milter_session_reply(m)[0] == '5' ? MILTER_V_REJECT : MILTER_V_TEMPFAIL;
