@@ -4,8 +4,8 @@
 # asks for the SMFIP_NR_* flags (the python3-milter recorder in its noreply
 # mode, t/lib/milter_recorder.py: RCPT, headers, EOH and body unanswered,
 # as rspamd does):
-#  - the socket has TCP_NODELAY (read from the worker's own socket with
-#    pidfd_getfd(2) and getsockopt(2)): without it an unanswered event
+#  - the socket has TCP_NODELAY (read from the worker's own socket,
+#    t/lib/sockopt.py): without it an unanswered event
 #    followed by another small write waits for the milter's delayed ACK,
 #    40 ms, which cut a session to 22 messages/s.  Asserted on the socket
 #    option, not on a time, so that a loaded machine cannot make it flake;
@@ -21,7 +21,6 @@
 #    included.
 #
 # Prints TAP.  Skips when python3-milter is missing.
-import ctypes
 import json
 import os
 import smtplib
@@ -34,10 +33,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib
 import postern_test  # noqa: E402
 from postern_test import TAP, free_port, serve_tests, run_main  # noqa: E402
 from milter_peers import python_with_milter, wait_port  # noqa: E402
+from sockopt import tcp_nodelay  # noqa: E402
 
 ok, note = TAP.ok, TAP.diag
 RECORDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib', 'milter_recorder.py')
-SYS_PIDFD_GETFD = 438   # the same number on every Linux architecture
 
 
 class Server(postern_test.Server):
@@ -91,46 +90,6 @@ class Server(postern_test.Server):
         open(self.events_log, 'w').close()
 
 
-def socket_inodes_to(port):
-    """Inodes of the TCP sockets connected to 127.0.0.1:PORT."""
-    found = set()
-    for name in ('/proc/net/tcp', '/proc/net/tcp6'):
-        try:
-            with open(name) as f:
-                next(f)
-                for line in f:
-                    cols = line.split()
-                    if int(cols[2].rsplit(':', 1)[1], 16) == port:
-                        found.add(cols[9])
-        except OSError:
-            pass
-    return found
-
-
-def nodelay_of(pid, port):
-    """TCP_NODELAY of PID's socket connected to PORT: 0 or 1, None when
-    PID has no such socket, or an error text when it cannot be read."""
-    inodes = socket_inodes_to(port)
-    for fd in os.listdir('/proc/%d/fd' % pid):
-        try:
-            target = os.readlink('/proc/%d/fd/%s' % (pid, fd))
-        except OSError:
-            continue
-        if not (target.startswith('socket:[') and target[8:-1] in inodes):
-            continue
-        libc = ctypes.CDLL(None, use_errno=True)
-        pidfd = os.pidfd_open(pid)
-        try:
-            mine = libc.syscall(SYS_PIDFD_GETFD, pidfd, int(fd), 0)
-            if mine < 0:
-                return 'pidfd_getfd: %s' % os.strerror(ctypes.get_errno())
-            with socket.socket(fileno=mine) as s:
-                return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) and 1
-        finally:
-            os.close(pidfd)
-    return None
-
-
 def t_nodelay(srv):
     with smtplib.SMTP('127.0.0.1', srv.port, timeout=30) as c:
         c.ehlo('client.example')
@@ -138,7 +97,7 @@ def t_nodelay(srv):
         # the session, and so its milter connection, is still open
         got = {}
         for pid in srv.worker_pids():
-            v = nodelay_of(pid, srv.rec_port)
+            v = tcp_nodelay(pid, srv.rec_port)
             if v is not None:
                 got[pid] = v
     if any(isinstance(v, str) for v in got.values()):
