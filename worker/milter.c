@@ -13,8 +13,6 @@
 #include "../common/deadline.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -304,14 +302,6 @@ milter_connect(struct milter *m, const struct milter_macros *mm,
 		milter_fail(m, res, "%s", why);
 		return;
 	}
-	/*
-	 * Events the milter asked not to answer (SMFIP_NR_*) are sent without
-	 * waiting: with Nagle on, the second of them would wait for the
-	 * milter's delayed ACK of the first, 40 ms per message.  Each flush
-	 * is one whole event, so no small segments are lost to this.
-	 * (Fails harmlessly on a unix: socket.)
-	 */
-	setsockopt(m->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	if (negotiate(m) < 0) {
 		milter_fail(m, res, "%s", m->why);
 		return;
