@@ -169,7 +169,6 @@ negotiate(struct milter *m)
 	enum milter_err e;
 	size_t len;
 	char cmd;
-	int st;
 
 	m->out.len = 0;
 	if (milter_enc_optneg(&m->out, MILTER_VERSION, MILTER_ACTIONS_ALL,
@@ -194,9 +193,7 @@ negotiate(struct milter *m)
 		m->neg.pflags |= SMFIP_NOUNKNOWN;       /* UNKNOWN came with version 3 */
 	if (m->neg.version < 4)
 		m->neg.pflags |= SMFIP_NODATA;  /* and DATA with version 4 */
-	for (st = 0; st < MILTER_STAGES; st++)
-		m->lists[st] = m->neg.has_list[st] ? m->neg.list[st] :
-		    milter_default_macros((enum milter_stage)st);
+	milter_macros_prepare(m);
 	log_debug("milter %s: version %u, actions 0x%x, protocol 0x%x", m->set.name,
 	    (unsigned)m->neg.version, (unsigned)m->neg.actions, (unsigned)m->neg.pflags);
 	return 0;

@@ -21,6 +21,8 @@
 #include "milter_proto.h"
 #include "milter_edit.h"
 
+#define MILTER_MACROS_MAX 64     /* macros sent per stage, at most */
+
 enum milter_default {
 	MILTER_DEFAULT_TEMPFAIL, MILTER_DEFAULT_ACCEPT, MILTER_DEFAULT_REJECT,
 };
@@ -83,7 +85,11 @@ struct milter {
 	int fd;
 	int in_msg;             /* MAIL was sent: an ABORT is due before the next */
 	struct milter_optneg neg;       /* what the milter answered */
-	const char *lists[MILTER_STAGES];       /* macro names per stage */
+	struct milter_maclist {         /* per stage, parsed once (milter_macros_prepare) */
+		unsigned char n;
+		unsigned short name[MILTER_MACROS_MAX]; /* offsets into neg.list[stage] */
+		unsigned char slot[MILTER_MACROS_MAX];  /* which struct milter_macros member */
+	} macs[MILTER_STAGES];
 	char session_reply[512];        /* "" or the reply every command now gets */
 	char why[256];          /* the last failure, for tests and logs */
 	struct milter_buf out;
@@ -156,6 +162,9 @@ int milter_read_packet(struct milter *, const struct timespec *deadline, char *c
     const unsigned char **data, size_t *len);
 /* Close the connection: no more events for this milter in the session. */
 void milter_disconnect(struct milter *);
+/* After negotiation: each stage's macro list (the milter's, or Postfix's
+ * default) parsed into m->macs, so that events look nothing up by name. */
+void milter_macros_prepare(struct milter *);
 /* Append the MACRO packet for CMD's stage to m->out. */
 int milter_put_macros(struct milter *, char cmd, const struct milter_macros *);
 /* Write m->out within TIMEOUT seconds; -1 on failure (m->why says why). */

@@ -31,13 +31,15 @@
 static struct milter conns[CONFIG_MAX_STEPS];
 static int used[CONFIG_MAX_STEPS];
 static const struct session *owner;     /* the session the connections are for */
-static char connections[16];    /* {client_connections}, counted once per session */
+/* Per session: {client_connections}, {client_port} and _ */
+static char connections[16], port[16], underscore[400];
 static const char *discarded;    /* the name of the milter that discarded the message */
 static char quarantine[256];    /* a milter's reason, for later data steps */
 
-/* Strings the macros point to, for the event being sent. */
+/* Strings the macros point to, for the event being sent ({client_port}
+ * and _ are made once per session, in count_connections). */
 struct macro_text {
-	char underscore[400], port[16], qid[48];
+	char qid[48];
 	char tls_version[64], cipher[64];
 	const char *mail_host, *rcpt_host;
 };
@@ -48,18 +50,16 @@ fill_macros(struct session *s, struct milter_macros *mm, struct macro_text *t)
 	const char *sp, *at;
 
 	memset(mm, 0, sizeof(*mm));
-	snprintf(t->underscore, sizeof(t->underscore), "%s [%s]",
-	    s->dns.client_name[0] ? s->dns.client_name : "unknown", s->client_addr);
-	snprintf(t->port, sizeof(t->port), "%u", s->client_port);
-	snprintf(t->qid, sizeof(t->qid), "%s.%d", s->id, s->nmessages + 1);
+	if (s->in_transaction)
+		snprintf(t->qid, sizeof(t->qid), "%s.%d", s->id, s->nmessages + 1);
 	mm->j = s->cfg->hostname;
-	mm->underscore = t->underscore;
+	mm->underscore = underscore;
 	mm->v = "Postern " PACKAGE_VERSION;
 	mm->i = s->in_transaction ? t->qid : NULL;
 	mm->daemon_name = s->ep->name;
 	mm->daemon_addr = s->server_addr;
 	mm->client_addr = s->client_addr;
-	mm->client_port = t->port;
+	mm->client_port = port;
 	mm->client_name = s->dns.client_name[0] ? s->dns.client_name : "unknown";
 	mm->client_ptr = s->dns.reverse_client_name[0] ? s->dns.reverse_client_name : "unknown";
 	mm->client_connections = connections;
@@ -90,14 +90,18 @@ fill_macros(struct session *s, struct milter_macros *mm, struct macro_text *t)
 }
 
 /*
- * {client_connections} as Postfix gives it from anvil(8): the sessions
+ * The macros that do not change in a session.  {client_connections} as
+ * Postfix gives it from anvil(8): the sessions
  * open from this client (its IPv4 address or IPv6 /64, as
  * max_connections_per_client counts them), this one included; 0 for a
  * client in limit_exempt, which no per-client limit counts.
  */
 static void
-count_connections(const struct session *s)
+session_macros(const struct session *s)
 {
+	snprintf(underscore, sizeof(underscore), "%s [%s]",
+	    s->dns.client_name[0] ? s->dns.client_name : "unknown", s->client_addr);
+	snprintf(port, sizeof(port), "%u", s->client_port);
 	connections[0] = '\0';
 	if (s->sb != NULL)
 		snprintf(connections, sizeof(connections), "%d", s->limit_exempt ? 0 :
@@ -271,11 +275,21 @@ read_message(const struct message *m, size_t *len)
 		*len = n;
 		return raw;
 	}
+	/* a line at a time (memchr), not a byte at a time */
 	if ((out = malloc(n * 2 + 1)) != NULL)
-		for (i = 0; i < n; i++) {
-			if (raw[i] == '\n' && (i == 0 || raw[i - 1] != '\r'))
+		for (i = 0; i < n; ) {
+			const char *nl = memchr(raw + i, '\n', n - i);
+			size_t run = nl ? (size_t)(nl - (raw + i)) : n - i;
+
+			memcpy(out + o, raw + i, run);
+			o += run;
+			i += run;
+			if (nl == NULL)
+				break;
+			if (i == 0 || raw[i - 1] != '\r')
 				out[o++] = '\r';
-			out[o++] = raw[i];
+			out[o++] = '\n';
+			i++;
 		}
 	free(raw);
 	*len = o;
@@ -292,9 +306,20 @@ write_message(struct message *m, char *p, size_t len)
 	int fd;
 
 	if (!m->crlf) {
-		for (i = o = 0; i < len; i++)
-			if (!(p[i] == '\r' && i + 1 < len && p[i + 1] == '\n'))
-				p[o++] = p[i];
+		/* a CR at a time (memchr), not a byte at a time */
+		for (i = o = 0; i < len; ) {
+			const char *cr = memchr(p + i, '\r', len - i);
+			size_t run = cr ? (size_t)(cr - (p + i)) : len - i;
+
+			memmove(p + o, p + i, run);
+			o += run;
+			i += run;
+			if (cr == NULL)
+				break;
+			if (!(i + 1 < len && p[i + 1] == '\n'))
+				p[o++] = '\r';         /* a lone CR stays */
+			i++;
+		}
 		len = o;
 	}
 	if ((fd = spool_tmpfile(m->dir)) < 0)
@@ -504,7 +529,7 @@ milter_step_run(struct session *s, const struct step *st, enum hook_kind kind,
 	if (owner != s) {               /* a new session: nothing from the last */
 		milter_step_end_session();
 		owner = s;
-		count_connections(s);
+		session_macros(s);
 	}
 	fill_macros(s, &mm, &t);
 	memset(&mr, 0, sizeof(mr));
