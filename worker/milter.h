@@ -142,8 +142,8 @@ void milter_abort(struct milter *);
  * which answers only its end, is one write), with QUIT, once
  * MILTER_HOLD_MAX bytes are held, or when the caller sends them: the
  * session does so when the SMTP client has been quiet for a moment
- * (milter_step.c), so that a milter never sees a longer silence than the
- * client made.  Nothing the milter could answer waits behind them, and it
+ * (milter_step.c), so that a silence on the milter connection is never
+ * more than that moment longer than the client's own.  Nothing the milter could answer waits behind them, and it
  * sees every event in order.
  */
 #define MILTER_HOLD_MAX 65536
