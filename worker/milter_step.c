@@ -37,7 +37,7 @@ static const char *discarded;    /* the name of the milter that discarded the me
 static char quarantine[256];    /* a milter's reason, for later data steps */
 
 /* Strings the macros point to, for the event being sent ({client_port}
- * and _ are made once per session, in count_connections). */
+ * and _ are made once per session, in session_macros). */
 struct macro_text {
 	char qid[48];
 	char tls_version[64], cipher[64];
@@ -63,12 +63,12 @@ fill_macros(struct session *s, struct milter_macros *mm, struct macro_text *t)
 	mm->client_name = s->dns.client_name[0] ? s->dns.client_name : "unknown";
 	mm->client_ptr = s->dns.reverse_client_name[0] ? s->dns.reverse_client_name : "unknown";
 	mm->client_connections = connections;
-	if (s->auth_user[0]) {
+	if (session_authenticated(s)) {
 		mm->auth_type = s->auth_method;
 		mm->auth_authen = s->auth_user;
 	}
 	/* tls_info is "TLSv1.3 TLS_AES_256_GCM_SHA384" */
-	if (s->tls_info[0] && (sp = strchr(s->tls_info, ' ')) != NULL) {
+	if (session_has_tls(s) && (sp = strchr(s->tls_info, ' ')) != NULL) {
 		snprintf(t->tls_version, sizeof(t->tls_version), "%.*s", (int)(sp - s->tls_info), s->tls_info);
 		snprintf(t->cipher, sizeof(t->cipher), "%s", sp + 1);
 		mm->tls_version = t->tls_version;
