@@ -25,58 +25,48 @@ import json
 import os
 import smtplib
 import socket
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import postern_test  # noqa: E402
-from postern_test import TAP, free_port, serve_tests, run_main  # noqa: E402
-from milter_peers import python_with_milter, wait_port  # noqa: E402
+from postern_test import TAP, serve_tests, run_main  # noqa: E402
+from postern_milters import Recorder, python_with_milter, stop_all  # noqa: E402
 from sockopt import tcp_nodelay  # noqa: E402
 
 ok, note = TAP.ok, TAP.diag
-RECORDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib', 'milter_recorder.py')
 
 
 class Server(postern_test.Server):
     def __init__(self):
         d = postern_test.workdir()
-        self.rec_port = free_port()
-        self.events_log = d + '/events.jsonl'
-        self.rec = subprocess.Popen([python_with_milter(), RECORDER, str(self.rec_port), self.events_log,
-                                     'noreply'],
-                                    stdout=subprocess.DEVNULL, stderr=open(d + '/recorder.err', 'w'))
-        if not wait_port(self.rec_port, self.rec, 15):
-            raise RuntimeError('the recorder milter did not start')
-        open(self.events_log, 'w').close()
-        os.chmod(self.events_log, 0o666)
-        self.sym_port = free_port()
-        self.sym_log = d + '/sym.jsonl'
-        self.sym = subprocess.Popen([python_with_milter(), RECORDER, str(self.sym_port), self.sym_log,
-                                     'symlist'],
-                                    stdout=subprocess.DEVNULL, stderr=open(d + '/sym.err', 'w'))
-        if not wait_port(self.sym_port, self.sym, 15):
-            raise RuntimeError('the symlist recorder milter did not start')
-        conf = {'milter.rec': {'socket': 'inet:127.0.0.1:%d' % self.rec_port, 'command_timeout': 10,
-                               'content_timeout': 10},
-                'milter.sym': {'socket': 'inet:127.0.0.1:%d' % self.sym_port},
+        self.rec = self.sym = None
+        try:
+            self.rec = Recorder(d + '/rec', 'noreply')
+            self.sym = Recorder(d + '/sym', 'symlist')
+        except Exception:
+            stop_all(self.rec, self.sym)
+            raise
+        self.rec_port, self.events_log = self.rec.port, self.rec.log
+        self.sym_log = self.sym.log
+        conf = {'milter.rec': {'socket': self.rec.socket, 'command_timeout': 10, 'content_timeout': 10},
+                'milter.sym': {'socket': self.sym.socket},
                 'smtp': {'pipeline': 'rec data'}, 'sym': {'pipeline': 'sym data'},
                 'limits': {'limit_exempt': '192.0.2.0/24'}}    # loopback counted here
         postern_test.Server.__init__(self, config=conf, dir=d, endpoints=('smtp', 'sym'))
 
     def stop(self, *a, **k):
-        for p in (self.rec, self.sym):
-            p.terminate()
-            p.wait(10)
+        stop_all(self.rec, self.sym)
         return postern_test.Server.stop(self, *a, **k)
 
     def events(self, done, timeout=15, log=None):
         """The recorded events once DONE(events) holds, or after TIMEOUT s."""
         end = time.time() + timeout
         while True:
-            with open(log or self.events_log) as f:
-                evs = [json.loads(line) for line in f if line.endswith('\n')]
+            evs = []
+            if os.path.exists(log or self.events_log):
+                with open(log or self.events_log) as f:
+                    evs = [json.loads(line) for line in f if line.endswith('\n')]
             if done(evs) or time.time() > end:
                 return evs
             time.sleep(0.05)
