@@ -91,10 +91,10 @@ fill_macros(struct session *s, struct milter_macros *mm, struct macro_text *t)
 
 /*
  * The macros that do not change in a session.  {client_connections} as
- * Postfix gives it from anvil(8): the sessions
- * open from this client (its IPv4 address or IPv6 /64, as
- * max_connections_per_client counts them), this one included; 0 for a
- * client in limit_exempt, which no per-client limit counts.
+ * Postfix gives it from anvil(8): the sessions open from this client (its
+ * IPv4 address or IPv6 /64, as max_connections_per_client counts them),
+ * this one included; 0 for a client in limit_exempt, which no per-client
+ * limit counts.
  */
 static void
 session_macros(const struct session *s)
@@ -498,10 +498,9 @@ milter_step_unknown(struct session *s, const char *line)
  * As Postfix's smtpd: a 4xx at CONNECT (the milter's refusal, or its
  * failure with default_action tempfail) leaves the greeting 220, a failure
  * at HELO (tempfail or reject) leaves HELO 250, and the session reply it
- * set refuses every
- * command from MAIL on; 5xx at CONNECT makes the greeting 554, 421 ends the
- * session.  MR: this event's result (NULL: a session reply set earlier,
- * which HELO never gets).
+ * set refuses every command from MAIL on; 5xx at CONNECT makes the
+ * greeting 554, 421 ends the session.  MR: this event's result (NULL: a
+ * session reply set earlier, which HELO never gets).
  */
 static int
 spares(enum hook_kind kind, const struct milter_result *mr)
