@@ -9,13 +9,15 @@
  * and later, on ext4, XFS, btrfs, tmpfs...) the file in tmp/ is anonymous:
  *
  *   open(DIR/tmp, O_TMPFILE)  write  fdatasync(file)
- *   linkat(file, DIR/new/NAME)  fsync(DIR/new)  fsync(file)
+ *   linkat(file, DIR/new/NAME)  fsync(DIR/new) and fsync(file) at once
  *
  * fdatasync makes the bytes and what is needed to read them (size, block
  * map) durable before the name exists; fsync(DIR/new) makes the name
  * durable; the last fsync(file) the link count that linkat raised from 0
  * to 1 (a file system without a journal writes the inode only then; with
- * a journal the directory's commit carried it and this costs nothing).
+ * a journal the directory's commit carries it).  The last two do not
+ * depend on each other and go to the disk together (fsync-pair.c): a
+ * delivery waits for the disk twice, as with a named tmp/ file.
  * No tmp/ name is created or removed: a crash or a kill at any point
  * leaves nothing behind in tmp/, and the tmp/ directory is never locked.
  * Elsewhere (no O_TMPFILE, or no /proc to name the file by) the file gets
@@ -40,6 +42,7 @@
 #include <unistd.h>
 
 #include "common/writeall.h"
+#include "fsync-pair.h"
 #include "maildir.h"
 
 #define MAX_TRIES	20		/* attempts at an unused name */
@@ -70,16 +73,23 @@ make_path(char *buf, size_t size, const char *fmt, ...)
 		    "longer than %zu", buf, n, size - 1);
 }
 
+/* dir_synced - check the result (0 or an errno value) of a directory's fsync */
+static void
+dir_synced(int err, const char *path)
+{
+	if (err == 0)
+		return;
+	/* EINVAL: this file system cannot sync directories at all. */
+	if (err != EINVAL)
+		fail(err, "cannot fsync directory %s", path);
+	warn(err, "cannot fsync directory %s", path);
+}
+
 /* sync_dir_fd - make the entries of an open directory durable */
 static void
 sync_dir_fd(int fd, const char *path)
 {
-	if (fsync(fd) < 0) {
-		/* EINVAL: this file system cannot sync directories at all. */
-		if (errno != EINVAL)
-			fail(errno, "cannot fsync directory %s", path);
-		warn(errno, "cannot fsync directory %s", path);
-	}
+	dir_synced(fsync(fd) < 0 ? errno : 0, path);
 }
 
 /* open_dir - open a directory for fsync and linkat */
@@ -361,10 +371,17 @@ store_commit(const char *dir, struct msgfile *m, uintmax_t size)
 		    m->name, size);
 		link_named();
 	}
-	sync_dir_fd(new_fd, new_dir);
-	/* The link count linkat() gave the anonymous file. */
-	if (m->anonymous && fsync(m->fd) < 0)
-		fail(errno, "cannot fsync %s", new_path);
+	if (m->anonymous) {
+		int err_dir, err_file;
+
+		/* The name, and the link count linkat() gave the file. */
+		fsync_pair(new_fd, m->fd, &err_dir, &err_file);
+		dir_synced(err_dir, new_dir);
+		if (err_file != 0)
+			fail(err_file, "cannot fsync %s", new_path);
+	} else {
+		sync_dir_fd(new_fd, new_dir);
+	}
 	if (close(m->fd) < 0)
 		fail(errno, "cannot close %s", new_path);
 	m->fd = -1;
