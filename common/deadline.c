@@ -16,6 +16,14 @@ monotonic_now(void)
 }
 
 double
+monotonic_seconds(void)
+{
+	struct timespec t = monotonic_now();
+
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+double
 monotonic_since(const struct timespec *start)
 {
 	struct timespec now = monotonic_now();

@@ -12,6 +12,8 @@
 
 /* Now. */
 struct timespec monotonic_now(void);
+/* Now, in seconds with fractions (for back-off and retry times). */
+double monotonic_seconds(void);
 /* Seconds since START (a monotonic_now() value), with fractions. */
 double monotonic_since(const struct timespec *start);
 

@@ -71,15 +71,6 @@ procs_init(void)
 	procs_ready = 1;
 }
 
-static double
-now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static void
 drain_stderr(struct coproc *cp, const char *name)
 {
@@ -127,7 +118,7 @@ stop_process(struct coproc *cp, const char *name, int failed, int graceful)
 	if (failed) {
 		cp->backoff = cp->backoff == 0 ? BACKOFF_MIN :
 		    (cp->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : cp->backoff * 2);
-		cp->retry_at = now_s() + cp->backoff;
+		cp->retry_at = monotonic_seconds() + cp->backoff;
 	}
 }
 
@@ -339,9 +330,9 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 	 * other side meanwhile: one retry on a fresh one. */
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (cp->fd < 0) {
-			if (now_s() < cp->retry_at) {
+			if (monotonic_seconds() < cp->retry_at) {
 				log_warn("hook %s: failing repeatedly; next start in %.1f s: temporary failure",
-				    name, cp->retry_at - now_s());
+				    name, cp->retry_at - monotonic_seconds());
 				break;
 			}
 			if (start(cp, cfg, st, kind, &deadline) < 0) {
