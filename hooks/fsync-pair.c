@@ -7,11 +7,13 @@
  * wait for the disk instead of two.  One helper thread, started on first
  * use with every signal blocked (signals stay the main thread's), waits
  * for a descriptor, syncs it and reports; the caller syncs the other one
- * meanwhile.
+ * meanwhile.  Two semaphores hand the work over: a post wakes the other
+ * side only when it sleeps (one futex call each way at most).
  */
 
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -19,11 +21,10 @@
 
 #define HELPER_STACK	(64 * 1024)
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static int job_fd = -1;			/* for the helper; -1: none */
-static int job_err;			/* its result */
-static int job_done;
+static sem_t go;			/* job_fd is set */
+static sem_t done;			/* job_err is set */
+static int job_fd;
+static int job_err;
 static int helper_state;		/* 0 not tried, 1 running, -1 none */
 
 /* helper - sync what fsync_pair() hands over, forever */
@@ -31,20 +32,11 @@ static void *
 helper(void *arg)
 {
 	(void)arg;
-	pthread_mutex_lock(&lock);
 	for (;;) {
-		int fd, err;
-
-		while (job_fd < 0)
-			pthread_cond_wait(&cond, &lock);
-		fd = job_fd;
-		pthread_mutex_unlock(&lock);
-		err = fsync(fd) < 0 ? errno : 0;
-		pthread_mutex_lock(&lock);
-		job_fd = -1;
-		job_err = err;
-		job_done = 1;
-		pthread_cond_broadcast(&cond);
+		while (sem_wait(&go) < 0)
+			;		/* EINTR */
+		job_err = fsync(job_fd) < 0 ? errno : 0;
+		(void)sem_post(&done);
 	}
 	return (NULL);
 }
@@ -60,11 +52,12 @@ start_helper(void)
 
 	if (helper_state != 0)
 		return (helper_state > 0 ? 0 : -1);
-	sigfillset(&all);
-	if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0) {
-		helper_state = -1;
+	helper_state = -1;
+	if (sem_init(&go, 0, 0) < 0 || sem_init(&done, 0, 0) < 0)
 		return (-1);
-	}
+	sigfillset(&all);
+	if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0)
+		return (-1);
 	rc = pthread_attr_init(&attr);
 	if (rc == 0) {
 		/* It only calls fsync(): a small stack is plenty. */
@@ -73,31 +66,26 @@ start_helper(void)
 		(void)pthread_attr_destroy(&attr);
 	}
 	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc == 0)
-		(void)pthread_detach(t);
-	helper_state = rc == 0 ? 1 : -1;
-	return (rc == 0 ? 0 : -1);
+	if (rc != 0)
+		return (-1);
+	(void)pthread_detach(t);
+	helper_state = 1;
+	return (0);
 }
 
 void
 fsync_pair(int a, int b, int *err_a, int *err_b)
 {
-	if (start_helper() < 0) {
-		*err_a = fsync(a) < 0 ? errno : 0;
-		*err_b = fsync(b) < 0 ? errno : 0;
-		return;
+	if (start_helper() == 0) {
+		job_fd = b;
+		if (sem_post(&go) == 0) {
+			*err_a = fsync(a) < 0 ? errno : 0;
+			while (sem_wait(&done) < 0)
+				;	/* EINTR */
+			*err_b = job_err;
+			return;
+		}
 	}
-	pthread_mutex_lock(&lock);
-	job_done = 0;
-	job_fd = b;
-	pthread_cond_signal(&cond);
-	pthread_mutex_unlock(&lock);
-
 	*err_a = fsync(a) < 0 ? errno : 0;
-
-	pthread_mutex_lock(&lock);
-	while (!job_done)
-		pthread_cond_wait(&cond, &lock);
-	*err_b = job_err;
-	pthread_mutex_unlock(&lock);
+	*err_b = fsync(b) < 0 ? errno : 0;
 }
