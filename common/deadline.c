@@ -40,6 +40,20 @@ deadline_in(int seconds)
 	return t;
 }
 
+struct timespec
+deadline_in_ms(long ms)
+{
+	struct timespec t = monotonic_now();
+
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_nsec -= 1000000000L;
+		t.tv_sec++;
+	}
+	return t;
+}
+
 void
 deadline_extend(struct timespec *deadline, long long seconds)
 {

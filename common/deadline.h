@@ -19,6 +19,8 @@ double monotonic_since(const struct timespec *start);
 
 /* A deadline SECONDS from now. */
 struct timespec deadline_in(int seconds);
+/* A deadline MS milliseconds from now. */
+struct timespec deadline_in_ms(long ms);
 /* Move DEADLINE SECONDS later. */
 void deadline_extend(struct timespec *deadline, long long seconds);
 /* Milliseconds until DEADLINE, 0 or negative when it has passed. */

@@ -43,6 +43,7 @@
 #define ANSWER_MAX      65536   /* rcpt_action= lines (rcpt_answers.c) and action= */
 #define BACKOFF_MIN     0.5
 #define BACKOFF_MAX     30.0
+#define EXIT_GRACE_MS   1000    /* a policy server's time to exit at EOF */
 #define STDERR_BUDGET   65536   /* bytes of stderr read per call: a flood cannot keep us */
 
 struct coproc {
@@ -103,7 +104,7 @@ stop_process(struct coproc *cp, const char *name, int failed, int graceful)
 		int status, pidfd = (int)syscall(SYS_pidfd_open, cp->pid, 0);
 		struct pollfd pfd = { pidfd, POLLIN, 0 };
 		if (waitpid(cp->pid, &status, WNOHANG) == 0) {
-			if (!graceful || pidfd < 0 || poll(&pfd, 1, 1000) <= 0)
+			if (!graceful || pidfd < 0 || poll(&pfd, 1, EXIT_GRACE_MS) <= 0)
 				child_kill_group(cp->pid, pidfd);
 			child_reap(cp->pid, pidfd, &status);
 		}
@@ -316,8 +317,7 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 		procs_init();
 	cp = &procs[st - cfg->steps];
 	hook_result_init(res);
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += cmd->timeout;
+	deadline = deadline_in(cmd->timeout);
 
 	/* The request: the name=value lines, an empty line. */
 	if ((req = malloc(attrslen + 2)) == NULL)

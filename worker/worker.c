@@ -144,17 +144,6 @@ refuse(const struct worker_args *a, const struct endpoint *ep, int fd,
 	}
 }
 
-static int
-trusted_proxy(const struct endpoint *ep, const struct sockaddr *peer)
-{
-	int i;
-
-	for (i = 0; i < ep->nproxy_trusted; i++)
-		if (netaddr_in_cidr(peer, &ep->proxy_trusted[i]))
-			return 1;
-	return 0;
-}
-
 static void
 serve(const struct worker_args *a, const struct listener *l, const sigset_t *waitmask)
 {
@@ -188,7 +177,8 @@ serve(const struct worker_args *a, const struct listener *l, const sigset_t *wai
 	/* Behind a load balancer: the client's address comes in the PROXY
 	 * header, before anything else, and only from a trusted proxy.  Others
 	 * are served as direct clients; a PROXY line from them is no command. */
-	if (conn.ep->proxy_protocol && trusted_proxy(conn.ep, (struct sockaddr *)&conn.client)) {
+	if (conn.ep->proxy_protocol && netaddr_in_cidrs((struct sockaddr *)&conn.client,
+	    conn.ep->proxy_trusted, conn.ep->nproxy_trusted)) {
 		struct timespec deadline;
 		char why[256], host[64];
 		unsigned port;
