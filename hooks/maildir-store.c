@@ -20,8 +20,10 @@
  * delivery waits for the disk twice, as with a named tmp/ file.
  * No tmp/ name is created or removed: a crash or a kill at any point
  * leaves nothing behind in tmp/, and the tmp/ directory is never locked.
- * Elsewhere (no O_TMPFILE, or no /proc to name the file by) the file gets
- * a name in tmp/ as in qmail:
+ * Elsewhere (no O_TMPFILE, no /proc to name the file by, or a file system
+ * that refuses to link an unnamed file: that message is copied to a named
+ * file, and the process stays with those) the file gets a name in tmp/ as
+ * in qmail:
  *
  *   open(DIR/tmp/NAME, O_CREAT|O_EXCL)  write  fsync(file)
  *   link(tmp/NAME, new/NAME) or rename()  unlink(tmp/NAME)  fsync(DIR/new)
@@ -55,6 +57,7 @@ volatile sig_atomic_t have_tmp;
 volatile sig_atomic_t have_new;
 
 static unsigned counter;		/* Q in the names: one more per delivery */
+static int anon_unusable = -1;		/* O_TMPFILE: -1 not known, 1 not here */
 
 /* make_path - snprintf a path, exit 75 if it does not fit */
 void
@@ -210,20 +213,20 @@ static int
 open_anonymous(const char *tmp_dir)
 {
 #ifdef O_TMPFILE
-	static int unusable = -1;
 	int fd;
 
-	if (unusable < 0)
-		unusable = access("/proc/self/fd", X_OK) < 0;
-	if (unusable)
+	if (anon_unusable < 0)
+		anon_unusable = access("/proc/self/fd", X_OK) < 0;
+	if (anon_unusable)
 		return (-1);
-	if ((fd = open(tmp_dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600)) >= 0)
+	/* Readable: copy_to_named() may need to read it back. */
+	if ((fd = open(tmp_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) >= 0)
 		return (fd);
 	/* An old kernel (EISDIR) or a file system without it. */
 	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL
 	    && errno != ENOSYS)
 		fail(errno, "cannot create a file in %s", tmp_dir);
-	unusable = 1;
+	anon_unusable = 1;
 #else
 	(void)tmp_dir;
 #endif
@@ -326,8 +329,9 @@ link_named(void)
 
 /* link_anonymous - the O_TMPFILE gets the name new/NAME,S=size; a name
  * taken already (two deliveries in one microsecond elsewhere) means a new
- * name.  Signals blocked. */
-static void
+ * name.  Returns -1 where the file system cannot link it (copy_to_named()
+ * then).  Signals blocked. */
+static int
 link_anonymous(struct msgfile *m, int new_fd, const char *new_dir,
     uintmax_t size)
 {
@@ -340,12 +344,48 @@ link_anonymous(struct msgfile *m, int new_fd, const char *new_dir,
 		make_path(new_path, sizeof(new_path), "%s/%s", new_dir, base);
 		if (linkat(AT_FDCWD, proc, new_fd, base, AT_SYMLINK_FOLLOW) == 0)
 			break;
+		if (link_unsupported(errno))
+			return (-1);
 		if (errno != EEXIST || tries + 1 >= MAX_TRIES)
 			fail(errno, "cannot link %s to %s", tmp_path, new_path);
 		counter++;
 		make_name(m->name, sizeof(m->name) - SIZE_ROOM);
 	}
 	have_new = 1;
+	return (0);
+}
+
+/* copy_to_named - a file system that makes O_TMPFILEs but cannot link
+ * them: copy the message to tmp/NAME, synced, and deliver that; no more
+ * anonymous files in this process.  Signals blocked. */
+static void
+copy_to_named(struct msgfile *m, uintmax_t size)
+{
+	static char buf[64 * 1024];
+	uintmax_t off = 0;
+	int fd;
+
+	warn(0, "cannot link an unnamed file into new/ here: "
+	    "using named files in tmp/");
+	anon_unusable = 1;
+	fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY,
+	    0600);
+	if (fd < 0)
+		fail(errno, "cannot create %s", tmp_path);
+	have_tmp = 1;
+	while (off < size) {
+		ssize_t n = pread(m->fd, buf, sizeof(buf), (off_t)off);
+
+		if (n <= 0)
+			fail(n < 0 ? errno : EIO, "cannot read back %s", tmp_path);
+		if (write_all(fd, buf, (size_t)n, NULL) < 0)
+			fail(errno, "cannot write %s", tmp_path);
+		off += (uintmax_t)n;
+	}
+	(void)close(m->fd);
+	m->fd = fd;
+	m->anonymous = 0;
+	sync_file(m, size);
 }
 
 /* store_commit - give the message its name in new/ and make it durable */
@@ -364,9 +404,9 @@ store_commit(const char *dir, struct msgfile *m, uintmax_t size)
 	 * handler cannot know whether new/ is durable, and fail() cleans up.
 	 */
 	block_signals(1);
-	if (m->anonymous) {
-		link_anonymous(m, new_fd, new_dir, size);
-	} else {
+	if (m->anonymous && link_anonymous(m, new_fd, new_dir, size) < 0)
+		copy_to_named(m, size);
+	if (!m->anonymous) {
 		make_path(new_path, sizeof(new_path), "%s/%s,S=%ju", new_dir,
 		    m->name, size);
 		link_named();

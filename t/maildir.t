@@ -365,7 +365,7 @@ SKIP: {
 # be made durable.
 SKIP: {
     my $cc = (grep { -x } map { "$_/cc" } split /:/, $ENV{PATH} // '')[0];
-    skip 'fsync fault injection needs a C compiler (cc)', 15 unless $cc;
+    skip 'fsync fault injection needs a C compiler (cc)', 19 unless $cc;
     my $src = "$tmp/failsync.c";
     my $so = "$tmp/failsync.so";
     spew($src, <<'C');
@@ -391,9 +391,23 @@ static int fail(int fd, int data)
 }
 int fsync(int fd) { return fail(fd, 0); }
 int fdatasync(int fd) { return fail(fd, 1); }
+/* FAIL_LINKAT: a file system that cannot link an unnamed file */
+#include <dlfcn.h>
+int linkat(int ofd, const char *o, int nfd, const char *n, int flags)
+{
+	int (*real)(int, const char *, int, const char *, int);
+
+	if (getenv("FAIL_LINKAT") != NULL) {
+		errno = EPERM;
+		return -1;
+	}
+	real = (int (*)(int, const char *, int, const char *, int))
+	    dlsym(RTLD_NEXT, "linkat");
+	return real(ofd, o, nfd, n, flags);
+}
 C
-    system("'$cc' -shared -fPIC -o '$so' '$src' >/dev/null 2>&1") == 0
-        or skip 'cannot build the LD_PRELOAD fsync shim', 15;
+    system("'$cc' -shared -fPIC -o '$so' '$src' -ldl >/dev/null 2>&1") == 0
+        or skip 'cannot build the LD_PRELOAD fsync shim', 19;
     chmod 0755, $so;
 
     for my $what (qw(file inode dir)) {
@@ -409,6 +423,20 @@ C
         is_deeply([entries("$md/tmp")], [], "fsync of $what fails: tmp/ is empty");
         is_deeply([entries("$md/new")], [], "fsync of $what fails: new/ is empty");
     }
+
+    # A file system that makes unnamed (O_TMPFILE) files but cannot link
+    # them: the message is copied to a named tmp/ file and delivered.
+    my $md = new_maildir();
+    my $r = run_hook(args => [$md], input => $msg,
+        env => { LD_PRELOAD => $so, FAIL_LINKAT => 1,
+                 ASAN_OPTIONS => 'verify_asan_link_order=0' });
+    is($r->{status}, 0, 'linkat refused: exit 0') or diag($r->{stderr});
+    my @new = entries("$md/new");
+    ok(@new == 1 && slurp("$md/new/$new[0]") eq $msg,
+        'linkat refused: one whole message in new/');
+    is_deeply([entries("$md/tmp")], [], 'linkat refused: tmp/ is empty');
+    like($r->{stderr}, qr/using named files in tmp/,
+        'linkat refused: a warning says so');
 }
 
 # ---------------------------------------------------------------- disk full
