@@ -18,12 +18,15 @@
  *                     SMTP client; a diagnostic naming the path and the
  *                     error goes to stderr for Postern's log.
  *
- * Algorithm (cr.yp.to/proto/maildir.html, as qmail and Postfix do it):
+ * Algorithm (maildir-store.c, cr.yp.to/proto/maildir.html):
  *   1. mkdir DIR, DIR/tmp, DIR/new, DIR/cur (0700) if missing; fsync parents.
- *   2. open DIR/tmp/SEC.MusecPpidQn.host with O_CREAT|O_EXCL; copy stdin in.
- *   3. fsync() and close() the file, checking both and the byte count.
- *   4. link() it to DIR/new/NAME,S=size (rename() where hard links are not
- *      supported), unlink the tmp/ name, fsync() DIR/new.
+ *   2. create the file in DIR/tmp: anonymous (O_TMPFILE) where the system
+ *      can, else DIR/tmp/SEC.MusecPpidQn.host with O_CREAT|O_EXCL; copy
+ *      stdin in.
+ *   3. fdatasync() (anonymous) or fsync() it, checking the byte count.
+ *   4. give it its name DIR/new/NAME,S=size (linkat(), or link() and
+ *      unlink() of the tmp/ name, or rename()), fsync() DIR/new, and for an
+ *      anonymous file fsync() it again (the link count).
  *   5. On any failure remove whatever was created in tmp/ and new/, exit 75.
  *
  * Persistent mode: when Postern runs it as a persistent hook (it then sets
@@ -36,13 +39,7 @@
 
 #define _GNU_SOURCE
 
-#include <sys/types.h>
-#include <sys/stat.h>
-
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <inttypes.h>
@@ -51,29 +48,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "common/writeall.h"
+#include "maildir.h"
 
-#define PROG		"postern-maildir"
 #define COPY_BUFSIZE	(64 * 1024)	/* stdin -> file copy buffer */
-#define MAX_TRIES	20		/* attempts at an unused tmp/ name */
-#define HOST_MAXESC	100		/* max length of the escaped hostname */
 #define SMTP_PREFIX	"451 4.3.0 "
 
-/*
- * State shared with fail() and the signal handler.  The paths are only
- * written while the corresponding flag is 0, so the handler never sees a
- * path that is being modified.
- */
-static char tmp_path[PATH_MAX];		/* DIR/tmp/NAME */
-static char new_path[PATH_MAX];		/* DIR/new/NAME,S=size */
-static volatile sig_atomic_t have_tmp;	/* tmp_path exists and is ours */
-static volatile sig_atomic_t have_new;	/* new_path exists, not yet durable */
 static sigset_t term_signals;		/* signals that abort a delivery */
 static int persistent;			/* speaking the policy protocol */
-static unsigned counter;		/* Q in the names: one more per delivery */
 
 /* hint - what the administrator can do about an errno value */
 static const char *
@@ -140,8 +123,7 @@ report(const char *kind, int err, const char *h, const char *fmt, va_list ap)
  * tell Postern "451 4.3.0 ..." on stdout and exit EX_TEMPFAIL.  err == 0
  * means a configuration error without an errno value.
  */
-__attribute__((noreturn, format(printf, 2, 3)))
-static void
+void
 fail(int err, const char *fmt, ...)
 {
 	va_list ap;
@@ -164,8 +146,7 @@ fail(int err, const char *fmt, ...)
 }
 
 /* warn - log a problem that does not affect the delivery */
-__attribute__((format(printf, 2, 3)))
-static void
+void
 warn(int err, const char *fmt, ...)
 {
 	va_list ap;
@@ -224,7 +205,7 @@ setup_signals(void)
 }
 
 /* block_signals - keep the signal handler out of a critical section */
-static void
+void
 block_signals(int block)
 {
 	if (sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &term_signals,
@@ -232,157 +213,9 @@ block_signals(int block)
 		fail(errno, "cannot %s signals", block ? "block" : "unblock");
 }
 
-/* make_path - snprintf a path, exit 75 if it does not fit */
-__attribute__((format(printf, 3, 4)))
-static void
-make_path(char *buf, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, size, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		fail(EINVAL, "cannot format path");
-	if ((size_t)n >= size)
-		fail(ENAMETOOLONG, "path \"%.60s...\" is %d bytes, "
-		    "longer than %zu", buf, n, size - 1);
-}
-
-/* sync_dir - make the entries of a directory durable */
-static void
-sync_dir(const char *path)
-{
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		fail(errno, "cannot open directory %s", path);
-	if (fsync(fd) < 0) {
-		/* EINVAL: this file system cannot sync directories at all. */
-		if (errno != EINVAL)
-			fail(errno, "cannot fsync directory %s", path);
-		warn(errno, "cannot fsync directory %s", path);
-	}
-	if (close(fd) < 0)
-		fail(errno, "cannot close directory %s", path);
-}
-
-/* make_dir - mkdir path if missing; return 1 if it was created */
-static int
-make_dir(const char *path)
-{
-	struct stat st;
-
-	if (mkdir(path, 0700) == 0)
-		return (1);
-	if (errno != EEXIST)
-		fail(errno, "cannot create %s", path);
-	if (stat(path, &st) < 0)
-		fail(errno, "cannot stat %s", path);
-	if (!S_ISDIR(st.st_mode))
-		fail(ENOTDIR, "%s exists", path);
-	return (0);
-}
-
-/* make_maildir - create DIR and DIR/{tmp,new,cur}, durably */
-static void
-make_maildir(const char *dir)
-{
-	static const char *subdirs[] = { "tmp", "new", "cur" };
-	char path[PATH_MAX];
-	int created_dir, created_sub = 0;
-	size_t i;
-
-	created_dir = make_dir(dir);
-	for (i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
-		make_path(path, sizeof(path), "%s/%s", dir, subdirs[i]);
-		created_sub |= make_dir(path);
-	}
-	if (created_sub)
-		sync_dir(dir);
-	if (created_dir) {
-		/* dirname() may modify its argument: work on a copy. */
-		make_path(path, sizeof(path), "%s", dir);
-		sync_dir(dirname(path));
-	}
-}
-
-/* get_host - hostname with '/' and ':' escaped as the Maildir spec says */
-static void
-get_host(char *out, size_t size)
-{
-	char host[HOST_NAME_MAX + 1];
-	const char *cp;
-	size_t len = 0;
-
-	if (gethostname(host, sizeof(host)) < 0)
-		host[0] = '\0';
-	host[sizeof(host) - 1] = '\0';
-	if (host[0] == '\0')
-		snprintf(host, sizeof(host), "localhost");
-
-	for (cp = host; *cp != '\0'; cp++) {
-		const char *esc = *cp == '/' ? "\\057" : *cp == ':' ? "\\072"
-		    : NULL;
-		size_t n = esc ? 4 : 1;
-
-		if (len + n >= size)	/* truncate between characters */
-			break;
-		if (esc)
-			memcpy(out + len, esc, n);
-		else
-			out[len] = *cp;
-		len += n;
-	}
-	out[len] = '\0';
-}
-
-/* create_tmp - create a new unique file in DIR/tmp; return its descriptor */
-static int
-create_tmp(const char *dir, char *name, size_t size)
-{
-	char host[HOST_MAXESC + 1];
-	unsigned tries;
-	int fd, err;
-
-	get_host(host, sizeof(host));
-	for (tries = 0; ; tries++, counter++) {
-		struct timespec ts;
-
-		if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
-			fail(errno, "cannot read the clock");
-		make_path(name, size, "%lld.M%06ldP%ldQ%u.%s",
-		    (long long)ts.tv_sec, (long)(ts.tv_nsec / 1000),
-		    (long)getpid(), counter, host);
-		make_path(tmp_path, sizeof(tmp_path), "%s/tmp/%s", dir, name);
-
-		block_signals(1);
-		fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC
-		    | O_NOCTTY, 0600);
-		err = errno;
-		if (fd >= 0)
-			have_tmp = 1;
-		block_signals(0);
-
-		if (fd >= 0)
-			return (fd);
-		if (err != EEXIST || tries + 1 >= MAX_TRIES)
-			fail(err, "cannot create %s", tmp_path);
-	}
-}
-
-/* write_tmp - write a whole buffer to the tmp/ file, or fail */
-static void
-write_tmp(int fd, const char *buf, size_t len)
-{
-	if (write_all(fd, buf, len, NULL) < 0)
-		fail(errno, "cannot write %s", tmp_path);
-}
-
-/* copy_stdin - copy standard input to fd; return the byte count */
+/* copy_stdin - copy standard input to the file; return the byte count */
 static uintmax_t
-copy_stdin(int fd)
+copy_stdin(struct msgfile *m)
 {
 	static char buf[COPY_BUFSIZE];
 	uintmax_t total = 0;
@@ -398,84 +231,16 @@ copy_stdin(int fd)
 		}
 		if (n == 0)
 			return (total);
-		write_tmp(fd, buf, (size_t)n);
+		store_write(m, buf, (size_t)n);
 		if (total > UINTMAX_MAX - (uintmax_t)n)
 			fail(EFBIG, "message on standard input");
 		total += (uintmax_t)n;
 	}
 }
 
-/* finish_tmp - verify, fsync and close the tmp/ file */
+/* copy_exact - copy exactly SIZE bytes of standard input (stdio) to the file */
 static void
-finish_tmp(int fd, uintmax_t size)
-{
-	struct stat st;
-
-	if (fsync(fd) < 0)
-		fail(errno, "cannot fsync %s", tmp_path);
-	if (fstat(fd, &st) < 0)
-		fail(errno, "cannot stat %s", tmp_path);
-	if (st.st_size < 0 || (uintmax_t)st.st_size != size)
-		fail(EIO, "%s has %jd bytes, wrote %ju", tmp_path,
-		    (intmax_t)st.st_size, size);
-	if (close(fd) < 0)
-		fail(errno, "cannot close %s", tmp_path);
-}
-
-/* link_unsupported - does this link() error mean "use rename()"? */
-static int
-link_unsupported(int err)
-{
-	return (err == EPERM || err == EXDEV || err == ENOSYS
-	    || err == EOPNOTSUPP);
-}
-
-/* commit - move tmp/NAME to new/NAME,S=size and make it durable */
-static void
-commit(const char *dir, const char *name, uintmax_t size)
-{
-	char new_dir[PATH_MAX];
-	struct stat st;
-
-	make_path(new_dir, sizeof(new_dir), "%s/new", dir);
-	make_path(new_path, sizeof(new_path), "%s/%s,S=%ju", new_dir, name,
-	    size);
-
-	/*
-	 * From here on a termination signal stays pending until exit: the
-	 * handler cannot know whether new/ is durable, and fail() cleans up.
-	 */
-	block_signals(1);
-	if (link(tmp_path, new_path) == 0) {
-		have_new = 1;
-		if (unlink(tmp_path) < 0)
-			warn(errno, "cannot remove %s", tmp_path);
-		else
-			have_tmp = 0;
-	} else if (link_unsupported(errno)) {
-		/* rename() would replace an existing file: refuse that. */
-		if (lstat(new_path, &st) == 0)
-			fail(EEXIST, "cannot rename %s to %s", tmp_path,
-			    new_path);
-		if (errno != ENOENT)
-			fail(errno, "cannot stat %s", new_path);
-		if (rename(tmp_path, new_path) < 0)
-			fail(errno, "cannot rename %s to %s", tmp_path,
-			    new_path);
-		have_tmp = 0;
-		have_new = 1;
-	} else {
-		fail(errno, "cannot link %s to %s", tmp_path, new_path);
-	}
-	sync_dir(new_dir);
-	have_new = 0;			/* delivered: keep it */
-	counter++;
-	block_signals(0);
-}
-
-/* copy_exact - copy exactly SIZE bytes of standard input (stdio) to fd */
-static void
-copy_exact(int fd, uintmax_t size)
+copy_exact(struct msgfile *m, uintmax_t size)
 {
 	static char buf[COPY_BUFSIZE];
 
@@ -486,7 +251,7 @@ copy_exact(int fd, uintmax_t size)
 		if (n == 0)
 			fail(ferror(stdin) ? errno : EPIPE,
 			    "the message ended before its announced size");
-		write_tmp(fd, buf, n);
+		store_write(m, buf, n);
 		size -= n;
 	}
 }
@@ -498,9 +263,10 @@ copy_exact(int fd, uintmax_t size)
 static void
 serve(const char *dir, const char *quarantine)
 {
-	char line[8192], name[NAME_MAX + 1];
+	char line[8192];
+	struct msgfile m;
 	uintmax_t size = 0;
-	int fd, have_size = 0, held = 0;
+	int have_size = 0, held = 0;
 	const char *to;
 
 	while (fgets(line, sizeof(line), stdin) != NULL) {
@@ -526,10 +292,9 @@ serve(const char *dir, const char *quarantine)
 			continue;
 		}
 		to = held && quarantine != NULL ? quarantine : dir;
-		fd = create_tmp(to, name, sizeof(name) - 24);
-		copy_exact(fd, size);
-		finish_tmp(fd, size);
-		commit(to, name, size);
+		store_open(to, &m);
+		copy_exact(&m, size);
+		store_commit(to, &m, size);
 		fputs("action=OK\n\n", stdout);
 		if (fflush(stdout) == EOF)
 			exit(EX_TEMPFAIL);
@@ -541,9 +306,8 @@ serve(const char *dir, const char *quarantine)
 int
 main(int argc, char **argv)
 {
-	char name[NAME_MAX + 1];
+	struct msgfile m;
 	uintmax_t size;
-	int fd;
 	const char *p = getenv("POSTERN_PERSISTENT");
 	const char *q = getenv("POSTERN_QUARANTINE");
 	const char *quarantine, *to;
@@ -565,10 +329,8 @@ main(int argc, char **argv)
 		return (EX_OK);
 	}
 	to = quarantine != NULL && q != NULL && q[0] != '\0' ? quarantine : argv[1];
-	/* Leave room in NAME_MAX for the ",S=<size>" suffix. */
-	fd = create_tmp(to, name, sizeof(name) - 24);
-	size = copy_stdin(fd);
-	finish_tmp(fd, size);
-	commit(to, name, size);
+	store_open(to, &m);
+	size = copy_stdin(&m);
+	store_commit(to, &m, size);
 	return (EX_OK);
 }

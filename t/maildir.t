@@ -357,12 +357,15 @@ SKIP: {
 
 # ---------------------------------------------------------------- fsync failure
 
-# An LD_PRELOAD shim makes fsync(2) fail with EIO on regular files or on
-# directories, to check that nothing is left behind when the data or the
-# new/ directory entry cannot be made durable.
+# An LD_PRELOAD shim makes fsync(2) and fdatasync(2) fail with EIO on
+# regular files ("file"), fsync(2) only on regular files ("inode": where
+# the file is anonymous, that is its last sync, after it got its name in
+# new/) or on directories ("dir"), to check that nothing is left behind
+# when the data, the file's link count or the new/ directory entry cannot
+# be made durable.
 SKIP: {
     my $cc = (grep { -x } map { "$_/cc" } split /:/, $ENV{PATH} // '')[0];
-    skip 'fsync fault injection needs a C compiler (cc)', 10 unless $cc;
+    skip 'fsync fault injection needs a C compiler (cc)', 19 unless $cc;
     my $src = "$tmp/failsync.c";
     my $so = "$tmp/failsync.so";
     spew($src, <<'C');
@@ -371,7 +374,7 @@ SKIP: {
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-int fsync(int fd)
+static int fail(int fd, int data)
 {
 	const char *what = getenv("FAIL_FSYNC");
 	struct stat st;
@@ -379,18 +382,35 @@ int fsync(int fd)
 	if (what == NULL || fstat(fd, &st) < 0)
 		return 0;
 	if ((strcmp(what, "dir") == 0 && S_ISDIR(st.st_mode))
-	    || (strcmp(what, "file") == 0 && S_ISREG(st.st_mode))) {
+	    || (strcmp(what, "file") == 0 && S_ISREG(st.st_mode))
+	    || (strcmp(what, "inode") == 0 && !data && S_ISREG(st.st_mode))) {
 		errno = EIO;
 		return -1;
 	}
 	return 0;
 }
+int fsync(int fd) { return fail(fd, 0); }
+int fdatasync(int fd) { return fail(fd, 1); }
+/* FAIL_LINKAT: a file system that cannot link an unnamed file */
+#include <dlfcn.h>
+int linkat(int ofd, const char *o, int nfd, const char *n, int flags)
+{
+	int (*real)(int, const char *, int, const char *, int);
+
+	if (getenv("FAIL_LINKAT") != NULL) {
+		errno = EPERM;
+		return -1;
+	}
+	real = (int (*)(int, const char *, int, const char *, int))
+	    dlsym(RTLD_NEXT, "linkat");
+	return real(ofd, o, nfd, n, flags);
+}
 C
-    system("'$cc' -shared -fPIC -o '$so' '$src' >/dev/null 2>&1") == 0
-        or skip 'cannot build the LD_PRELOAD fsync shim', 10;
+    system("'$cc' -shared -fPIC -o '$so' '$src' -ldl >/dev/null 2>&1") == 0
+        or skip 'cannot build the LD_PRELOAD fsync shim', 19;
     chmod 0755, $so;
 
-    for my $what (qw(file dir)) {
+    for my $what (qw(file inode dir)) {
         my $md = new_maildir();
         mkdir "$md" and mkdir "$md/tmp" and mkdir "$md/new" and mkdir "$md/cur"
             or die "mkdir $md: $!";
@@ -398,11 +418,25 @@ C
             env => { LD_PRELOAD => $so, FAIL_FSYNC => $what,
                      ASAN_OPTIONS => 'verify_asan_link_order=0' });
         is_tempfail($r, "fsync of $what fails");
-        like($r->{stderr}, qr/fsync.*Input\/output error/,
+        like($r->{stderr}, qr/f(?:data)?sync.*Input\/output error/,
             "fsync of $what fails: stderr gives the reason");
         is_deeply([entries("$md/tmp")], [], "fsync of $what fails: tmp/ is empty");
         is_deeply([entries("$md/new")], [], "fsync of $what fails: new/ is empty");
     }
+
+    # A file system that makes unnamed (O_TMPFILE) files but cannot link
+    # them: the message is copied to a named tmp/ file and delivered.
+    my $md = new_maildir();
+    my $r = run_hook(args => [$md], input => $msg,
+        env => { LD_PRELOAD => $so, FAIL_LINKAT => 1,
+                 ASAN_OPTIONS => 'verify_asan_link_order=0' });
+    is($r->{status}, 0, 'linkat refused: exit 0') or diag($r->{stderr});
+    my @new = entries("$md/new");
+    ok(@new == 1 && slurp("$md/new/$new[0]") eq $msg,
+        'linkat refused: one whole message in new/');
+    is_deeply([entries("$md/tmp")], [], 'linkat refused: tmp/ is empty');
+    like($r->{stderr}, qr/using named files in tmp/,
+        'linkat refused: a warning says so');
 }
 
 # ---------------------------------------------------------------- disk full
