@@ -3,7 +3,11 @@
  * spool.c - one anonymous spool file per session (O_TMPFILE, or a file
  * unlinked at once where that is not supported), truncated and reused for
  * each message.  It is never linked into the file system, so a crash leaves
- * nothing behind.
+ * nothing behind.  At the end of a session the worker keeps the file,
+ * emptied, for its next session (creating an inode per connection cost
+ * more system time than the rest of a 100 KiB message's spooling), unless
+ * a program was handed its descriptor (an exec data step's stdin): that
+ * program, or something it left behind, must not see the next session.
  */
 #include "autoconf.h"
 #include "spool.h"
@@ -14,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int
@@ -42,6 +47,11 @@ spool_tmpfile(const char *dir)
 	return fd;
 }
 
+static int kept_fd = -1;         /* the last session's file, empty */
+static int shared;               /* a child was given a file: which one */
+static dev_t shared_dev;
+static ino_t shared_ino;
+
 int
 spool_open(struct spool *sp, const char *dir)
 {
@@ -49,8 +59,41 @@ spool_open(struct spool *sp, const char *dir)
 	sp->written = 0;
 	sp->file_size = 0;
 	sp->error = 0;
+	if (kept_fd >= 0) {
+		sp->fd = kept_fd;
+		kept_fd = -1;
+		return 0;
+	}
 	sp->fd = spool_tmpfile(dir);
 	return sp->fd < 0 ? -1 : 0;
+}
+
+void
+spool_shared(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		shared = -1;    /* unknown: keep nothing */
+		return;
+	}
+	shared = 1;
+	shared_dev = st.st_dev;
+	shared_ino = st.st_ino;
+}
+
+/* Was SP's file (or, when that cannot be told, any file) handed to a
+ * child in this session? */
+static int
+was_shared(const struct spool *sp)
+{
+	struct stat st;
+
+	if (shared == 0)
+		return 0;
+	if (shared < 0 || fstat(sp->fd, &st) < 0)
+		return 1;
+	return st.st_dev == shared_dev && st.st_ino == shared_ino;
 }
 
 /* The next message overwrites the file from the start; spool_finish cuts
@@ -123,7 +166,14 @@ spool_finish(struct spool *sp)
 void
 spool_close(struct spool *sp)
 {
-	if (sp->fd >= 0)
+	if (sp->fd < 0)
+		return;
+	if (kept_fd < 0 && !was_shared(sp) && sp->error == 0 &&
+	    ftruncate(sp->fd, 0) == 0 &&
+	    lseek(sp->fd, 0, SEEK_SET) == 0)
+		kept_fd = sp->fd;
+	else
 		close(sp->fd);
+	shared = 0;
 	sp->fd = -1;
 }

@@ -26,6 +26,12 @@ int spool_reset(struct spool *);
 void spool_write(struct spool *, const char *data, size_t len);
 /* Write out the buffer and rewind to the start.  0, or -1 with errno set. */
 int spool_finish(struct spool *);
+/* FD was handed to another program: if it is (another descriptor of) the
+ * spool file, spool_close closes that rather than keep it for the
+ * worker's next session. */
+void spool_shared(int fd);
+/* End of the session: close the file, or empty it and keep it for the
+ * worker's next session. */
 void spool_close(struct spool *);
 
 #endif
