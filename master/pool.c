@@ -46,6 +46,7 @@
 
 #define SLOTS 4096              /* the largest max_workers allowed */
 #define KILL_AFTER_ABORT 5      /* seconds between "close now" and SIGKILL */
+#define RETIRE_AFTER 1.0        /* seconds of surplus before a spare retires */
 
 static volatile sig_atomic_t got_chld, got_term, got_hup;
 
@@ -77,6 +78,7 @@ struct pool {
 	int notify_pipe[2];
 	int crashes;                    /* quick deaths in a row */
 	double next_spawn;              /* monotonic seconds: back-off */
+	double surplus_since;           /* idle > max_spare since then; 0: not */
 	struct metrics_proc *mp;        /* [metrics]: socket, counters, process */
 	char status_path[1100];         /* the scoreboard's file, "": anonymous */
 };
@@ -185,6 +187,29 @@ reap(struct pool *p)
 	}
 }
 
+/* One idle worker beyond max_spare retires once the surplus has lasted
+ * RETIRE_AFTER seconds, then one more per RETIRE_AFTER: connections that
+ * come and go (a client reconnecting per message) leave workers idle for
+ * a moment, and retiring them at once made the pool fork and kill a worker
+ * and its persistent hooks every few connections. */
+static void
+retire_surplus(struct pool *p, int slot, int idle)
+{
+	double now = now_s();
+
+	if (p->surplus_since == 0) {
+		p->surplus_since = now;
+		return;
+	}
+	if (now - p->surplus_since < RETIRE_AFTER)
+		return;
+	log_debug("pool: %d idle workers (max_spare %d): retiring %d", idle,
+	    p->cfg->max_spare, (int)p->pid[slot]);
+	scoreboard_set(p->sb, slot, SLOT_EXITING);
+	signal_worker(p->pid[slot], SIGTERM);
+	p->surplus_since = now;
+}
+
 /* Keep the pool sized: called after every wake-up. */
 static void
 maintain(struct pool *p)
@@ -217,11 +242,10 @@ maintain(struct pool *p)
 			log_debug("pool: all %d workers busy: new clients wait in the listen queue",
 			    p->cfg->max_workers);
 	} else if (idle > p->cfg->max_spare && live > p->cfg->workers && retire >= 0) {
-		log_debug("pool: %d idle workers (max_spare %d): retiring %d", idle,
-		    p->cfg->max_spare, (int)p->pid[retire]);
-		scoreboard_set(p->sb, retire, SLOT_EXITING);
-		signal_worker(p->pid[retire], SIGTERM);
+		retire_surplus(p, retire, idle);
+		return;
 	}
+	p->surplus_since = 0;
 }
 
 static void
