@@ -8,6 +8,10 @@
  * more system time than the rest of a 100 KiB message's spooling), unless
  * a program was handed its descriptor (an exec data step's stdin): that
  * program, or something it left behind, must not see the next session.
+ * The kept file is not emptied (freeing its blocks to allocate them again
+ * cost as much as creating it): the next message overwrites it and
+ * spool_finish cuts off what is left, as between messages of a session;
+ * only this worker holds it, and it vanishes when the worker exits.
  */
 #include "autoconf.h"
 #include "spool.h"
@@ -47,7 +51,8 @@ spool_tmpfile(const char *dir)
 	return fd;
 }
 
-static int kept_fd = -1;         /* the last session's file, empty */
+static int kept_fd = -1;         /* the last session's file */
+static long long kept_size;      /* its size */
 static int shared;               /* a child was given a file: which one */
 static dev_t shared_dev;
 static ino_t shared_ino;
@@ -61,6 +66,7 @@ spool_open(struct spool *sp, const char *dir)
 	sp->error = 0;
 	if (kept_fd >= 0) {
 		sp->fd = kept_fd;
+		sp->file_size = kept_size;
 		kept_fd = -1;
 		return 0;
 	}
@@ -169,10 +175,10 @@ spool_close(struct spool *sp)
 	if (sp->fd < 0)
 		return;
 	if (kept_fd < 0 && !was_shared(sp) && sp->error == 0 &&
-	    ftruncate(sp->fd, 0) == 0 &&
-	    lseek(sp->fd, 0, SEEK_SET) == 0)
+	    lseek(sp->fd, 0, SEEK_SET) == 0) {
 		kept_fd = sp->fd;
-	else
+		kept_size = sp->written > sp->file_size ? sp->written : sp->file_size;
+	} else
 		close(sp->fd);
 	shared = 0;
 	sp->fd = -1;

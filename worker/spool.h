@@ -30,8 +30,8 @@ int spool_finish(struct spool *);
  * spool file, spool_close closes that rather than keep it for the
  * worker's next session. */
 void spool_shared(int fd);
-/* End of the session: close the file, or empty it and keep it for the
- * worker's next session. */
+/* End of the session: close the file, or keep it for the worker's next
+ * session (its next message overwrites it). */
 void spool_close(struct spool *);
 
 #endif
