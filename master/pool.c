@@ -218,8 +218,11 @@ maintain(struct pool *p)
 	int retire = -1;
 
 	for (slot = 0; slot < SLOTS; slot++) {
-		enum slot_state st = scoreboard_get(p->sb, slot);
-		if (p->pid[slot] == 0 || p->gen[slot] != p->generation || st == SLOT_EXITING)
+		enum slot_state st;
+		/* the master's own arrays first: the shared slot only when a
+		 * worker of this generation has it */
+		if (p->pid[slot] == 0 || p->gen[slot] != p->generation ||
+		    (st = scoreboard_get(p->sb, slot)) == SLOT_EXITING)
 			continue;
 		live++;
 		if (st == SLOT_IDLE || st == SLOT_STARTING) {
