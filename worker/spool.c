@@ -51,6 +51,7 @@ spool_tmpfile(const char *dir)
 	return fd;
 }
 
+static char buffer[SPOOL_BUF];   /* one session at a time per worker */
 static int kept_fd = -1;         /* the last session's file */
 static long long kept_size;      /* its size */
 static int shared;               /* a child was given a file: which one */
@@ -64,6 +65,7 @@ spool_open(struct spool *sp, const char *dir)
 	sp->written = 0;
 	sp->file_size = 0;
 	sp->error = 0;
+	sp->buf = buffer;
 	if (kept_fd >= 0) {
 		sp->fd = kept_fd;
 		sp->file_size = kept_size;
@@ -140,12 +142,12 @@ spool_write(struct spool *sp, const char *data, size_t len)
 {
 	if (sp->error)
 		return;
-	if (len >= sizeof(sp->buf)) {
+	if (len >= SPOOL_BUF) {
 		drain(sp);
 		put(sp, data, len);     /* straight from the caller's buffer */
 		return;
 	}
-	if (sp->len + len > sizeof(sp->buf))
+	if (sp->len + len > SPOOL_BUF)
 		drain(sp);
 	memcpy(sp->buf + sp->len, data, len);
 	sp->len += len;

@@ -14,8 +14,11 @@ struct spool {
 	size_t len;             /* bytes in buf */
 	long long written;      /* bytes of this message in the file */
 	long long file_size;    /* the file's size: it may hold an older, longer message */
-	char buf[65536];
+	char *buf;              /* SPOOL_BUF octets, the worker's one buffer (not
+				 * in the session, which is zeroed at every connection) */
 };
+
+#define SPOOL_BUF 65536
 
 /* An anonymous read-write file in DIR (never linked).  fd, or -1. */
 int spool_tmpfile(const char *dir);
