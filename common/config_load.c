@@ -124,50 +124,32 @@ check_server(struct loader *ld, struct config *c)
 	char why[256];
 	int i;
 
-	if (c->min_spare > c->max_spare) {
-		loader_fail(ld, "server", "min_spare", "%d is larger than max_spare (%d)", c->min_spare, c->max_spare);
-		return -1;
-	}
-	if (c->workers > c->max_workers) {
-		loader_fail(ld, "server", "workers", "%d is larger than max_workers (%d)", c->workers, c->max_workers);
-		return -1;
-	}
+	if (c->min_spare > c->max_spare)
+		return loader_fail(ld, "server", "min_spare", "%d is larger than max_spare (%d)", c->min_spare, c->max_spare);
+	if (c->workers > c->max_workers)
+		return loader_fail(ld, "server", "workers", "%d is larger than max_workers (%d)", c->workers, c->max_workers);
 	for (i = 0; c->banner[i] != '\0'; i++) {
-		if ((unsigned char)c->banner[i] < 0x20 || (unsigned char)c->banner[i] > 0x7e) {
-			loader_fail(ld, "server", "banner", "only printable ASCII is allowed in the greeting");
-			return -1;
-		}
+		if ((unsigned char)c->banner[i] < 0x20 || (unsigned char)c->banner[i] > 0x7e)
+			return loader_fail(ld, "server", "banner", "only printable ASCII is allowed in the greeting");
 	}
-	if (c->hostname[0] == '\0' || strpbrk(c->hostname, " \t\r\n") != NULL) {
-		loader_fail(ld, "server", "hostname", "must be a domain name without spaces");
-		return -1;
-	}
+	if (c->hostname[0] == '\0' || strpbrk(c->hostname, " \t\r\n") != NULL)
+		return loader_fail(ld, "server", "hostname", "must be a domain name without spaces");
 	if (c->authserv_id[0] == '\0')
 		strlcpy(c->authserv_id, c->hostname, sizeof(c->authserv_id));
-	else if (strpbrk(c->authserv_id, " \t\r\n;()\"") != NULL) {
-		loader_fail(ld, "server", "authserv_id", "must be one word without ; ( ) or quotes (RFC 8601), e.g. the host name");
-		return -1;
-	}
-	if (c->hook_directory[0] != '/') {
-		loader_fail(ld, "hooks", "directory", "'%s' is not an absolute path", c->hook_directory);
-		return -1;
-	}
+	else if (strpbrk(c->authserv_id, " \t\r\n;()\"") != NULL)
+		return loader_fail(ld, "server", "authserv_id", "must be one word without ; ( ) or quotes (RFC 8601), e.g. the host name");
+	if (c->hook_directory[0] != '/')
+		return loader_fail(ld, "hooks", "directory", "'%s' is not an absolute path", c->hook_directory);
 	{
 		struct stat st;
-		if (stat(c->hook_directory, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			loader_fail(ld, "hooks", "directory", "'%s' is not a directory", c->hook_directory);
-			return -1;
-		}
+		if (stat(c->hook_directory, &st) < 0 || !S_ISDIR(st.st_mode))
+			return loader_fail(ld, "hooks", "directory", "'%s' is not a directory", c->hook_directory);
 	}
 	if (c->resolver[0] != '\0' &&
-	    resolver_parse(c->resolver, &c->resolver_addr, why, sizeof(why)) < 0) {
-		loader_fail(ld, "server", "resolver", "%s", why);
-		return -1;
-	}
-	if (c->spool_directory[0] != '/') {
-		loader_fail(ld, "server", "spool_directory", "'%s' is not an absolute path", c->spool_directory);
-		return -1;
-	}
+	    resolver_parse(c->resolver, &c->resolver_addr, why, sizeof(why)) < 0)
+		return loader_fail(ld, "server", "resolver", "%s", why);
+	if (c->spool_directory[0] != '/')
+		return loader_fail(ld, "server", "spool_directory", "'%s' is not an absolute path", c->spool_directory);
 	return 0;
 }
 

@@ -20,12 +20,15 @@
 #include <unistd.h>
 #include <iniparser.h>
 
-static int
-vfail(struct loader *ld, const char *section, const char *key, const char *fmt, va_list ap)
+int
+loader_fail(struct loader *ld, const char *section, const char *key, const char *fmt, ...)
 {
 	char reason[512];
+	va_list ap;
 
+	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
 	if (key != NULL)
 		snprintf(ld->err, ld->errlen, "%s: [%s] %s: %s", ld->file, section, key, reason);
 	else if (section != NULL)
@@ -35,41 +38,13 @@ vfail(struct loader *ld, const char *section, const char *key, const char *fmt, 
 	return -1;
 }
 
-static int __attribute__((format(printf, 4, 5)))
-fail(struct loader *ld, const char *section, const char *key, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfail(ld, section, key, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-int
-loader_fail(struct loader *ld, const char *section, const char *key, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfail(ld, section, key, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static const char *
-get(struct loader *ld, const char *section, const char *key)
+const char *
+loader_get(struct loader *ld, const char *section, const char *key)
 {
 	char full[256];
 
 	snprintf(full, sizeof(full), "%s:%s", section, key);
 	return iniparser_getstring(ld->ini, full, NULL);
-}
-
-const char *
-loader_get(struct loader *ld, const char *section, const char *key)
-{
-	return get(ld, section, key);
 }
 
 static int
@@ -115,6 +90,37 @@ parse_bool(const char *v, int *out)
 	return 0;
 }
 
+/* The values of the enumerated keys (case does not matter). */
+struct choice {
+	const char *name;
+	int value;
+};
+static const struct choice tls_choices[] = {
+	{ "none", TLS_NONE }, { "starttls", TLS_STARTTLS }, { "implicit", TLS_IMPLICIT }, { NULL, 0 }
+};
+static const struct choice newline_choices[] = {
+	{ "normalize", BARE_NEWLINE_NORMALIZE }, { "reject", BARE_NEWLINE_REJECT }, { NULL, 0 }
+};
+static const struct choice auth_choices[] = {
+	{ "none", AUTH_NONE }, { "optional", AUTH_OPTIONAL }, { "required", AUTH_REQUIRED }, { NULL, 0 }
+};
+static const struct choice proto_choices[] = {
+	{ "smtp", PROTO_SMTP }, { "lmtp", PROTO_LMTP }, { NULL, 0 }
+};
+
+/* Set *P to the value V names in CHOICES; else "'V' is not EXPECTED". */
+static int
+set_choice(struct loader *ld, const char *section, const struct key *k, const char *v, int *p,
+    const struct choice *c, const char *expected)
+{
+	for (; c->name != NULL; c++)
+		if (strcasecmp(v, c->name) == 0) {
+			*p = c->value;
+			return 0;
+		}
+	return loader_fail(ld, section, k->name, "'%s' is not %s", v, expected);
+}
+
 /* Set one value of a simple type into base+offset. */
 static int
 set_value(struct loader *ld, const char *section, const struct key *k,
@@ -126,15 +132,15 @@ set_value(struct loader *ld, const char *section, const struct key *k,
 	switch (k->type) {
 	case K_STRING:
 		if (strlcpy(p, v, k->size) >= k->size)
-			return fail(ld, section, k->name, "value is longer than %zu characters", k->size - 1);
+			return loader_fail(ld, section, k->name, "value is longer than %zu characters", k->size - 1);
 		return 0;
 	case K_INT:
 	case K_SIZE:
 		if (parse_number(v, &n, k->type == K_SIZE) < 0)
-			return fail(ld, section, k->name, "'%s' is not a whole number%s", v,
+			return loader_fail(ld, section, k->name, "'%s' is not a whole number%s", v,
 			    k->type == K_SIZE ? " (a K, M or G suffix is allowed)" : "");
 		if (n < k->min || n > k->max)
-			return fail(ld, section, k->name, "%lld is out of range (%lld to %lld)", n, k->min, k->max);
+			return loader_fail(ld, section, k->name, "%lld is out of range (%lld to %lld)", n, k->min, k->max);
 		if (k->type == K_SIZE)
 			*(long long *)p = n;
 		else
@@ -142,30 +148,16 @@ set_value(struct loader *ld, const char *section, const struct key *k,
 		return 0;
 	case K_BOOL:
 		if (parse_bool(v, (int *)p) < 0)
-			return fail(ld, section, k->name, "'%s' is not yes or no", v);
+			return loader_fail(ld, section, k->name, "'%s' is not yes or no", v);
 		return 0;
 	case K_TLS:
-		if (!strcasecmp(v, "none")) *(enum tls_mode *)p = TLS_NONE;
-		else if (!strcasecmp(v, "starttls")) *(enum tls_mode *)p = TLS_STARTTLS;
-		else if (!strcasecmp(v, "implicit")) *(enum tls_mode *)p = TLS_IMPLICIT;
-		else return fail(ld, section, k->name, "'%s' is not one of none, starttls, implicit", v);
-		return 0;
+		return set_choice(ld, section, k, v, (int *)p, tls_choices, "one of none, starttls, implicit");
 	case K_NEWLINE:
-		if (!strcasecmp(v, "normalize")) *(int *)p = BARE_NEWLINE_NORMALIZE;
-		else if (!strcasecmp(v, "reject")) *(int *)p = BARE_NEWLINE_REJECT;
-		else return fail(ld, section, k->name, "'%s' is not one of normalize, reject", v);
-		return 0;
+		return set_choice(ld, section, k, v, (int *)p, newline_choices, "one of normalize, reject");
 	case K_AUTH:
-		if (!strcasecmp(v, "none")) *(enum auth_mode *)p = AUTH_NONE;
-		else if (!strcasecmp(v, "optional")) *(enum auth_mode *)p = AUTH_OPTIONAL;
-		else if (!strcasecmp(v, "required")) *(enum auth_mode *)p = AUTH_REQUIRED;
-		else return fail(ld, section, k->name, "'%s' is not one of none, optional, required", v);
-		return 0;
+		return set_choice(ld, section, k, v, (int *)p, auth_choices, "one of none, optional, required");
 	case K_PROTO:
-		if (!strcasecmp(v, "smtp")) *(enum protocol *)p = PROTO_SMTP;
-		else if (!strcasecmp(v, "lmtp")) *(enum protocol *)p = PROTO_LMTP;
-		else return fail(ld, section, k->name, "'%s' is not smtp or lmtp (RFC 2033)", v);
-		return 0;
+		return set_choice(ld, section, k, v, (int *)p, proto_choices, "smtp or lmtp (RFC 2033)");
 	default:
 		return 0;
 	}
@@ -176,7 +168,7 @@ loader_int(struct loader *ld, const char *section, const char *name,
     long long min, long long max, int *out)
 {
 	struct key k = { name, K_INT, 0, 0, min, max };
-	const char *v = get(ld, section, name);
+	const char *v = loader_get(ld, section, name);
 
 	return v == NULL ? 0 : set_value(ld, section, &k, v, out);
 }
@@ -185,7 +177,7 @@ int
 loader_bool(struct loader *ld, const char *section, const char *name, int *out)
 {
 	struct key k = { name, K_BOOL, 0, 0, 0, 0 };
-	const char *v = get(ld, section, name);
+	const char *v = loader_get(ld, section, name);
 
 	return v == NULL ? 0 : set_value(ld, section, &k, v, out);
 }
@@ -226,13 +218,13 @@ check_section_keys(struct loader *ld, const char *section, const struct key *tab
 		return 0;
 	keys = calloc((size_t)n, sizeof(*keys));
 	if (keys == NULL)
-		return fail(ld, section, NULL, "out of memory");
+		return loader_fail(ld, section, NULL, "out of memory");
 	iniparser_getseckeys(ld->ini, section, keys);
 	for (i = 0; i < n && rc == 0; i++) {
 		const char *name = strchr(keys[i], ':');
 		name = name != NULL ? name + 1 : keys[i];
 		if (!key_known(name, table, table2, names))
-			rc = fail(ld, section, name, "unknown key (see postern.conf(5) for the keys of this section)");
+			rc = loader_fail(ld, section, name, "unknown key (see postern.conf(5) for the keys of this section)");
 	}
 	free(keys);
 	return rc;
@@ -262,7 +254,7 @@ load_table(struct loader *ld, const char *section, const struct key *table, void
 		    table->type != K_BOOL && table->type != K_TLS && table->type != K_AUTH &&
 		    table->type != K_PROTO && table->type != K_NEWLINE)
 			continue;
-		v = get(ld, section, table->name);
+		v = loader_get(ld, section, table->name);
 		if (v == NULL)
 			continue;
 		if (set_value(ld, section, table, v, base) < 0)

@@ -16,6 +16,14 @@ monotonic_now(void)
 }
 
 double
+monotonic_seconds(void)
+{
+	struct timespec t = monotonic_now();
+
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+double
 monotonic_since(const struct timespec *start)
 {
 	struct timespec now = monotonic_now();
@@ -29,6 +37,20 @@ deadline_in(int seconds)
 	struct timespec t = monotonic_now();
 
 	t.tv_sec += seconds;
+	return t;
+}
+
+struct timespec
+deadline_in_ms(long ms)
+{
+	struct timespec t = monotonic_now();
+
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_nsec -= 1000000000L;
+		t.tv_sec++;
+	}
 	return t;
 }
 

@@ -12,11 +12,15 @@
 
 /* Now. */
 struct timespec monotonic_now(void);
+/* Now, in seconds with fractions (for back-off and retry times). */
+double monotonic_seconds(void);
 /* Seconds since START (a monotonic_now() value), with fractions. */
 double monotonic_since(const struct timespec *start);
 
 /* A deadline SECONDS from now. */
 struct timespec deadline_in(int seconds);
+/* A deadline MS milliseconds from now. */
+struct timespec deadline_in_ms(long ms);
 /* Move DEADLINE SECONDS later. */
 void deadline_extend(struct timespec *deadline, long long seconds);
 /* Milliseconds until DEADLINE, 0 or negative when it has passed. */

@@ -181,3 +181,14 @@ netaddr_in_cidr(const struct sockaddr *sa, const struct cidr *c)
 		return 1;
 	return ((a[full] ^ c->addr[full]) & (0xff << (8 - rest))) == 0;
 }
+
+int
+netaddr_in_cidrs(const struct sockaddr *sa, const struct cidr *list, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (netaddr_in_cidr(sa, &list[i]))
+			return 1;
+	return 0;
+}

@@ -30,5 +30,7 @@ struct cidr {
 int netaddr_parse_cidr(const char *spec, struct cidr *c, char *err, size_t errlen);
 /* Is SA (IPv4-mapped IPv6 counts as IPv4) inside C? */
 int netaddr_in_cidr(const struct sockaddr *sa, const struct cidr *c);
+/* Is SA inside any of the N networks in LIST? */
+int netaddr_in_cidrs(const struct sockaddr *sa, const struct cidr *list, int n);
 
 #endif

@@ -156,6 +156,24 @@ new_step(struct loader *ld, struct config *c, const char *section, const char *n
 	return st;
 }
 
+/* The step of a [PREFIXNAME] section ([hook.NAME], [milter.NAME]: WHAT is
+ * "step", "milter"), once its keys are all in KEYS; NULL with the error
+ * written. */
+static struct step *
+new_named_step(struct loader *ld, struct config *c, const char *section, const char *prefix,
+    const char *what, const char *const keys[])
+{
+	const char *name = section + strlen(prefix);
+
+	if (*name == '\0') {
+		loader_fail(ld, section, NULL, "a %s needs a name: [%sNAME]", what, prefix);
+		return NULL;
+	}
+	if (loader_check_names(ld, section, keys) < 0)
+		return NULL;
+	return new_step(ld, c, section, name);
+}
+
 /* The [hooks] section: one command per stage, each the step named after
  * its stage. */
 int
@@ -249,10 +267,7 @@ load_hook_section(struct loader *ld, const char *section, struct config *c)
 	const char *v;
 	int persistent = 0, deftimeout = HOOK_TIMEOUT_DEFAULT;
 
-	if (section[5] == '\0')
-		return loader_fail(ld, section, NULL, "a step needs a name: [hook.NAME]");
-	if (loader_check_names(ld, section, keys) < 0 ||
-	    (st = new_step(ld, c, section, section + 5)) == NULL)
+	if ((st = new_named_step(ld, c, section, "hook.", "step", keys)) == NULL)
 		return -1;
 	st->kind = STEP_EXEC;
 	if (load_stages(ld, section, loader_get(ld, section, "stage"), &st->stages) < 0)
@@ -297,10 +312,7 @@ load_milter_section(struct loader *ld, const char *section, struct config *c)
 	struct step *st;
 	const char *v;
 
-	if (section[7] == '\0')
-		return loader_fail(ld, section, NULL, "a milter needs a name: [milter.NAME]");
-	if (loader_check_names(ld, section, keys) < 0 ||
-	    (st = new_step(ld, c, section, section + 7)) == NULL)
+	if ((st = new_named_step(ld, c, section, "milter.", "milter", keys)) == NULL)
 		return -1;
 	st->kind = STEP_MILTER;
 	st->stages = STEP_STAGE(HOOK_CONNECT) | STEP_STAGE(HOOK_HELO) | STEP_STAGE(HOOK_MAIL) |

@@ -3,12 +3,16 @@
  * policy-request.c - read one Postfix-policy-style request from posternd on
  * standard input: attribute lines up to an empty line, kept in one buffer;
  * the message of a postern_data request is then read with preader_body().
+ * And the persistent-mode answer of a hook that is misconfigured.
  */
 #include "policy-request.h"
+#include "../common/growbuf.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 void
@@ -51,16 +55,8 @@ add(struct preq *q, const char *p, size_t n)
 		errno = EMSGSIZE;
 		return -1;
 	}
-	if (q->len + n + 1 > q->cap) {
-		size_t cap = q->cap ? q->cap : 8192;
-		char *d;
-		while (cap < q->len + n + 1)
-			cap *= 2;
-		if ((d = realloc(q->data, cap)) == NULL)
-			return -1;
-		q->data = d;
-		q->cap = cap;
-	}
+	if (growbuf_reserve(&q->data, &q->cap, q->len + n + 1, 8192) < 0)
+		return -1;
 	memcpy(q->data + q->len, p, n);
 	q->data[q->len + n] = '\0';
 	q->len += n + 1;
@@ -154,10 +150,43 @@ preq_get(const struct preq *q, const char *name)
 	return last;
 }
 
+int
+preq_has(const struct preq *q, const char *name)
+{
+	return preq_get(q, name)[0] != '\0';
+}
+
+int
+preq_size(const struct preq *q, unsigned long long *size)
+{
+	const char *v = preq_get(q, "size");
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 18 || strspn(v, "0123456789") != n)
+		return -1;
+	*size = strtoull(v, NULL, 10);
+	return 0;
+}
+
 void
 preq_free(struct preq *q)
 {
 	free(q->data);
 	q->data = NULL;
 	q->len = q->cap = q->count = 0;
+}
+
+void
+preq_misconfigured(const char *prog)
+{
+	char line[8192];
+
+	if (getenv("POSTERN_PERSISTENT") != NULL) {
+		while (fgets(line, sizeof(line), stdin) != NULL)
+			if (line[0] == '\n') {
+				printf("action=451 4.3.0 %s is misconfigured (see the log)\n\n", prog);
+				fflush(stdout);
+			}
+	}
+	exit(EX_TEMPFAIL);
 }

@@ -36,9 +36,20 @@ ssize_t preader_body(struct preader *rd, char *buf, size_t n);
 
 /* The value of the last attribute NAME, or "" when there is none. */
 const char *preq_get(const struct preq *q, const char *name);
+/* Is there an attribute NAME with a value that is not empty? */
+int preq_has(const struct preq *q, const char *name);
+/* The size= of a postern_data request in *SIZE: 0, or -1 when it is missing
+ * or not a decimal number of at most 18 digits. */
+int preq_size(const struct preq *q, unsigned long long *size);
 /* The values of every attribute NAME in order: call with *it == NULL first;
  * returns NULL after the last one. */
 const char *preq_next(const struct preq *q, const char *name, const char **it);
 void preq_free(struct preq *q);
+
+/* The end of a hook that cannot work as configured (the reason is already on
+ * stderr): in persistent mode every request gets "action=451 4.3.0 PROG is
+ * misconfigured" until the end of input, so that a typo never bounces mail;
+ * then exit EX_TEMPFAIL. */
+void preq_misconfigured(const char *prog) __attribute__((noreturn));
 
 #endif

@@ -17,6 +17,7 @@
 #include "forward/deliver.h"
 #include "forward/relay.h"
 #include "policy-request.h"
+#include "../common/deadline.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -38,16 +39,7 @@ usage(const char *why)
 	fprintf(stderr, PROG ": %s\nusage: " PROG " [--lmtp] [--tls=no|try|require] [--tls-ca FILE] "
 	    "[--tls-name NAME] [--xclient] [--helo NAME] [--timeout S] [--data-timeout S] "
 	    "inet:HOST:PORT|unix:/path\n(fix the step's command in postern.conf)\n", why);
-	/* a configuration typo must never bounce mail: answer 451 forever */
-	if (getenv("POSTERN_PERSISTENT") != NULL) {
-		char line[8192];
-		while (fgets(line, sizeof(line), stdin) != NULL)
-			if (line[0] == '\n') {
-				printf("action=451 4.3.0 postern-forward is misconfigured (see the log)\n\n");
-				fflush(stdout);
-			}
-	}
-	exit(EX_TEMPFAIL);
+	preq_misconfigured(PROG);
 }
 
 static int
@@ -153,7 +145,7 @@ options(int argc, char **argv, struct fwd *f)
 static void
 idle(struct fwd *f, struct preader *rd)
 {
-	int waited = 0;
+	struct timespec end = deadline_in_ms(IDLE_MAX_MS);
 
 	while (f->c.fd >= 0 && !preader_buffered(rd)) {
 		struct pollfd pfd[2] = { { rd->fd, POLLIN, 0 }, { f->c.fd, POLLIN, 0 } };
@@ -166,7 +158,7 @@ idle(struct fwd *f, struct preader *rd)
 			fwd_drop(f);    /* a 421 or a close: the next MAIL reconnects */
 			return;
 		}
-		if ((waited += 1000) >= IDLE_MAX_MS) {
+		if (deadline_ms_left(&end) <= 0) {
 			fwd_quit(f);
 			return;
 		}
@@ -195,9 +187,8 @@ serve(struct fwd *f)
 		state = preq_get(&q, "protocol_state");
 		a.action[0] = '\0';
 		if (strcmp(req, "postern_data") == 0) {
-			char *end;
-			unsigned long long size = strtoull(preq_get(&q, "size"), &end, 10);
-			if (*end != '\0' || preq_get(&q, "size")[0] == '\0') {
+			unsigned long long size;
+			if (preq_size(&q, &size) < 0) {
 				fprintf(stderr, PROG ": a postern_data request without a valid size=\n");
 				break;
 			}
@@ -210,7 +201,7 @@ serve(struct fwd *f)
 			(void)fwd_rcpt(f, &q, &a);
 		else
 			fwd_answer(&a, "DUNNO");
-		if (a.action[0] == '\0')
+		if (!fwd_answered(&a))
 			fwd_answer(&a, "451 4.3.0 internal error in " PROG);
 		printf("action=%s\n\n", a.action);
 		if (fflush(stdout) == EOF)

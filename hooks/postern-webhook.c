@@ -51,16 +51,7 @@ usage(const char *why)
 {
 	fprintf(stderr, PROG ": %s\nusage: " PROG " --secret-file FILE [--timeout S] [--cacert FILE] URL\n"
 	    "(fix the step's command in postern.conf)\n", why);
-	if (getenv("POSTERN_PERSISTENT") != NULL) {
-		char line[8192];
-		/* a configuration error must never bounce mail */
-		while (fgets(line, sizeof(line), stdin) != NULL)
-			if (line[0] == '\n') {
-				printf("action=451 4.3.0 postern-webhook is misconfigured (see the log)\n\n");
-				fflush(stdout);
-			}
-	}
-	exit(EX_TEMPFAIL);
+	preq_misconfigured(PROG);
 }
 
 static void
@@ -146,11 +137,23 @@ rcpt_header(struct curl_slist *h, const struct preq *q)
 	return curl_slist_append(h, line);
 }
 
+/* "NAME: VALUE" with VALUE xtext-encoded (empty if it is too long). */
+static struct curl_slist *
+xtext_header(struct curl_slist *h, const char *name, const char *value)
+{
+	char line[2048], enc[1024];
+
+	if (xtext_encode(value, NULL, enc, sizeof(enc)) < 0)
+		enc[0] = '\0';
+	snprintf(line, sizeof(line), "%s: %s", name, enc);
+	return curl_slist_append(h, line);
+}
+
 /* POST once; the policy action for the result. */
 static void
 post(struct webhook *w, const struct preq *q, const char *body, size_t len, char *action, size_t alen)
 {
-	char ts[32], sig[SIGN_HEX_LEN + 1], line[2048], enc[1024];
+	char ts[32], sig[SIGN_HEX_LEN + 1], line[2048];
 	struct curl_slist *h = NULL;
 	long status = 0;
 	CURLcode rc;
@@ -166,15 +169,9 @@ post(struct webhook *w, const struct preq *q, const char *body, size_t len, char
 	h = curl_slist_append(h, line);
 	snprintf(line, sizeof(line), "X-Postern-Signature: sha256=%s", sig);
 	h = curl_slist_append(h, line);
-	if (xtext_encode(preq_get(q, "sender"), NULL, enc, sizeof(enc)) < 0)
-		enc[0] = '\0';
-	snprintf(line, sizeof(line), "X-Postern-Mail-From: %s", enc);
-	h = curl_slist_append(h, line);
+	h = xtext_header(h, "X-Postern-Mail-From", preq_get(q, "sender"));
 	h = rcpt_header(h, q);
-	if (xtext_encode(preq_get(q, "instance"), NULL, enc, sizeof(enc)) < 0)
-		enc[0] = '\0';
-	snprintf(line, sizeof(line), "X-Postern-Queue-Id: %s", enc);
-	h = curl_slist_append(h, line);
+	h = xtext_header(h, "X-Postern-Queue-Id", preq_get(q, "instance"));
 
 	curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, body);
@@ -270,9 +267,9 @@ main(int argc, char **argv)
 		if (strcmp(preq_get(&q, "request"), "postern_data") != 0) {
 			snprintf(action, sizeof(action), "DUNNO");
 		} else {
-			char *end, *body;
-			unsigned long long size = strtoull(preq_get(&q, "size"), &end, 10);
-			if (*end != '\0' || preq_get(&q, "size")[0] == '\0') {
+			unsigned long long size;
+			char *body;
+			if (preq_size(&q, &size) < 0) {
 				fprintf(stderr, PROG ": a postern_data request without a valid size=\n");
 				break;
 			}

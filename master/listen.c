@@ -2,7 +2,9 @@
 /*
  * listen.c - create, bind and listen on each endpoint address: IPv6 sockets
  * are IPv6-only (so 0.0.0.0:25 and [::]:25 can both be listed), all are
- * non-blocking (several workers accept from them) and close-on-exec.
+ * non-blocking (several workers accept from them) and close-on-exec.  On a
+ * reload the sockets of addresses that stay are taken over, not bound again
+ * (a second bind would fail: the running workers hold them).
  */
 #include "autoconf.h"
 #include "listen.h"
@@ -65,22 +67,62 @@ listen_one(const char *spec, int endpoint, struct listener *out, char *err, size
 	return 0;
 }
 
+/* Take over OLD's socket for SPEC into *OUT (OLD's fd becomes -1);
+ * returns 0, or -1 when OLD has none. */
+static int
+take_over(struct listener *old, int nold, const char *spec, struct listener *out)
+{
+	int k;
+
+	for (k = 0; k < nold; k++)
+		if (old[k].fd >= 0 && strcmp(old[k].addr, spec) == 0) {
+			out->fd = old[k].fd;
+			old[k].fd = -1;
+			return 0;
+		}
+	return -1;
+}
+
+/* A failed listen_all: give the sockets taken from OLD back, close the
+ * new ones. */
+static void
+unwind(struct listener *old, int nold, struct listener *out, int n)
+{
+	int i, k;
+
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < nold; k++)
+			if (old[k].fd < 0 && strcmp(old[k].addr, out[i].addr) == 0) {
+				old[k].fd = out[i].fd;
+				out[i].fd = -1;
+				break;
+			}
+		if (out[i].fd >= 0)
+			close(out[i].fd);
+		out[i].fd = -1;
+	}
+}
+
 int
-listen_all(const struct config *cfg, struct listener *out, int max,
-    char *err, size_t errlen)
+listen_all(const struct config *cfg, struct listener *old, int nold,
+    struct listener *out, int max, char *err, size_t errlen)
 {
 	int n = 0, e, i;
 
 	for (e = 0; e < cfg->nendpoints; e++) {
 		const struct endpoint *ep = &cfg->endpoints[e];
 		for (i = 0; i < ep->nlisten; i++) {
+			const char *spec = ep->listen[i];
 			if (n == max) {
 				snprintf(err, errlen, "too many listen addresses (at most %d)", max);
-				listen_close(out, n);
+				unwind(old, nold, out, n);
 				return -1;
 			}
-			if (listen_one(ep->listen[i], e, &out[n], err, errlen) < 0) {
-				listen_close(out, n);
+			if (take_over(old, nold, spec, &out[n]) == 0) {
+				out[n].endpoint = e;
+				strlcpy(out[n].addr, spec, sizeof(out[n].addr));
+			} else if (listen_one(spec, e, &out[n], err, errlen) < 0) {
+				unwind(old, nold, out, n);
 				return -1;
 			}
 			n++;

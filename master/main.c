@@ -85,28 +85,27 @@ take_pidfile(const struct config *cfg, struct pidfh **pfh, char *err, size_t err
 	return 0;
 }
 
-int
-main(int argc, char **argv)
-{
-	const char *file = DEFAULT_CONFIG;
-	int foreground = 0, debug = 0, check = 0, status = 0, ch, n, rc;
-	struct listener listeners[MAX_LISTENERS];
-	struct credentials cr;
-	struct tls_server tls;
-	struct config *cfg;
-	struct pidfh *pfh = NULL;
-	struct metrics_proc mp;
-	char err[2048], abs[PATH_MAX];
+struct options {
+	const char *file;
+	int foreground, debug, check, status;
+};
 
-	setproctitle_init(argc, argv, environ);
-	sanitize_stdio();
+/* The command line into *O.  Returns -1 to go on, or the exit status (-V,
+ * -h, a usage error). */
+static int
+parse_options(int argc, char **argv, struct options *o)
+{
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->file = DEFAULT_CONFIG;
 	while ((ch = getopt(argc, argv, "c:fdtSVh")) != -1) {
 		switch (ch) {
-		case 'c': file = optarg; break;
-		case 'f': foreground = 1; break;
-		case 'd': debug = 1; break;
-		case 't': check = 1; break;
-		case 'S': status = 1; break;
+		case 'c': o->file = optarg; break;
+		case 'f': o->foreground = 1; break;
+		case 'd': o->debug = 1; break;
+		case 't': o->check = 1; break;
+		case 'S': o->status = 1; break;
 		case 'V': printf("posternd %s\n", PACKAGE_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
@@ -116,57 +115,99 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
-	/* The daemon runs in /: keep an absolute path for reloads. */
-	if (realpath(file, abs) != NULL)
-		file = abs;
-	if ((cfg = config_load(file, err, sizeof(err))) == NULL) {
+	return -1;
+}
+
+/* Load the configuration, look up its user, read its certificates and keys
+ * (now, as root: workers never open them).  Returns -1 to go on with all
+ * three, or the exit status (-S, -t, an error: printed, all freed). */
+static int
+load_all(const struct options *o, struct config **cfg, struct credentials *cr,
+    struct tls_server *tls)
+{
+	char err[2048];
+	int rc;
+
+	if ((*cfg = config_load(o->file, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "posternd: %s\n", err);
 		return 1;
 	}
-	if (status) {
-		rc = status_print(cfg, stdout);
-		config_free(cfg);
+	if (o->status) {
+		rc = status_print(*cfg, stdout);
+		config_free(*cfg);
 		return rc;
 	}
-	if (credentials_lookup(cfg, &cr, err, sizeof(err)) < 0) {
-		fprintf(stderr, "posternd: %s: %s\n", file, err);
-		config_free(cfg);
+	if (credentials_lookup(*cfg, cr, err, sizeof(err)) < 0 ||
+	    tls_server_load(*cfg, NULL, tls, err, sizeof(err)) < 0) {
+		fprintf(stderr, "posternd: %s: %s\n", o->file, err);
+		config_free(*cfg);
 		return 1;
 	}
-	/* Certificates and keys are read now, as root: workers never open them. */
-	if (tls_server_load(cfg, NULL, &tls, err, sizeof(err)) < 0) {
-		fprintf(stderr, "posternd: %s: %s\n", file, err);
-		config_free(cfg);
-		return 1;
-	}
-	if (check) {
-		tls_server_free(&tls);
-		printf("posternd: %s: configuration OK\n", file);
-		config_free(cfg);
+	if (o->check) {
+		tls_server_free(tls);
+		printf("posternd: %s: configuration OK\n", o->file);
+		config_free(*cfg);
 		return 0;
 	}
-	log_open("posternd", debug, debug);
-	if (!cr.drop)
+	return -1;
+}
+
+/* Take the pidfile, bind the endpoints and the [metrics] socket, go into
+ * the background and run the pool.  Returns the exit status. */
+static int
+run(const struct options *o, struct config *cfg, struct credentials *cr,
+    struct tls_server *tls)
+{
+	struct listener listeners[MAX_LISTENERS];
+	struct pidfh *pfh = NULL;
+	struct metrics_proc mp;
+	char err[2048];
+	int n, rc;
+
+	log_open("posternd", o->debug, o->debug);
+	if (!cr->drop)
 		log_info("not started as root: workers run as uid %d, [server] user and group are not used",
 		    (int)getuid());
 	if (take_pidfile(cfg, &pfh, err, sizeof(err)) < 0 ||
-	    (n = listen_all(cfg, listeners, MAX_LISTENERS, err, sizeof(err))) < 0 ||
+	    (n = listen_all(cfg, NULL, 0, listeners, MAX_LISTENERS, err, sizeof(err))) < 0 ||
 	    metrics_proc_open(&mp, cfg, err, sizeof(err)) < 0) {
 		log_err("%s", err);
-		if (!debug)
+		if (!o->debug)
 			fprintf(stderr, "posternd: %s\n", err);
 		if (pfh != NULL)
 			pidfile_remove(pfh);
 		return 1;
 	}
-	if (!foreground && daemon(0, 0) < 0) {
+	if (!o->foreground && daemon(0, 0) < 0) {
 		log_err("daemon: %s", strerror(errno));
 		return 1;
 	}
 	if (pfh != NULL)
 		pidfile_write(pfh);
-	rc = pool_run(cfg, &cr, &tls, n, listeners, pfh != NULL ? pidfile_fileno(pfh) : -1, &mp);
+	rc = pool_run(cfg, cr, tls, n, listeners, pfh != NULL ? pidfile_fileno(pfh) : -1, &mp);
 	if (pfh != NULL)
 		pidfile_remove(pfh);
 	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o;
+	struct credentials cr;
+	struct tls_server tls;
+	struct config *cfg;
+	char abs[PATH_MAX];
+	int rc;
+
+	setproctitle_init(argc, argv, environ);
+	sanitize_stdio();
+	if ((rc = parse_options(argc, argv, &o)) >= 0)
+		return rc;
+	/* The daemon runs in /: keep an absolute path for reloads. */
+	if (realpath(o.file, abs) != NULL)
+		o.file = abs;
+	if ((rc = load_all(&o, &cfg, &cr, &tls)) >= 0)
+		return rc;
+	return run(&o, cfg, &cr, &tls);
 }

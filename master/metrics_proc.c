@@ -12,6 +12,7 @@
 #include "listen.h"
 #include "metricsd.h"
 #include "../common/config.h"
+#include "../common/deadline.h"
 #include "../common/listener.h"
 #include "../common/log.h"
 #include "../common/metrics.h"
@@ -24,20 +25,10 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t metrics_stop;
 static int stopping;
-
-static double
-now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void
 register_names(struct metrics *m, const struct config *cfg)
@@ -151,12 +142,12 @@ metrics_proc_maintain(struct metrics_proc *mp, const struct metrics_child *c)
 {
 	pid_t pid;
 
-	if (mp->fd < 0 || mp->pid != 0 || stopping || now_s() < mp->next_spawn)
+	if (mp->fd < 0 || mp->pid != 0 || stopping || monotonic_seconds() < mp->next_spawn)
 		return;
-	mp->started = now_s();
+	mp->started = monotonic_seconds();
 	if ((pid = fork()) < 0) {
 		log_err("metrics: fork: %s", strerror(errno));
-		mp->next_spawn = now_s() + 1;
+		mp->next_spawn = monotonic_seconds() + 1;
 		return;
 	}
 	if (pid == 0)
@@ -183,10 +174,10 @@ metrics_proc_reaped(struct metrics_proc *mp, pid_t pid, int status)
 	else
 		log_warn("metrics process %d exited with status %d: starting another", (int)pid,
 		    WEXITSTATUS(status));
-	if (now_s() - mp->started < 5.0) {
+	if (monotonic_seconds() - mp->started < 5.0) {
 		double delay = 0.1 * (double)(1 << (mp->crashes < 8 ? mp->crashes : 8));
 		mp->crashes++;
-		mp->next_spawn = now_s() + delay;
+		mp->next_spawn = monotonic_seconds() + delay;
 	} else
 		mp->crashes = 0;
 	return 1;

@@ -9,22 +9,17 @@
 # default_action = tempfail and is skipped with accept.
 #
 # Prints TAP.  Skips when python3-milter is missing.
-import json
 import os
 import smtplib
-import socket
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import postern_test  # noqa: E402
 from postern_test import TAP, free_port, serve_tests, run_main, write_script  # noqa: E402
-from milter_peers import python_with_milter  # noqa: E402
+from postern_milters import Recorder, python_with_milter  # noqa: E402
 
 ok, note = TAP.ok, TAP.diag
-HERE = os.path.dirname(os.path.abspath(__file__))
-RECORDER = os.path.join(HERE, 'lib', 'milter_recorder.py')
 
 ENV_STEP = r'''#!/bin/sh
 # a data step after the milter: what envelope and message does it get?
@@ -50,23 +45,12 @@ def count(d):
 class Server(postern_test.Server):
     def __init__(self):
         d = postern_test.workdir()
-        self.exe = python_with_milter()
-        self.rec_port = free_port()
-        self.events_log = d + '/events.jsonl'
-        self.rec = subprocess.Popen([self.exe, RECORDER, str(self.rec_port), self.events_log],
-                                    stdout=subprocess.DEVNULL, stderr=open(d + '/recorder.err', 'w'))
-        end = time.time() + 15
-        while time.time() < end:
-            try:
-                socket.create_connection(('127.0.0.1', self.rec_port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        self.rec = Recorder(d + '/recorder')
         self.envlog = d + '/env.log'
         env = write_script(d + '/envstep', ENV_STEP % {'log': self.envlog})
         down = free_port()
         conf = {
-            'milter.rec': {'socket': 'inet:127.0.0.1:%d' % self.rec_port, 'command_timeout': 10,
+            'milter.rec': {'socket': self.rec.socket, 'command_timeout': 10,
                            'content_timeout': 10},
             'milter.down': {'socket': 'inet:127.0.0.1:%d' % down},
             'milter.downok': {'socket': 'inet:127.0.0.1:%d' % down, 'default_action': 'accept'},
@@ -81,23 +65,14 @@ class Server(postern_test.Server):
         postern_test.Server.__init__(self, config=conf, dir=d, endpoints=('smtp', 'submission', 'tempf', 'acc', 'quar'))
 
     def stop(self, *a, **k):
-        self.rec.terminate()
-        self.rec.wait(10)
+        self.rec.stop()
         return postern_test.Server.stop(self, *a, **k)
 
     def events(self, until='close', timeout=10):
-        end = time.time() + timeout
-        while True:
-            evs = []
-            if os.path.exists(self.events_log):
-                with open(self.events_log) as f:
-                    evs = [json.loads(line) for line in f if line.endswith('\n')]
-            if any(e['ev'] == until for e in evs) or time.time() > end:
-                return evs
-            time.sleep(0.05)
+        return self.rec.events(until, timeout)
 
     def reset(self):
-        open(self.events_log, 'w').close()
+        self.rec.reset()
         open(self.envlog, 'w').close()
         os.chmod(self.envlog, 0o666)     # the workers run as nobody under root
 

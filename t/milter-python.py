@@ -22,12 +22,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 from postern_test import BUILDDIR, TAP, free_port, workdir  # noqa: E402
-from milter_peers import python_with_milter, wait_port  # noqa: E402
+from postern_milters import Recorder, python_with_milter  # noqa: E402
 
 ok, note = TAP.ok, TAP.diag
-HERE = os.path.dirname(os.path.abspath(__file__))
 DRIVER = os.path.join(BUILDDIR, 't', 'milter-driver')
-RECORDER = os.path.join(HERE, 'lib', 'milter_recorder.py')
 
 MACROS = """set j mx.example
 set _ client.example [192.0.2.1]
@@ -52,41 +50,6 @@ set {rcpt_mailer} smtp
 set {rcpt_host} example.org
 set {rcpt_addr} r@example.org
 """
-
-
-class Recorder:
-    """The python milter on a free port, in one MODE."""
-
-    def __init__(self, exe, d, mode):
-        self.port = free_port()
-        self.log = os.path.join(d, 'events-%s.jsonl' % mode)
-        self.proc = subprocess.Popen([exe, RECORDER, str(self.port), self.log, mode],
-                                     stdout=subprocess.DEVNULL, stderr=open(self.log + '.err', 'w'))
-        if not wait_port(self.port, self.proc):
-            raise RuntimeError('the python milter did not start: ' + open(self.log + '.err').read())
-
-    def events(self, until='close', timeout=10):
-        """The events recorded since the last reset, once UNTIL was seen."""
-        end = time.time() + timeout
-        while True:
-            evs = []
-            if os.path.exists(self.log):
-                with open(self.log) as f:
-                    evs = [json.loads(line) for line in f if line.endswith('\n')]
-            if any(e['ev'] == until for e in evs) or time.time() > end:
-                return evs
-            time.sleep(0.05)
-
-    def reset(self):
-        open(self.log, 'w').close()
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def drive(script, timeout=60):
@@ -270,7 +233,7 @@ def test_abort(rec):
 
 
 def test_symlist(exe, d):
-    rec = Recorder(exe, d, 'symlist')
+    rec = Recorder(os.path.join(d, 'symlist'), 'symlist', exe)
     try:
         out = session(rec.port, 'mail <s@example.org>\nrcpt <r@example.org>\ndata\n' + MSG % 'x')
         ev = {e['ev']: e for e in rec.events()}
@@ -284,7 +247,7 @@ def test_symlist(exe, d):
 
 
 def test_noreply(exe, d):
-    rec = Recorder(exe, d, 'noreply')
+    rec = Recorder(os.path.join(d, 'noreply'), 'noreply', exe)
     try:
         out = session(rec.port, 'helo x\nmail <s@example.org>\nrcpt <r@example.org>\ndata\n' + MSG % 'x')
         evs = names(rec.events())
@@ -300,7 +263,7 @@ def test_noreply(exe, d):
 
 
 def test_leadspc(exe, d):
-    rec = Recorder(exe, d, 'leadspc')
+    rec = Recorder(os.path.join(d, 'leadspc'), 'leadspc', exe)
     try:
         out = session(rec.port, 'mail <s@example.org>\nrcpt <r@example.org>\ndata\n' + MSG % 'edits')
         hdrs = [e['args'] for e in rec.events() if e['ev'] == 'header']
@@ -451,7 +414,7 @@ def main():
     if not os.access(DRIVER, os.X_OK):
         return TAP.skip_all('no %s (make check builds it)' % DRIVER)
     d = workdir('postern-milter-')
-    rec = Recorder(exe, d, 'default')
+    rec = Recorder(os.path.join(d, 'default'), 'default', exe)
     try:
         for t in (test_full_session, test_connect_replies, test_envelope_replies, test_eom_replies,
                   test_body, test_abort, test_failures):

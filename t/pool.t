@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # SPDX-License-Identifier: ISC
-# pool.t - the pre-forked pool under load (master/pool.c maintain()): it grows
+# pool.t - the pre-forked pool under load (master/pool_workers.c): it grows
 # with busy workers up to max_workers and never beyond, later clients wait in
 # the listen queue, idle workers beyond max_spare are retired back down to
 # `workers`; max_connections_per_client (the scoreboard's per-client count);

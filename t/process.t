@@ -360,6 +360,69 @@ sub config_file {
 	is($srv->stop, 0, 'posternd exits 0');
 }
 
+# ---------------------------------------------------------------- SIGHUP: listen addresses
+# A reload binds an address it adds, keeps (does not bind again) one that
+# stays, and when an address cannot be bound keeps the running sockets.
+{
+	use IO::Socket::INET;
+	my $srv = Postern::Test->start;
+	my ($a, $b) = ($srv->port, Postern::Test::free_port());
+	my $conf = read_file($srv->conffile);
+	my $greets = sub {
+		my ($port) = @_;
+		my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+		    Timeout => 5) or return 0;
+		$s->timeout(5);
+		my $l = <$s> // '';
+		close $s;
+		return $l =~ /^220 /;
+	};
+	(my $two = $conf) =~ s/^listen = 127\.0\.0\.1:$a$/listen = 127.0.0.1:$a 127.0.0.1:$b/m
+	    or die "no listen line in\n$conf";
+	write_file($srv->conffile, $two);
+	my $mark = $srv->log_mark;
+	kill 'HUP', $srv->pid;
+	ok($srv->wait_log_since($mark, qr/configuration reloaded: 1 endpoints, 2 listening sockets/),
+	    'a reload that adds an address: 2 listening sockets') or diag($srv->log_since($mark));
+	ok($greets->($b), 'the added address greets');
+	ok($greets->($a), 'the address that stayed still greets');
+
+	# An address another program holds: the reload fails, both stay.
+	my $busy = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1,
+	    Proto => 'tcp') or die "listen: $!";
+	write_file($srv->conffile, $two =~ s/^(listen = .*)$/$1 127.0.0.1:${\ $busy->sockport}/mr);
+	$mark = $srv->log_mark;
+	kill 'HUP', $srv->pid;
+	ok($srv->wait_log_since($mark,
+	    qr/reload failed, keeping the running configuration: cannot listen on 127\.0\.0\.1:\d+: .*in use/),
+	    'an address in use: "reload failed, keeping the running configuration"')
+	    or diag($srv->log_since($mark));
+	ok($greets->($a) && $greets->($b), 'both running addresses still greet');
+
+	# More addresses than the master holds (64): 62 are bound, then given
+	# up; the same.
+	my $many = $two . join('', map { "\n[extra$_]\nlisten = " .
+	    join(' ', map { '127.0.0.1:' . Postern::Test::free_port() } 1 .. 8) . "\n" } 1 .. 8);
+	write_file($srv->conffile, $many);
+	$mark = $srv->log_mark;
+	kill 'HUP', $srv->pid;
+	ok($srv->wait_log_since($mark, qr/reload failed, keeping the running configuration: too many listen addresses \(at most 64\)/),
+	    'too many addresses: the reload fails') or diag($srv->log_since($mark));
+	ok($greets->($a) && $greets->($b), 'both running addresses still greet');
+
+	# The added address dropped again: nobody listens there once the old
+	# workers are gone.
+	write_file($srv->conffile, $conf);
+	$mark = $srv->log_mark;
+	kill 'HUP', $srv->pid;
+	ok($srv->wait_log_since($mark, qr/configuration reloaded: 1 endpoints, 1 listening sockets/),
+	    'a reload that drops an address: 1 listening socket') or diag($srv->log_since($mark));
+	ok(wait_for(10, sub { !IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $b, Proto => 'tcp', Timeout => 2) }),
+	    'the dropped address refuses connections');
+	ok($greets->($a), 'the address that stayed still greets');
+	is($srv->stop, 0, 'posternd exits 0');
+}
+
 # ---------------------------------------------------------------- SIGTERM right after a pool top-up
 # A worker that is being started when SIGTERM comes must still stop (and
 # never greet a client after "no new connections").  The master starts a

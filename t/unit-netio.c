@@ -22,7 +22,7 @@ static volatile int abort_flag;
 static int
 getline_(char *line, size_t max, size_t *len, int seconds)
 {
-	struct timespec deadline = netio_deadline(seconds);
+	struct timespec deadline = deadline_in(seconds);
 
 	return netio_getline(&io, line, max, len, &deadline);
 }

@@ -38,12 +38,15 @@ test_requests(void)
 	struct preq q = { NULL, 0, 0, 0 };
 	const char *it = NULL;
 	char body[16];
+	unsigned long long size = 0;
 	int fd = feed(in, sizeof(in) - 1);
 
 	preader_init(&rd, fd);
 	is_int(preq_read(&rd, &q), 1, "a request after a stray empty line");
 	is_str(preq_get(&q, "request"), "postern_data", "its request=");
 	is_str(preq_get(&q, "size"), "5", "its size=");
+	ok(preq_size(&q, &size) == 0 && size == 5, "preq_size: 5");
+	ok(preq_has(&q, "instance") && !preq_has(&q, "missing"), "preq_has");
 	is_str(preq_get(&q, "missing"), "", "a missing attribute is empty");
 	is_str(preq_get(&q, "postern_rcpt_list"), "b@x", "preq_get gives the last of repeated ones");
 	is_str(preq_next(&q, "postern_rcpt_list", &it), "a@x", "preq_next: the first");
@@ -55,6 +58,7 @@ test_requests(void)
 	is_int(preq_read(&rd, &q), 1, "the next request (CR LF lines)");
 	is_str(preq_get(&q, "protocol_state"), "RCPT", "its protocol_state=, without the CR");
 	is_str(preq_get(&q, "size"), "", "nothing left of the one before");
+	is_int(preq_size(&q, &size), -1, "preq_size: no size=");
 	is_int(preq_read(&rd, &q), 0, "then the end of input");
 	close(fd);
 
@@ -63,6 +67,34 @@ test_requests(void)
 	errno = 0;
 	is_int(preq_read(&rd, &q), -1, "input that ends inside a request");
 	is_int(errno, EPIPE, "is EPIPE");
+	close(fd);
+	preq_free(&q);
+}
+
+/* size= values: only plain decimal numbers count. */
+static void
+test_size(void)
+{
+	static const char *bad[] = { "", "-1", "+5", " 5", "5 ", "0x10", "12a", "1234567890123456789" };
+	static struct preader rd;
+	struct preq q = { NULL, 0, 0, 0 };
+	unsigned long long size;
+	char in[64], name[64];
+	size_t i;
+	int fd;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(in, sizeof(in), "size=%s\n\n", bad[i]);
+		fd = feed(in, strlen(in));
+		preader_init(&rd, fd);
+		snprintf(name, sizeof(name), "preq_size refuses \"%s\"", bad[i]);
+		ok(preq_read(&rd, &q) == 1 && preq_size(&q, &size) == -1, name);
+		close(fd);
+	}
+	fd = feed("size=123456789012345678\n\n", 26);
+	preader_init(&rd, fd);
+	ok(preq_read(&rd, &q) == 1 && preq_size(&q, &size) == 0 && size == 123456789012345678ULL,
+	    "preq_size: 18 digits");
 	close(fd);
 	preq_free(&q);
 }
@@ -117,6 +149,7 @@ int
 main(void)
 {
 	test_requests();
+	test_size();
 	test_too_long();
 	test_xtext();
 	return done_testing();

@@ -5,7 +5,8 @@ against hooks/examples/webhook-receiver.py (the signature checked there:
 250 and the message stored byte for byte; a wrong secret -> 403 -> 554),
 and against a receiver in this test that answers each status class
 (2xx -> 250; 408, 429, 5xx -> 451; other 4xx -> 554; 3xx -> 451), stalls
-(-> 451), or is down (-> 451); exactly one POST per message."""
+(-> 451), or is down (-> 451); exactly one POST per message.  A wrong
+command line: 451 to every request and the usage in the log."""
 import hashlib
 import smtplib
 import ssl
@@ -184,12 +185,25 @@ def t_https():
         httpd.server_close()
 
 
+def t_usage():
+    prog = os.path.join(BUILDDIR, 'hooks', 'postern-webhook')
+    for args in ([], ['--secret-file', '/nonexistent', 'http://127.0.0.1:1/'], ['http://127.0.0.1:1/']):
+        r = subprocess.run([prog] + args, input=b'request=postern_data\nsize=0\n\nrequest=x\n\n',
+                           capture_output=True, timeout=30, env={'POSTERN_PERSISTENT': '1', 'PATH': '/usr/bin:/bin'})
+        out, err = r.stdout.decode(), r.stderr.decode('latin-1')
+        TAP.ok(out == 'action=451 4.3.0 postern-webhook is misconfigured (see the log)\n\n' * 2 and
+               r.returncode == 75 and 'usage: ' in err,
+               'a wrong command line (%s): 451 4.3.0 to each request, the usage in the log, exit 75'
+               % ' '.join(args), (out, err, r.returncode))
+
+
 def main():
     if not os.access(os.path.join(BUILDDIR, 'hooks', 'postern-webhook'), os.X_OK):
         return TAP.skip_all('postern-webhook not built: apt-get install libcurl4-gnutls-dev, then configure')
     TAP.run(t_example_receiver)
     TAP.run(t_status_classes)
     TAP.run(t_https)
+    TAP.run(t_usage)
     return TAP.done()
 
 

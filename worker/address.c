@@ -22,19 +22,13 @@ is_atext(unsigned char c, int utf8)
 	    (utf8 && c >= 0x80);
 }
 
-static int
-is_ldh(unsigned char c, int utf8)
-{
-	return isalnum(c) || c == '-' || (utf8 && c >= 0x80);
-}
-
-/* sub-domain *("." sub-domain), sub-domain = Let-dig [Ldh-str] */
-static int
-valid_dotted_domain(const char *s, size_t len, int utf8)
+int
+dotted_name_valid(const char *s, size_t len, size_t max, int flags)
 {
 	size_t i, label = 0;
+	int numeric = 1;        /* the label so far is all digits */
 
-	if (len == 0 || len > SMTP_DOMAIN_MAX)
+	if (len == 0 || len > max)
 		return 0;
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -42,16 +36,28 @@ valid_dotted_domain(const char *s, size_t len, int utf8)
 			if (label == 0 || s[i - 1] == '-')
 				return 0;
 			label = 0;
-		} else if (is_ldh(c, utf8)) {
-			if (label == 0 && c == '-')
-				return 0;
-			if (++label > 63)
-				return 0;
-		} else {
-			return 0;
+			numeric = 1;
+			continue;
 		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || (c == '_' && (flags & NAME_UNDERSCORE)) ||
+		    (c >= 0x80 && (flags & NAME_UTF8))))
+			return 0;
+		if (c == '-' && label == 0)
+			return 0;
+		if (c < '0' || c > '9')
+			numeric = 0;
+		if (++label > 63)
+			return 0;
 	}
-	return label > 0 && s[len - 1] != '-';
+	return label > 0 && s[len - 1] != '-' && !(numeric && (flags & NAME_NOT_NUMERIC));
+}
+
+/* sub-domain *("." sub-domain), sub-domain = Let-dig [Ldh-str] */
+static int
+valid_dotted_domain(const char *s, size_t len, int utf8)
+{
+	return dotted_name_valid(s, len, SMTP_DOMAIN_MAX, utf8 ? NAME_UTF8 : 0);
 }
 
 /* "[" ... "]" with dcontent = %d33-90 / %d94-126 inside. */

@@ -12,6 +12,17 @@
 #define SMTP_DOMAIN_MAX     255
 #define SMTP_PATH_MAX       256         /* including the angle brackets */
 
+/*
+ * Is S (LEN octets, at most MAX) dotted labels of 1 to 63 octets each:
+ * letters, digits and '-' (not first or last in a label), and also, by
+ * FLAGS, octets above 127 (U-labels, RFC 6531), '_' (seen in PTR names), and
+ * a last label that must not be all digits (so no "192.0.2.1")?  Pure.
+ */
+#define NAME_UTF8           0x1
+#define NAME_UNDERSCORE     0x2
+#define NAME_NOT_NUMERIC    0x4
+int dotted_name_valid(const char *s, size_t len, size_t max, int flags);
+
 enum path_error {
 	PATH_OK = 0,
 	PATH_SYNTAX,            /* 501 5.5.4 (no "FROM:"/"TO:", no brackets) */

@@ -177,7 +177,7 @@ check(struct session *s, const char *mech, const struct sasl_credentials *cr, st
 	for (i = 0; i < n; i++) {
 		if (steps[i]->kind == STEP_MILTER)
 			continue;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+		t0 = monotonic_now();
 		check_step(s, steps[i], cr, res);
 		pipeline_count_step(steps[i], HOOK_AUTH, res, &t0);
 		if (res->verdict == HOOK_ACCEPT) {
@@ -389,8 +389,7 @@ auth_verdict(struct session *s, const char *mech, const char *username, const st
 		if (s->auth_failures >= s->lim->max_auth_attempts) {
 			log_warn("auth: too many failures (%d) from [%s]: disconnecting",
 			    s->auth_failures, s->client_addr);
-			smtp_reply(s, 421, "4.7.0", "%s Error: too many authentication failures", s->cfg->hostname);
-			s->quit = 1;
+			session_close_421(s, "too many authentication failures");
 		}
 	} else {
 		log_warn("auth: temporary failure for user=%s from [%s] (auth hook %s)", user,

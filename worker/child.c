@@ -100,10 +100,14 @@ void
 child_kill_group(pid_t pid, int pidfd)
 {
 	struct pollfd pfd = { pidfd, POLLIN, 0 };
+	struct timespec grace = deadline_in_ms(KILL_GRACE_MS);
+	long left;
 
 	signal_child(pid, pidfd, SIGTERM);
 	if (pidfd >= 0) {
-		while (poll(&pfd, 1, KILL_GRACE_MS) < 0 && errno == EINTR)
+		/* a signal does not restart the grace period */
+		while ((left = deadline_ms_left(&grace)) > 0 && poll(&pfd, 1, (int)left) < 0 &&
+		    errno == EINTR)
 			;
 	}
 	signal_child(pid, pidfd, SIGKILL);
@@ -125,11 +129,9 @@ child_reap_pending(void)
 int
 child_reap(pid_t pid, int pidfd, int *status)
 {
-	struct timespec deadline;
+	struct timespec deadline = deadline_in_ms(REAP_MS);
 	int i;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += REAP_MS / 1000;
 	for (;;) {
 		struct pollfd pfd = { pidfd, POLLIN, 0 };
 		long left = deadline_ms_left(&deadline);

@@ -34,7 +34,7 @@ session_hook_env(struct session *s, const struct step *st, enum hook_kind kind, 
 	hook_env_addf(e, "POSTERN_CLIENT_PORT", "%u", s->client_port);
 	hook_env_add(e, "POSTERN_CLIENT_NAME", s->dns.client_name);
 	hook_env_add(e, "POSTERN_REVERSE_CLIENT_NAME", s->dns.reverse_client_name);
-	if (s->dns.resolve[0] != '\0')
+	if (fcrdns_looked_up(&s->dns))
 		hook_env_add(e, "POSTERN_CLIENT_RESOLVE", s->dns.resolve);
 	hook_env_add(e, "POSTERN_SERVER_ADDR", s->server_addr);
 	hook_env_addf(e, "POSTERN_SERVER_PORT", "%u", s->server_port);
@@ -45,12 +45,12 @@ session_hook_env(struct session *s, const struct step *st, enum hook_kind kind, 
 	hook_env_addf(e, "TCPREMOTEPORT", "%u", s->client_port);
 	hook_env_add(e, "TCPLOCALIP", s->server_addr);
 	hook_env_addf(e, "TCPLOCALPORT", "%u", s->server_port);
-	if (s->helo[0] != '\0')
+	if (session_greeted(s))
 		hook_env_add(e, "POSTERN_HELO", s->helo);
-	if (s->auth_user[0] != '\0')
+	if (session_authenticated(s))
 		hook_env_add(e, "POSTERN_AUTH_USER", s->auth_user);
-	if (kind == HOOK_AUTH && s->auth_mech[0] != '\0')
-		hook_env_add(e, "POSTERN_AUTH_MECHANISM", s->auth_mech);
+	if (kind == HOOK_AUTH)
+		hook_env_add_given(e, "POSTERN_AUTH_MECHANISM", s->auth_mech);
 	if (kind == HOOK_MAIL || s->in_transaction) {
 		hook_env_add(e, "POSTERN_MAIL_FROM", s->mail_from);
 		if (s->declared_size >= 0)
@@ -59,22 +59,18 @@ session_hook_env(struct session *s, const struct step *st, enum hook_kind kind, 
 		    s->body == BODY_BINARYMIME ? "BINARYMIME" : "7BIT");
 		if (s->smtputf8)
 			hook_env_add(e, "POSTERN_SMTPUTF8", "1");
-		if (s->dsn_ret[0] != '\0')
-			hook_env_add(e, "POSTERN_DSN_RET", s->dsn_ret);
-		if (s->dsn_envid[0] != '\0')
-			hook_env_add(e, "POSTERN_DSN_ENVID", s->dsn_envid);
+		hook_env_add_given(e, "POSTERN_DSN_RET", s->dsn_ret);
+		hook_env_add_given(e, "POSTERN_DSN_ENVID", s->dsn_envid);
 		esmtp_ext_env(s, e);
 	}
 	if (kind == HOOK_RCPT) {
-		if (s->rcpt_dsn.notify[0] != '\0')
-			hook_env_add(e, "POSTERN_DSN_NOTIFY", s->rcpt_dsn.notify);
-		if (s->rcpt_dsn.orcpt[0] != '\0')
-			hook_env_add(e, "POSTERN_DSN_ORCPT", s->rcpt_dsn.orcpt);
+		hook_env_add_given(e, "POSTERN_DSN_NOTIFY", s->rcpt_dsn.notify);
+		hook_env_add_given(e, "POSTERN_DSN_ORCPT", s->rcpt_dsn.orcpt);
 	}
 	if (kind == HOOK_RCPT)
 		hook_env_add(e, "POSTERN_RCPT", s->last_rcpt);
-	if (kind == HOOK_DATA && milter_step_quarantine()[0] != '\0')
-		hook_env_add(e, "POSTERN_QUARANTINE", milter_step_quarantine());
+	if (kind == HOOK_DATA)
+		hook_env_add_given(e, "POSTERN_QUARANTINE", milter_step_quarantine());
 	if (s->in_transaction) {
 		hook_env_addf(e, "POSTERN_RCPT_COUNT", "%d", s->nrcpts);
 		if (s->rcpts_len < RCPTS_ENV_MAX) {
@@ -118,7 +114,7 @@ session_refusal_text(enum hook_kind kind, const struct hook_result *res, char *o
 {
 	const char *text;
 
-	if (res->reply[0] != '\0') {
+	if (hook_result_has_reply(res)) {
 		/* a greeting can only be 554 or 421 (RFC 5321 3.1): keep the
 		 * hook's text, fix the code */
 		if (kind == HOOK_CONNECT)

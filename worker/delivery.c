@@ -161,7 +161,7 @@ deliver(struct session *s, struct data_reader *dr)
 	    res.verdict == HOOK_REJECT ? MSG_REJECTED : MSG_TEMPFAILED);
 	if (s->ep->protocol == PROTO_LMTP)
 		lmtp_replies(s, ok, &res);
-	else if (ok && res.reply[0] != '\0')
+	else if (ok && hook_result_has_reply(&res))
 		reply(s, "%s", res.reply);
 	else if (ok)
 		smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
@@ -265,8 +265,7 @@ smtp_bdat(struct session *s, const char *arg)
 			/* More than we could ever read: the stream cannot be
 			 * resynchronised, so the session ends. */
 			smtp_reply(s, 552, "5.3.4", "Error: chunk size too large");
-			smtp_reply(s, 421, "4.7.0", "%s Error: closing the connection", s->cfg->hostname);
-			s->quit = 1;
+			session_close_421(s, "closing the connection");
 			return;
 		}
 		n = n * 10 + (unsigned)(*p - '0');

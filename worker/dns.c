@@ -23,6 +23,7 @@
  */
 #include "autoconf.h"
 #include "dns.h"
+#include "address.h"
 #include "../common/deadline.h"
 #include "../common/log.h"
 
@@ -65,31 +66,7 @@ struct lookup {
 int
 dns_valid_hostname(const char *name)
 {
-	size_t i, label = 0, len = strlen(name);
-	int numeric = 1;
-
-	if (len == 0 || len > DNS_NAME_MAX)
-		return 0;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-		if (c == '.') {
-			if (label == 0 || name[i - 1] == '-')
-				return 0;
-			label = 0;
-			numeric = 1;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_'))
-			return 0;
-		if (c == '-' && label == 0)
-			return 0;
-		if (c < '0' || c > '9')
-			numeric = 0;
-		if (++label > 63)
-			return 0;
-	}
-	return label > 0 && name[len - 1] != '-' && !numeric;
+	return dotted_name_valid(name, strlen(name), DNS_NAME_MAX, NAME_UNDERSCORE | NAME_NOT_NUMERIC);
 }
 
 int

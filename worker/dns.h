@@ -27,6 +27,21 @@ struct fcrdns {
  * names are "unknown".  Never fails otherwise. */
 void fcrdns_lookup(const struct config *, const struct sockaddr *client, struct fcrdns *);
 
+/* Were the names looked up (reverse_lookup = yes)? */
+static inline int
+fcrdns_looked_up(const struct fcrdns *d)
+{
+	return d->resolve[0] != '\0';
+}
+
+/* The verified name for the log and the Received header: "" when the names
+ * were not looked up. */
+static inline const char *
+fcrdns_name(const struct fcrdns *d)
+{
+	return fcrdns_looked_up(d) ? d->client_name : "";
+}
+
 /* Is NAME (no final dot) usable as a host name: 1 to 253 octets, labels
  * of 1 to 63 letters, digits, '-' (not first or last) or '_', and a last
  * label that is not all digits (so no "192.0.2.1")?  Pure. */

@@ -15,7 +15,7 @@ void
 esmtp_ext_advertise(struct session *s)
 {
 	/* RFC 8689 2: only where the session itself is protected by TLS */
-	if (s->tls_info[0] != '\0')
+	if (session_has_tls(s))
 		smtp_reply_cont(s, 250, NULL, "REQUIRETLS");
 	/* RFC 9422 4: MAILMAX only when a session limit exists */
 	if (s->lim->max_transactions > 0)

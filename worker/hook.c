@@ -76,6 +76,13 @@ hook_env_add(struct hook_env *e, const char *name, const char *value)
 }
 
 void
+hook_env_add_given(struct hook_env *e, const char *name, const char *value)
+{
+	if (value != NULL && *value != '\0')
+		hook_env_add(e, name, value);
+}
+
+void
 hook_env_addf(struct hook_env *e, const char *name, const char *fmt, ...)
 {
 	char buf[256], *v = buf;

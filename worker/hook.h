@@ -40,6 +40,8 @@ struct hook_env {
 void hook_env_init(struct hook_env *);
 /* Add NAME=VALUE (VALUE NULL: skipped). */
 void hook_env_add(struct hook_env *, const char *name, const char *value);
+/* Add NAME=VALUE when VALUE was given: an empty value is no value. */
+void hook_env_add_given(struct hook_env *, const char *name, const char *value);
 void hook_env_addf(struct hook_env *, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void hook_env_free(struct hook_env *);
@@ -69,6 +71,13 @@ struct hook_result {
 	size_t prepend_len;
 	int prepend_lost;       /* more than fits in prepend: the rest is dropped */
 };
+
+/* Did the hook give its own reply line (RES->reply)? */
+static inline int
+hook_result_has_reply(const struct hook_result *res)
+{
+	return res->reply[0] != '\0';
+}
 
 /* A result that says HOOK_FAILED and holds nothing else. */
 void hook_result_init(struct hook_result *);

@@ -26,6 +26,7 @@
 #include "autoconf.h"
 #include "limits.h"
 #include "session.h"
+#include "../common/deadline.h"
 #include "../common/log.h"
 #include "../common/scoreboard.h"
 
@@ -33,7 +34,7 @@
 
 #define STRESS_POLL 5           /* seconds between stress checks while waiting */
 
-static time_t stress_checked;   /* when this worker last read the scoreboard */
+static time_t stress_checked;   /* the monotonic second this worker last read the scoreboard */
 
 static void
 check_stress(struct session *s)
@@ -42,7 +43,7 @@ check_stress(struct session *s)
 
 	if (s->stress || s->sb == NULL)
 		return;
-	if ((now = time(NULL)) == stress_checked)
+	if ((now = monotonic_now().tv_sec) == stress_checked)
 		return;
 	stress_checked = now;
 	if (scoreboard_count_busy(s->sb) >= s->cfg->max_workers)
@@ -52,21 +53,20 @@ check_stress(struct session *s)
 int
 limits_getline(struct session *s, char *line, size_t max, size_t *len)
 {
-	struct timespec start, now, deadline;
+	struct timespec start = monotonic_now();
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		time_t end = start.tv_sec + s->lim->command_timeout;
-		int rc;
+		/* again each time: stress mode shortens command_timeout */
+		struct timespec end = start, deadline;
+		int last, rc;
 
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		deadline = now;
-		deadline.tv_sec = now.tv_sec + STRESS_POLL < end ? now.tv_sec + STRESS_POLL : end;
-		deadline.tv_nsec = start.tv_nsec;
+		deadline_extend(&end, s->lim->command_timeout);
+		last = deadline_ms_left(&end) <= STRESS_POLL * 1000L;
+		deadline = last ? end : deadline_in(STRESS_POLL);
 		rc = netio_getline(s->io, line, max, len, &deadline);
 		if (rc != NETIO_TIMEOUT)
 			return rc;
-		if (deadline.tv_sec >= end)
+		if (last)
 			return NETIO_TIMEOUT;
 		check_stress(s);
 	}
@@ -93,9 +93,7 @@ limits_command(struct session *s, enum smtp_verb verb)
 		return 0;
 	log_info("too many junk commands (%d, limit %d%s): disconnecting", s->junk,
 	    s->lim->max_junk_commands, s->stress ? ", stress mode" : "");
-	smtp_reply(s, 421, "4.7.0", "%s Error: too many commands that move nothing forward",
-	    s->cfg->hostname);
-	s->quit = 1;
+	session_close_421(s, "too many commands that move nothing forward");
 	return -1;
 }
 
@@ -129,7 +127,5 @@ limits_bdat_drop(struct session *s, unsigned long long n)
 		return;
 	}
 	log_info("BDAT of %llu octets refused unread: disconnecting", n);
-	smtp_reply(s, 421, "4.7.0", "%s Error: closing the connection (the refused chunk was not read)",
-	    s->cfg->hostname);
-	s->quit = 1;
+	session_close_421(s, "closing the connection (the refused chunk was not read)");
 }

@@ -8,6 +8,8 @@
 #include "message.h"
 #include "header.h"
 #include "spool.h"
+#include "../common/growbuf.h"
+#include "../common/writeall.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -30,38 +32,13 @@ message_begin(struct message *m, int fd, long long len, int crlf, const char *di
 int
 message_add_header(struct message *m, const char *line, size_t len)
 {
-	size_t need = m->pending_len + len + 2;
-
-	if (need > m->pending_cap) {
-		size_t cap = m->pending_cap ? m->pending_cap * 2 : 1024;
-		char *p;
-		while (cap < need)
-			cap *= 2;
-		if ((p = realloc(m->pending, cap)) == NULL)
-			return -1;
-		m->pending = p;
-		m->pending_cap = cap;
-	}
+	if (growbuf_reserve(&m->pending, &m->pending_cap, m->pending_len + len + 2, 1024) < 0)
+		return -1;
 	memcpy(m->pending + m->pending_len, line, len);
 	m->pending_len += len;
 	if (m->crlf)
 		m->pending[m->pending_len++] = '\r';
 	m->pending[m->pending_len++] = '\n';
-	return 0;
-}
-
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
 	return 0;
 }
 
@@ -87,7 +64,7 @@ copy_range(int out, int in, long long off, long long len)
 		ssize_t n = pread(in, buf, len < COPY_BUF ? (size_t)len : COPY_BUF, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0 || write_all(out, buf, (size_t)n) < 0)
+		if (n <= 0 || write_all(out, buf, (size_t)n, NULL) < 0)
 			return -1;
 		off += n;
 		len -= n;
@@ -115,7 +92,7 @@ message_materialise(struct message *m)
 	if ((fd = spool_tmpfile(m->dir)) < 0)
 		return -1;
 	if (copy_range(fd, m->fd, 0, m->top) < 0 ||
-	    write_all(fd, m->pending, m->pending_len) < 0 ||
+	    write_all(fd, m->pending, m->pending_len, NULL) < 0 ||
 	    copy_range(fd, m->fd, m->top, m->len - m->top) < 0) {
 		close(fd);
 		return -1;

@@ -58,12 +58,12 @@ fill_macros(struct session *s, struct milter_macros *mm, struct macro_text *t)
 	mm->client_port = t->port;
 	mm->client_name = s->dns.client_name[0] ? s->dns.client_name : "unknown";
 	mm->client_ptr = s->dns.reverse_client_name[0] ? s->dns.reverse_client_name : "unknown";
-	if (s->auth_user[0]) {
+	if (session_authenticated(s)) {
 		mm->auth_type = s->auth_method;
 		mm->auth_authen = s->auth_user;
 	}
 	/* tls_info is "TLSv1.3 TLS_AES_256_GCM_SHA384" */
-	if (s->tls_info[0] && (sp = strchr(s->tls_info, ' ')) != NULL) {
+	if (session_has_tls(s) && (sp = strchr(s->tls_info, ' ')) != NULL) {
 		snprintf(t->tls_version, sizeof(t->tls_version), "%.*s", (int)(sp - s->tls_info), s->tls_info);
 		snprintf(t->cipher, sizeof(t->cipher), "%s", sp + 1);
 		mm->tls_version = t->tls_version;

@@ -46,10 +46,6 @@ struct netio {
 
 void netio_init(struct netio *, int fd, const sigset_t *waitmask, volatile int *abort_flag);
 
-/* The old name of deadline_in() (common/deadline.h), kept only until the
- * branches that still call it have merged: use deadline_in(). */
-#define netio_deadline(seconds) deadline_in(seconds)
-
 /*
  * Read one line (terminated by LF; a CR before it is removed) into LINE,
  * without the line end, NUL-terminated.  A line whose length including CRLF

@@ -21,6 +21,8 @@
 #include "milter_step.h"
 #include "pipeline.h"
 #include "rcpt_answers.h"
+#include "../common/deadline.h"
+#include "../common/growbuf.h"
 #include "../common/log.h"
 #include "../common/metrics.h"
 #include "../common/scoreboard.h"
@@ -67,12 +69,10 @@ void
 pipeline_count_step(const struct step *st, enum hook_kind kind, const struct hook_result *res,
     const struct timespec *t0)
 {
-	struct timespec t1;
 	enum metrics_step_outcome o;
 
 	if (metrics_shared == NULL)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	switch (res->verdict) {
 	case HOOK_ACCEPT: o = STEP_ACCEPT; break;
 	case HOOK_REJECT: o = STEP_REJECT; break;
@@ -80,8 +80,7 @@ pipeline_count_step(const struct step *st, enum hook_kind kind, const struct hoo
 	default: o = res->timed_out ? STEP_TIMEOUT : STEP_ERROR; break;
 	}
 	metrics_step(metrics_shared, metrics_find_step(metrics_shared, st->name),
-	    (enum metrics_stage)kind, o, (double)(t1.tv_sec - t0->tv_sec) +
-	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9);
+	    (enum metrics_stage)kind, o, monotonic_since(t0));
 }
 
 void
@@ -94,7 +93,7 @@ pipeline_run_step(struct session *s, const struct step *st, enum hook_kind kind,
 	if (metrics_shared == NULL) {
 		run_step(s, st, kind, msg, res);
 	} else {
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+		t0 = monotonic_now();
 		run_step(s, st, kind, msg, res);
 		pipeline_count_step(st, kind, res, &t0);
 	}
@@ -147,16 +146,8 @@ failure_accepted(const struct step *st, struct hook_result *res)
 static int
 headers_append(struct step_headers *h, const char *line, size_t len)
 {
-	if (h->len + len + 1 > h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 1024;
-		char *p;
-		while (cap < h->len + len + 1)
-			cap *= 2;
-		if ((p = realloc(h->p, cap)) == NULL)
-			return -1;
-		h->p = p;
-		h->cap = cap;
-	}
+	if (growbuf_reserve(&h->p, &h->cap, h->len + len + 1, 1024) < 0)
+		return -1;
 	memcpy(h->p + h->len, line, len);
 	h->len += len;
 	h->p[h->len++] = '\n';
@@ -338,7 +329,7 @@ session_deliver(struct session *s, struct hook_result *res, const char **decider
 			break;
 		if (took && !passed && steps[i]->kind != STEP_MILTER)
 			taken = 1;
-		if (res->verdict == HOOK_ACCEPT && res->reply[0] != '\0')
+		if (res->verdict == HOOK_ACCEPT && hook_result_has_reply(res))
 			strlcpy(reply, res->reply, sizeof(reply));
 		take_headers(steps[i], res, NULL, &m);
 	}

@@ -43,6 +43,7 @@
 #define ANSWER_MAX      65536   /* rcpt_action= lines (rcpt_answers.c) and action= */
 #define BACKOFF_MIN     0.5
 #define BACKOFF_MAX     30.0
+#define EXIT_GRACE_MS   1000    /* a policy server's time to exit at EOF */
 #define STDERR_BUDGET   65536   /* bytes of stderr read per call: a flood cannot keep us */
 
 struct coproc {
@@ -69,15 +70,6 @@ procs_init(void)
 		procs[i].fd = procs[i].errfd = -1;
 	}
 	procs_ready = 1;
-}
-
-static double
-now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 static void
@@ -112,7 +104,7 @@ stop_process(struct coproc *cp, const char *name, int failed, int graceful)
 		int status, pidfd = (int)syscall(SYS_pidfd_open, cp->pid, 0);
 		struct pollfd pfd = { pidfd, POLLIN, 0 };
 		if (waitpid(cp->pid, &status, WNOHANG) == 0) {
-			if (!graceful || pidfd < 0 || poll(&pfd, 1, 1000) <= 0)
+			if (!graceful || pidfd < 0 || poll(&pfd, 1, EXIT_GRACE_MS) <= 0)
 				child_kill_group(cp->pid, pidfd);
 			child_reap(cp->pid, pidfd, &status);
 		}
@@ -127,7 +119,7 @@ stop_process(struct coproc *cp, const char *name, int failed, int graceful)
 	if (failed) {
 		cp->backoff = cp->backoff == 0 ? BACKOFF_MIN :
 		    (cp->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : cp->backoff * 2);
-		cp->retry_at = now_s() + cp->backoff;
+		cp->retry_at = monotonic_seconds() + cp->backoff;
 	}
 }
 
@@ -325,8 +317,7 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 		procs_init();
 	cp = &procs[st - cfg->steps];
 	hook_result_init(res);
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += cmd->timeout;
+	deadline = deadline_in(cmd->timeout);
 
 	/* The request: the name=value lines, an empty line. */
 	if ((req = malloc(attrslen + 2)) == NULL)
@@ -339,9 +330,9 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 	 * other side meanwhile: one retry on a fresh one. */
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (cp->fd < 0) {
-			if (now_s() < cp->retry_at) {
+			if (monotonic_seconds() < cp->retry_at) {
 				log_warn("hook %s: failing repeatedly; next start in %.1f s: temporary failure",
-				    name, cp->retry_at - now_s());
+				    name, cp->retry_at - monotonic_seconds());
 				break;
 			}
 			if (start(cp, cfg, st, kind, &deadline) < 0) {

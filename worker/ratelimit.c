@@ -25,12 +25,7 @@ ratelimit_init(struct rates *r)
 int
 ratelimit_exempt(const struct limits *lim, const struct sockaddr *sa)
 {
-	int i;
-
-	for (i = 0; i < lim->nlimit_exempt; i++)
-		if (netaddr_in_cidr(sa, &lim->limit_exempt[i]))
-			return 1;
-	return 0;
+	return netaddr_in_cidrs(sa, lim->limit_exempt, lim->nlimit_exempt);
 }
 
 unsigned
@@ -56,30 +51,36 @@ over(struct session *s, enum rate_kind kind, unsigned n, int max, int window)
 	return count > (unsigned)max ? count : 0;
 }
 
-int
-ratelimit_mail(struct session *s)
+/* One more event of KIND in the client's last minute: over MAX (the
+ * setting KEY), log "refused: N WHAT in a minute" and return 1. */
+static int
+refused_this_minute(struct session *s, enum rate_kind kind, int max, const char *what,
+    const char *key)
 {
-	unsigned n = over(s, RATE_MESSAGE, 1, s->lim->max_message_rate, MINUTE);
+	unsigned n = over(s, kind, 1, max, MINUTE);
 
 	if (n == 0)
 		return 0;
-	log_warn("refused: %u messages in a minute from [%s] (max_message_rate %d)", n,
-	    s->client_addr, s->lim->max_message_rate);
-	smtp_reply(s, 421, "4.7.0", "%s Error: too much mail from your address, try again later",
-	    s->cfg->hostname);
-	s->quit = 1;
+	log_warn("refused: %u %s in a minute from [%s] (%s %d)", n, what, s->client_addr, key, max);
+	return 1;
+}
+
+int
+ratelimit_mail(struct session *s)
+{
+	if (!refused_this_minute(s, RATE_MESSAGE, s->lim->max_message_rate, "messages",
+	    "max_message_rate"))
+		return 0;
+	session_close_421(s, "too much mail from your address, try again later");
 	return -1;
 }
 
 int
 ratelimit_rcpt(struct session *s)
 {
-	unsigned n = over(s, RATE_RECIPIENT, 1, s->lim->max_recipient_rate, MINUTE);
-
-	if (n == 0)
+	if (!refused_this_minute(s, RATE_RECIPIENT, s->lim->max_recipient_rate, "recipients",
+	    "max_recipient_rate"))
 		return 0;
-	log_warn("refused: %u recipients in a minute from [%s] (max_recipient_rate %d)", n,
-	    s->client_addr, s->lim->max_recipient_rate);
 	smtp_reply(s, 452, "4.7.1", "Error: too many recipients from your address, try again later");
 	return -1;
 }
@@ -98,8 +99,7 @@ ratelimit_auth(struct session *s)
 	log_warn("auth: refused: %u failures in an hour from [%s] (max_auth_failure_rate %d)", n,
 	    s->client_addr, s->lim->max_auth_failure_rate);
 	smtp_reply(s, 454, "4.7.0", "Error: too many authentication failures from your address, try again later");
-	smtp_reply(s, 421, "4.7.0", "%s Error: closing the connection", s->cfg->hostname);
-	s->quit = 1;
+	session_close_421(s, "closing the connection");
 	return -1;
 }
 

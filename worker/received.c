@@ -27,7 +27,7 @@ received_write(struct session *s, const char *queue_id)
 	char with[200];
 	const char *v6 = strchr(s->client_addr, ':') != NULL ? "IPv6:" : "";
 	/* "(NAME [IP])" once the name was looked up; "([IP])" with reverse_lookup = no */
-	const char *name = s->dns.resolve[0] != '\0' ? s->dns.client_name : "";
+	const char *name = fcrdns_name(&s->dns);
 	const char *sp = name[0] != '\0' ? " " : "";
 	time_t now = time(NULL);
 	struct tm tm;

@@ -127,6 +127,13 @@ session_gone(struct session *s, int rc, const char *timeout_why, const char *los
 	s->quit = 1;
 }
 
+void
+session_close_421(struct session *s, const char *why)
+{
+	smtp_reply(s, 421, "4.7.0", "%s Error: %s", s->cfg->hostname, why);
+	s->quit = 1;
+}
+
 /* 12 characters from 31, uniform: one arc4random_buf (libbsd asks the
  * kernel for the pid at every call, to notice a fork), bytes of 248 and
  * above skipped (248 = 8 * 31). */
@@ -189,7 +196,7 @@ session_open(struct session *s, const struct config *cfg, const struct tls_serve
 	netaddr_format((const struct sockaddr *)&conn->server, s->server_addr,
 	    sizeof(s->server_addr), &s->server_port);
 	fcrdns_lookup(cfg, (const struct sockaddr *)&conn->client, &s->dns);    /* bounded */
-	log_info("connect from %s[%s]:%u to %s%s%s%s", s->dns.resolve[0] ? s->dns.client_name : "",
+	log_info("connect from %s[%s]:%u to %s%s%s%s", fcrdns_name(&s->dns),
 	    s->client_addr, s->client_port, ep->name, s->dns.note[0] ? " (" : "", s->dns.note,
 	    s->dns.note[0] ? ")" : "");
 	s->sb = conn->sb;

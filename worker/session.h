@@ -114,11 +114,18 @@ session_authenticated(const struct session *s)
 	return s->auth_user[0] != '\0';
 }
 
+/* Did an accepting hook give the text for the positive reply? */
+static inline int
+session_has_accept_text(const struct session *s)
+{
+	return s->accept_text[0] != '\0';
+}
+
 /* The text for a positive reply: an accepting hook's, else DFLT. */
 static inline const char *
 session_accept_text(const struct session *s, const char *dflt)
 {
-	return s->accept_text[0] != '\0' ? s->accept_text : dflt;
+	return session_has_accept_text(s) ? s->accept_text : dflt;
 }
 
 /* An accepted connection, as the worker hands it to a session. */
@@ -169,6 +176,9 @@ void smtp_reply_cont(struct session *, int code, const char *enh, const char *fm
  * no line), and end the session.
  */
 void session_gone(struct session *, int rc, const char *timeout_why, const char *lost_why);
+/* Refuse to go on (a limit, a stream that cannot be resynchronised): reply
+ * "421 4.7.0 HOSTNAME Error: WHY" and end the session. */
+void session_close_421(struct session *, const char *why);
 
 /* Queue a whole reply line "CODE TEXT" as a hook wrote it (the code is the
  * first 3 characters of FMT's output), counted as smtp_reply() does. */

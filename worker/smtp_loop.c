@@ -295,7 +295,7 @@ greet(struct session *s)
 		s->quit = 1;
 		return;
 	}
-	if (s->accept_text[0] != '\0')       /* the connect hook's greeting */
+	if (session_has_accept_text(s))         /* the connect hook's greeting */
 		smtp_reply(s, 220, NULL, "%s", s->accept_text);
 	else
 		smtp_reply(s, 220, NULL, "%s %s", s->cfg->hostname, s->cfg->banner);

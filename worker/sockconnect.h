@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 
 /* A connected non-blocking, close-on-exec socket, or -1 with the reason in
- * WHY.  DEADLINE is on CLOCK_MONOTONIC (netio_deadline). */
+ * WHY.  DEADLINE is on CLOCK_MONOTONIC (deadline_in, common/deadline.h). */
 int sock_connect(const char *spec, const struct timespec *deadline, char *why,
     size_t whylen);
 /* The same for an address already parsed. */

@@ -12,6 +12,7 @@
 #include "ratelimit.h"
 #include "esmtp_ext.h"
 #include "esmtp_params.h"
+#include "../common/growbuf.h"
 #include "../common/log.h"
 
 #include <stdio.h>
@@ -84,6 +85,25 @@ params_error(struct session *s, const struct esmtp_status *st)
 	}
 }
 
+/* The path of MAIL (SENDER) or RCPT into BUF: 0, or -1 after the error
+ * reply, BUF emptied.  UTF-8 in a sender is parsed here and refused by
+ * smtp_mail unless SMTPUTF8 was given. */
+static int
+parse_path(struct session *s, const char *arg, int sender, char *buf, size_t len,
+    const char **params)
+{
+	const char *why;
+	enum path_error e;
+
+	e = smtp_parse_path(arg, sender ? "FROM:" : "TO:", sender, !sender, sender || s->smtputf8,
+	    buf, len, params, &why);
+	if (e == PATH_OK)
+		return 0;
+	buf[0] = '\0';
+	path_error(s, e, why, sender);
+	return -1;
+}
+
 static int
 has_8bit(const char *p)
 {
@@ -96,10 +116,9 @@ has_8bit(const char *p)
 void
 smtp_mail(struct session *s, const char *arg)
 {
-	const char *params, *why;
+	const char *params;
 	struct mail_params mp;
 	struct esmtp_status st;
-	enum path_error e;
 
 	/* EHLO and AUTH were checked by the command table (smtp_loop.c) */
 	if (s->in_transaction) {
@@ -108,18 +127,13 @@ smtp_mail(struct session *s, const char *arg)
 	}
 	if (ratelimit_mail(s) < 0)
 		return;
-	/* UTF-8 is parsed here and refused below unless SMTPUTF8 was given. */
-	e = smtp_parse_path(arg, "FROM:", 1, 0, 1, s->mail_from, sizeof(s->mail_from), &params, &why);
-	if (e != PATH_OK) {
-		s->mail_from[0] = '\0';
-		path_error(s, e, why, 1);
+	if (parse_path(s, arg, 1, s->mail_from, sizeof(s->mail_from), &params) < 0)
 		return;
-	}
 	if (!esmtp_ext_mail_allowed(s)) {
 		s->mail_from[0] = '\0';
 		return;
 	}
-	if (mail_params_parse(params, (s->esmtp ? ESMTP_EHLO : 0) | (s->tls_info[0] != '\0' ? ESMTP_TLS : 0),
+	if (mail_params_parse(params, (s->esmtp ? ESMTP_EHLO : 0) | (session_has_tls(s) ? ESMTP_TLS : 0),
 	    s->lim->max_message_size, &mp, &st) < 0) {
 		if (st.error == ESMTP_TOO_BIG)
 			log_info("reject: MAIL from=<%s> SIZE=%s exceeds the limit of %lld",
@@ -162,16 +176,8 @@ append_line(char **buf, size_t *len, size_t *cap, const char *line)
 {
 	size_t l = strlen(line);
 
-	if (*len + l + 2 > *cap) {
-		size_t c = *cap ? *cap * 2 : 1024;
-		char *p;
-		while (c < *len + l + 2)
-			c *= 2;
-		if ((p = realloc(*buf, c)) == NULL)
-			return -1;
-		*buf = p;
-		*cap = c;
-	}
+	if (growbuf_reserve(buf, cap, *len + l + 2, 1024) < 0)
+		return -1;
 	memcpy(*buf + *len, line, l);
 	*len += l;
 	(*buf)[(*len)++] = '\n';
@@ -195,17 +201,11 @@ add_rcpt(struct session *s, const char *rcpt, const struct rcpt_params *rp)
 void
 smtp_rcpt(struct session *s, const char *arg)
 {
-	const char *params, *why;
+	const char *params;
 	struct esmtp_status st;
-	enum path_error e;
 
-	e = smtp_parse_path(arg, "TO:", 0, 1, s->smtputf8, s->last_rcpt, sizeof(s->last_rcpt),
-	    &params, &why);
-	if (e != PATH_OK) {
-		s->last_rcpt[0] = '\0';
-		path_error(s, e, why, 0);
+	if (parse_path(s, arg, 0, s->last_rcpt, sizeof(s->last_rcpt), &params) < 0)
 		return;
-	}
 	if (rcpt_params_parse(params, s->esmtp, &s->rcpt_dsn, &st) < 0) {
 		s->last_rcpt[0] = '\0';
 		params_error(s, &st);

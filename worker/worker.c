@@ -20,6 +20,7 @@
 #include "../common/log.h"
 #include "../common/netaddr.h"
 #include "../common/scoreboard.h"
+#include "../common/signals.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -108,29 +109,16 @@ no_new_privs(void)
 static void
 setup_signals(sigset_t *waitmask)
 {
-	struct sigaction sa;
-	sigset_t block;
+	static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1, 0 };
+	sigset_t none;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);           /* reload is the master's business */
-	sa.sa_handler = SIG_DFL;
-	sigaction(SIGCHLD, &sa, NULL);
-
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);                /* reload is the master's business */
+	signal(SIGCHLD, SIG_DFL);
 	/* Blocked all the time (they were blocked since fork, so none is
-	 * lost), let through only while waiting: waitmask. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGUSR1);
-	sigprocmask(SIG_SETMASK, &block, NULL);
-	sigemptyset(waitmask);
+	 * lost), let through only while waiting: waitmask (empty). */
+	sigemptyset(&none);
+	signals_catch(sigs, on_signal, &none, waitmask);
 }
 
 /* Over max_connections_per_client or max_connection_rate: 421 and close,
@@ -154,17 +142,6 @@ refuse(const struct worker_args *a, const struct endpoint *ep, int fd,
 	if (send(fd, line, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 		/* nothing more to do: the connection is closed next */
 	}
-}
-
-static int
-trusted_proxy(const struct endpoint *ep, const struct sockaddr *peer)
-{
-	int i;
-
-	for (i = 0; i < ep->nproxy_trusted; i++)
-		if (netaddr_in_cidr(peer, &ep->proxy_trusted[i]))
-			return 1;
-	return 0;
 }
 
 static void
@@ -200,7 +177,8 @@ serve(const struct worker_args *a, const struct listener *l, const sigset_t *wai
 	/* Behind a load balancer: the client's address comes in the PROXY
 	 * header, before anything else, and only from a trusted proxy.  Others
 	 * are served as direct clients; a PROXY line from them is no command. */
-	if (conn.ep->proxy_protocol && trusted_proxy(conn.ep, (struct sockaddr *)&conn.client)) {
+	if (conn.ep->proxy_protocol && netaddr_in_cidrs((struct sockaddr *)&conn.client,
+	    conn.ep->proxy_trusted, conn.ep->nproxy_trusted)) {
 		struct timespec deadline;
 		char why[256], host[64];
 		unsigned port;

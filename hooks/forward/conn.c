@@ -6,6 +6,7 @@
  * started by STARTTLS, verified against --tls-ca when given.
  */
 #include "conn.h"
+#include "../../common/deadline.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,25 +30,16 @@ conn_init(struct conn *c)
 	c->why[0] = '\0';
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* Wait for EVENTS until the deadline: 0, or CONN_IO / CONN_TIMEOUT. */
 static int
-wait_fd(struct conn *c, short events, long long deadline)
+wait_fd(struct conn *c, short events, const struct timespec *deadline)
 {
 	struct pollfd pfd = { c->fd, events, 0 };
-	long long left;
+	long left;
 	int rc;
 
 	for (;;) {
-		if ((left = deadline - now_ms()) <= 0) {
+		if ((left = deadline_ms_left(deadline)) <= 0) {
 			snprintf(c->why, sizeof(c->why), "timed out");
 			return CONN_TIMEOUT;
 		}
@@ -59,6 +51,21 @@ wait_fd(struct conn *c, short events, long long deadline)
 			return CONN_IO;
 		}
 	}
+}
+
+/* A GnuTLS record call's result *N as send() or recv() would give it: -1
+ * with EAGAIN for "again"; CONN_IO (with the reason) for a TLS error. */
+static int
+tls_status(struct conn *c, ssize_t *n)
+{
+	if (*n == GNUTLS_E_AGAIN || *n == GNUTLS_E_INTERRUPTED) {
+		*n = -1;
+		errno = EAGAIN;
+	} else if (*n < 0) {
+		snprintf(c->why, sizeof(c->why), "TLS: %s", gnutls_strerror((int)*n));
+		return CONN_IO;
+	}
+	return 0;
 }
 
 static int
@@ -127,7 +134,8 @@ conn_open(struct conn *c, const char *spec, int timeout)
 	}
 	rc = connect(c->fd, (struct sockaddr *)&ss, len);
 	if (rc < 0 && errno == EINPROGRESS) {
-		if ((rc = wait_fd(c, POLLOUT, now_ms() + (long long)timeout * 1000)) < 0) {
+		struct timespec deadline = deadline_in(timeout);
+		if ((rc = wait_fd(c, POLLOUT, &deadline)) < 0) {
 			conn_close(c);
 			return rc;
 		}
@@ -147,7 +155,7 @@ conn_open(struct conn *c, const char *spec, int timeout)
 int
 conn_write(struct conn *c, const char *buf, size_t n, int timeout)
 {
-	long long deadline = now_ms() + (long long)timeout * 1000;
+	struct timespec deadline = deadline_in(timeout);
 	size_t off = 0;
 	int rc;
 
@@ -159,12 +167,8 @@ conn_write(struct conn *c, const char *buf, size_t n, int timeout)
 		ssize_t w;
 		if (c->tls != NULL) {
 			w = gnutls_record_send(c->tls, buf + off, n - off);
-			if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)
-				w = -1, errno = EAGAIN;
-			else if (w < 0) {
-				snprintf(c->why, sizeof(c->why), "TLS: %s", gnutls_strerror((int)w));
-				return CONN_IO;
-			}
+			if ((rc = tls_status(c, &w)) < 0)
+				return rc;
 		} else {
 			w = send(c->fd, buf + off, n - off, MSG_NOSIGNAL);
 		}
@@ -176,7 +180,7 @@ conn_write(struct conn *c, const char *buf, size_t n, int timeout)
 			snprintf(c->why, sizeof(c->why), "write: %s", strerror(errno));
 			return CONN_IO;
 		}
-		if ((rc = wait_fd(c, POLLOUT, deadline)) < 0)
+		if ((rc = wait_fd(c, POLLOUT, &deadline)) < 0)
 			return rc;
 	}
 	return CONN_OK;
@@ -207,7 +211,7 @@ conn_command(struct conn *c, int timeout, const char *fmt, ...)
 
 /* Read what is there (after waiting up to the deadline): > 0, or an error. */
 static int
-read_some(struct conn *c, long long deadline)
+read_some(struct conn *c, const struct timespec *deadline)
 {
 	ssize_t n;
 	int rc;
@@ -219,12 +223,8 @@ read_some(struct conn *c, long long deadline)
 	for (;;) {
 		if (c->tls != NULL) {
 			n = gnutls_record_recv(c->tls, c->in + c->inlen, sizeof(c->in) - c->inlen);
-			if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
-				n = -1, errno = EAGAIN;
-			else if (n < 0) {
-				snprintf(c->why, sizeof(c->why), "TLS: %s", gnutls_strerror((int)n));
-				return CONN_IO;
-			}
+			if ((rc = tls_status(c, &n)) < 0)
+				return rc;
 		} else {
 			n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, 0);
 		}
@@ -248,7 +248,7 @@ read_some(struct conn *c, long long deadline)
 int
 conn_reply(struct conn *c, struct reply *r, int timeout)
 {
-	long long deadline = now_ms() + (long long)timeout * 1000;
+	struct timespec deadline = deadline_in(timeout);
 	enum reply_err e;
 	int rc;
 
@@ -268,7 +268,7 @@ conn_reply(struct conn *c, struct reply *r, int timeout)
 			    reply_strerror(e));
 			return CONN_GARBAGE;
 		}
-		if ((rc = read_some(c, deadline)) < 0)
+		if ((rc = read_some(c, &deadline)) < 0)
 			return rc;
 	}
 }
@@ -277,7 +277,7 @@ int
 conn_starttls(struct conn *c, gnutls_certificate_credentials_t cred, const char *name,
     int verify, int timeout)
 {
-	long long deadline = now_ms() + (long long)timeout * 1000;
+	struct timespec deadline = deadline_in(timeout);
 	int rc;
 
 	if (c->inlen > 0) {     /* bytes after the 220: an injection attempt */
@@ -318,7 +318,7 @@ conn_starttls(struct conn *c, gnutls_certificate_credentials_t cred, const char 
 			return CONN_IO;
 		}
 		if ((rc = wait_fd(c, gnutls_record_get_direction(c->tls) ? POLLOUT : POLLIN,
-		    deadline)) < 0)
+		    &deadline)) < 0)
 			return rc;
 	}
 }

@@ -204,10 +204,10 @@ xclient(struct fwd *f, const struct preq *q, struct answer *a)
 	snprintf(addr, sizeof(addr), "%s%s", strchr(ca, ':') != NULL ? "IPV6:" : "", ca);
 	if (ca[0] == '\0' || xtext_encode(addr, NULL, addr, sizeof(addr)) < 0)
 		strcpy(addr, "[UNAVAILABLE]");
-	if (preq_get(q, "helo_name")[0] == '\0' ||
+	if (!preq_has(q, "helo_name") ||
 	    xtext_encode(preq_get(q, "helo_name"), NULL, helo, sizeof(helo)) < 0)
 		strcpy(helo, "[UNAVAILABLE]");
-	if (preq_get(q, "sasl_username")[0] == '\0' ||
+	if (!preq_has(q, "sasl_username") ||
 	    xtext_encode(preq_get(q, "sasl_username"), NULL, login, sizeof(login)) < 0)
 		strcpy(login, "[UNAVAILABLE]");
 	snprintf(port, sizeof(port), "%.5s", preq_get(q, "client_port"));
@@ -306,7 +306,7 @@ open_transaction(struct fwd *f, const struct preq *q, struct answer *a)
 		if (session_open(f, a) < 0 || xclient(f, q, a) < 0)
 			return -1;
 		if (mail_params(f, q, params, sizeof(params), a) < 0) {
-			if (a->action[0] == '\0')
+			if (!fwd_answered(a))
 				fwd_answer(a, "451 4.3.0 MAIL FROM parameters too long");
 			return -1;
 		}

@@ -49,6 +49,13 @@ struct answer {
 	char action[600];
 };
 
+/* Was an answer given ("" until then)? */
+static inline int
+fwd_answered(const struct answer *a)
+{
+	return a->action[0] != '\0';
+}
+
 void fwd_answer_reply(struct answer *a, const struct reply *r);
 void fwd_answer(struct answer *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

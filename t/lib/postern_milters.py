@@ -25,6 +25,9 @@ The milters:
                                      (EICAR) and clamav-milter in front
     SpamAssassin(dir)                spamd (local tests only) and
                                      spamass-milter in front
+    Recorder(dir, mode)              t/lib/milter_recorder.py (python3-milter:
+                                     see python_with_milter()), recording
+                                     every event to a file
 
 Python 3 standard library only; postern_dnsmasq for the DNS server.
 """
@@ -35,17 +38,20 @@ import re
 import shutil
 import signal
 import socket
+import json
 import subprocess
+import sys
 import time
 
 from postern_dnsmasq import Dnsmasq, free_address
 from postern_test import free_port
 
 __all__ = ['missing', 'stop_all', 'Milter', 'Rspamd', 'DKIMKey', 'OpenDKIM', 'OpenDMARC', 'ClamAV', 'SpamAssassin',
-           'GTUBE', 'EICAR', 'txt_record', 'Dnsmasq', 'free_address']
+           'Recorder', 'python_with_milter', 'GTUBE', 'EICAR', 'txt_record', 'Dnsmasq', 'free_address']
 
 IS_ROOT = os.geteuid() == 0
 START_TIMEOUT = 90          # seconds; a loaded machine, a cold cache
+RECORDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'milter_recorder.py')
 GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X'
 EICAR = r'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'
 
@@ -448,3 +454,48 @@ class SpamAssassin(Milter):
         self.spawn('spamass-milter', ['spamass-milter', '-p', 'inet:%d@127.0.0.1' % self.port, '-r', str(reject),
                                       '--', '-d', '127.0.0.1', '-p', str(self.spamd_port)])
         self.ready()
+
+
+# ---------------------------------------------------------------------------
+# the python3-milter recorder
+
+def python_with_milter():
+    """A python3 that can import Debian's python3-milter (the one running
+    the test, or /usr/bin/python3), or None."""
+    for exe in (sys.executable, '/usr/bin/python3'):
+        if exe and subprocess.run([exe, '-c', 'import Milter'], capture_output=True).returncode == 0:
+            return exe
+    return None
+
+
+class Recorder(Milter):
+    """t/lib/milter_recorder.py in MODE (default, symlist, noreply,
+    leadspc: see there), run by EXE (python_with_milter()), writing every
+    event it sees as a JSON line to DIR/events-MODE.jsonl (.log)."""
+    packages = 'python3-milter'
+    name = 'milter_recorder'
+
+    def __init__(self, dir, mode='default', exe=None):
+        Milter.__init__(self, dir)
+        self.exe = exe or python_with_milter()
+        if self.exe is None:
+            raise RuntimeError('python3-milter missing: apt-get install python3-milter')
+        self.log = self.path('events-%s.jsonl' % mode)
+        self.spawn('recorder-' + mode, [self.exe, RECORDER, str(self.port), self.log, mode])
+        self.ready()
+
+    def events(self, until='close', timeout=10):
+        """The events recorded since the last reset, once UNTIL was seen
+        (or TIMEOUT seconds passed)."""
+        end = time.monotonic() + timeout
+        while True:
+            evs = []
+            if os.path.exists(self.log):
+                with open(self.log) as f:
+                    evs = [json.loads(line) for line in f if line.endswith('\n')]
+            if any(e['ev'] == until for e in evs) or time.monotonic() > end:
+                return evs
+            time.sleep(0.05)
+
+    def reset(self):
+        open(self.log, 'w').close()
