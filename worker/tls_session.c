@@ -46,16 +46,6 @@ wait_for(int fd, int write, const struct timespec *deadline)
 	}
 }
 
-/* While the handshake writes a flight (ServerHello to Finished and the
- * session tickets: three writes in GnuTLS), the socket is corked so that
- * the flight leaves in one segment instead of three, each of which woke
- * the client; it is uncorked (sent) before every wait for the client. */
-static void
-cork(int fd, int on)
-{
-	setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
-}
-
 /* After the client's hello: the certificate for the name it asked for. */
 static int
 choose_certificate(gnutls_session_t s)
@@ -103,16 +93,12 @@ tls_accept(struct netio *io, const struct tls_server *ts,
 	    GNUTLS_CERT_REQUEST : GNUTLS_CERT_IGNORE);
 	gnutls_handshake_set_timeout(s, 0);
 	gnutls_transport_set_int(s, io->fd);
-	cork(io->fd, 1);
 	for (;;) {
 		rc = gnutls_handshake(s);
 		if (rc == GNUTLS_E_SUCCESS)
 			break;
 		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
-			int dir = gnutls_record_get_direction(s);
-			if (dir == 0)
-				cork(io->fd, 0);
-			if (wait_for(io->fd, dir, deadline) < 0) {
+			if (wait_for(io->fd, gnutls_record_get_direction(s), deadline) < 0) {
 				snprintf(why, whylen, "TLS handshake timed out");
 				if (metrics_shared != NULL)
 					if (metrics_shared != NULL)
@@ -120,13 +106,10 @@ tls_accept(struct netio *io, const struct tls_server *ts,
 				gnutls_deinit(s);
 				return -1;
 			}
-			if (dir == 0)
-				cork(io->fd, 1);
 			continue;
 		}
 		if (!gnutls_error_is_fatal(rc))
 			continue;       /* e.g. a warning alert */
-		cork(io->fd, 0);
 		snprintf(why, whylen, "TLS handshake failed: %s", gnutls_strerror(rc));
 		if (metrics_shared != NULL)
 			metrics_add(metrics_shared, &metrics_shared->tls[TLS_FAILED], 1);
@@ -135,7 +118,6 @@ tls_accept(struct netio *io, const struct tls_server *ts,
 		gnutls_deinit(s);
 		return -1;
 	}
-	cork(io->fd, 0);
 	netio_set_tls(io, s);
 	if (metrics_shared != NULL)
 		metrics_add(metrics_shared, &metrics_shared->tls[gnutls_session_is_resumed(s) ?
