@@ -2,7 +2,8 @@
 /*
  * noop-policy.c - the persistent no-op hook in C: reads each request of the
  * Postfix policy protocol (and the size=N bytes of message after a
- * postern_data request) and answers action=OK.  bench/run compiles it to
+ * postern_data request; other requests carry the client's SIZE= in size=
+ * with nothing after them) and answers action=OK.  bench/run compiles it to
  * measure what Postern itself costs with a hook that costs nothing.
  */
 #define _GNU_SOURCE
@@ -20,6 +21,7 @@ main(void)
 	for (;;) {
 		char *end = NULL, *p;
 		unsigned long size = 0;
+		int data = 0;
 
 		while (!(len > 0 && buf[0] == '\n') && (end = memmem(buf, len, "\n\n", 2)) == NULL) {
 			ssize_t n;
@@ -34,6 +36,10 @@ main(void)
 		for (p = buf; p < end; p = strchr(p, '\n') + 1)
 			if (strncmp(p, "size=", 5) == 0)
 				size = strtoul(p + 5, NULL, 10);
+			else if (strncmp(p, "request=postern_data\n", 21) == 0)
+				data = 1;
+		if (!data)      /* size= of MAIL FROM SIZE=: no bytes follow */
+			size = 0;
 		end += 2;
 		memmove(buf, end, len - (size_t)(end - buf));
 		len -= (size_t)(end - buf);

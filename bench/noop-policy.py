@@ -23,7 +23,8 @@ while True:
     else:
         head, buf = buf[:end + 1], buf[end + 2:]
     m = SIZE.search(head)
-    need = int(m.group(1)) if m else 0
+    data = (b"\n" + head).find(b"\nrequest=postern_data\n") >= 0    # else size= is MAIL FROM's SIZE=
+    need = int(m.group(1)) if m and data else 0
     while len(buf) < need:
         chunk = os.read(0, min(65536, need - len(buf)))
         if not chunk:
