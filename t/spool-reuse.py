@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: ISC
-# spool-reuse.py - a worker keeps its spool file, emptied, for its next
+# spool-reuse.py - a worker keeps its spool file for its next
 # session (worker/spool.c), except when an exec data step was handed its
 # descriptor.  One worker; the spool file seen in /proc/WORKER/fd during
 # each session: with the persistent data step it is the same inode in the

@@ -3,8 +3,8 @@
  * spool.c - one anonymous spool file per session (O_TMPFILE, or a file
  * unlinked at once where that is not supported), truncated and reused for
  * each message.  It is never linked into the file system, so a crash leaves
- * nothing behind.  At the end of a session the worker keeps the file,
- * emptied, for its next session (creating an inode per connection cost
+ * nothing behind.  At the end of a session the worker keeps the file
+ * for its next session (creating an inode per connection cost
  * more system time than the rest of a 100 KiB message's spooling), unless
  * a program was handed its descriptor (an exec data step's stdin): that
  * program, or something it left behind, must not see the next session.
