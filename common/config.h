@@ -101,6 +101,9 @@ struct step {
 	struct hook_command cmd;        /* exec and policy steps */
 	int legacy;                     /* a [hooks] key: cmd is a copy of hooks[k], not owned */
 	int on_error_accept;            /* a failure of this step counts as accept */
+	/* persistent steps: " name name " of the attributes asked for
+	 * (attributes =), "" for all */
+	char attributes[512];
 	struct milter_conf milter;      /* milter steps */
 };
 

@@ -258,11 +258,41 @@ load_stages(struct loader *ld, const char *section, const char *v, unsigned *sta
 	return 0;
 }
 
-/* [hook.NAME]: stage, command, persistent, timeout, on_error. */
+/* attributes = NAME...: the policy attributes a persistent step wants, as
+ * " name name " (lower case: Postfix's names and postern_*). */
+static int
+load_attributes(struct loader *ld, const char *section, const char *v, struct step *st)
+{
+	size_t o = 0, i;
+
+	st->attributes[o++] = ' ';
+	while (*v != '\0') {
+		size_t n = strcspn(v, " \t,");
+		for (i = 0; i < n; i++)
+			if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '_'))
+				return loader_fail(ld, section, "attributes",
+				    "'%.*s' is no attribute name (lower-case letters, digits, _)", (int)n, v);
+		if (n > 0) {
+			if (o + n + 2 > sizeof(st->attributes))
+				return loader_fail(ld, section, "attributes", "too long: name fewer attributes");
+			memcpy(st->attributes + o, v, n);
+			o += n;
+			st->attributes[o++] = ' ';
+		}
+		v += n + (v[n] != '\0');
+	}
+	st->attributes[o] = '\0';
+	if (o == 1)
+		st->attributes[0] = '\0';      /* empty: all */
+	return 0;
+}
+
+/* [hook.NAME]: stage, command, persistent, timeout, on_error, attributes. */
 static int
 load_hook_section(struct loader *ld, const char *section, struct config *c)
 {
-	static const char *const keys[] = { "stage", "command", "persistent", "timeout", "on_error", NULL };
+	static const char *const keys[] = { "stage", "command", "persistent", "timeout", "on_error",
+		"attributes", NULL };
 	struct step *st;
 	const char *v;
 	int persistent = 0, deftimeout = HOOK_TIMEOUT_DEFAULT;
@@ -297,6 +327,13 @@ load_hook_section(struct loader *ld, const char *section, struct config *c)
 			st->on_error_accept = 1;
 		else if (strcasecmp(v, "tempfail") != 0)
 			return loader_fail(ld, section, "on_error", "'%s' is not tempfail or accept", v);
+	}
+	if ((v = loader_get(ld, section, "attributes")) != NULL) {
+		if (!st->cmd.persistent)
+			return loader_fail(ld, section, "attributes",
+			    "only a persistent step gets attributes (an exec step gets its environment)");
+		if (load_attributes(ld, section, v, st) < 0)
+			return -1;
 	}
 	return 0;
 }

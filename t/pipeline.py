@@ -363,6 +363,11 @@ def config_errors():
          r'\[hook\.x\] stages: unknown key'),
         ('a step named twice', base + '[hooks]\ndata = /bin/true\n[hook.data]\nstage = data\ncommand = /bin/true\n'
          '[smtp]\nlisten = 127.0.0.1:25\n', r"a step named 'data' exists already"),
+        ('attributes on an exec step', base + '[hook.x]\nstage = data\ncommand = /bin/true\nattributes = sender\n'
+         '[smtp]\nlisten = 127.0.0.1:25\n', r'\[hook\.x\] attributes: only a persistent step'),
+        ('a bad attribute name', base + '[hook.x]\nstage = data\ncommand = /bin/true\npersistent = yes\n'
+         'attributes = sender Client_Address\n[smtp]\nlisten = 127.0.0.1:25\n',
+         r"\[hook\.x\] attributes: 'Client_Address' is no attribute name"),
     ]
     for name, text, pat in cases:
         path = d + '/bad.conf'

@@ -10,6 +10,7 @@
 #include "worker/spool.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define ALL ((size_t)-1)
@@ -34,6 +35,10 @@ run(const char *in, size_t len, size_t step, int crlf, long long max,
 	}
 	*consumed = off;
 	spool_finish(&sp);
+	/* a small message stays in memory; a step that needs a file gets it
+	 * there (spool_store): read what the file then holds */
+	if (sp.inmem && spool_store(&sp, sp.buf, sp.len) < 0)
+		return strcpy(out, "(spool_store failed)");
 	n = read(sp.fd, out, sizeof(out) - 1);
 	*outlen = n > 0 ? (size_t)n : 0;
 	out[*outlen] = '\0';
@@ -62,6 +67,39 @@ expect(const char *in, size_t len, int crlf, const char *want, size_t wantlen,
 }
 
 #define S(x) x, sizeof(x) - 1
+
+/* The spool: a message of up to SPOOL_MEM_MAX octets stays in memory
+ * (no file I/O), a longer one goes to the file; a shorter message after a
+ * longer one leaves nothing of it in the file. */
+static void
+spool_tests(void)
+{
+	static char big[SPOOL_MEM_MAX + 100], back[SPOOL_MEM_MAX + 100];
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + i % 26);
+	spool_reset(&sp);
+	spool_write(&sp, big, 1000);
+	spool_write(&sp, big + 1000, SPOOL_MEM_MAX - 1000);
+	ok(spool_finish(&sp) == 0 && sp.inmem && sp.len == SPOOL_MEM_MAX && sp.written == 0,
+	    "a message of SPOOL_MEM_MAX octets stays in memory, the file untouched");
+	spool_reset(&sp);
+	spool_write(&sp, big, 1000);
+	spool_write(&sp, big + 1000, sizeof(big) - 1000);
+	ok(spool_finish(&sp) == 0 && !sp.inmem && sp.written == (long long)sizeof(big),
+	    "a longer one goes to the file");
+	ok(pread(sp.fd, back, sizeof(back), 0) == (ssize_t)sizeof(big) && memcmp(back, big, sizeof(big)) == 0,
+	    "byte for byte");
+	ok(lseek(sp.fd, 0, SEEK_CUR) == 0, "the file is rewound for a reader that shares the offset");
+	spool_reset(&sp);
+	spool_write(&sp, "short\r\n", 7);
+	ok(spool_finish(&sp) == 0 && sp.inmem, "the next, short one in memory");
+	ok(spool_store(&sp, sp.buf, sp.len) == 0 && fstat(sp.fd, &st) == 0 && st.st_size == 7 &&
+	    pread(sp.fd, back, sizeof(back), 0) == 7 && memcmp(back, "short\r\n", 7) == 0,
+	    "spool_store: the file holds it alone (the longer one cut off)");
+}
 
 int
 main(void)
@@ -131,6 +169,7 @@ main(void)
 	run(big, 1004, 4096, 1, 0, &dr, &consumed, &done, &outlen);
 	ok(done && !dr.long_line, "the stuffed dot does not count");
 	free(big);
+	spool_tests();
 	spool_close(&sp);
 	return done_testing();
 }

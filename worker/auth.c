@@ -99,7 +99,7 @@ check_checkpassword(struct session *s, const struct step *st, const struct sasl_
 
 	n = snprintf(buf, sizeof(buf), "%s%c%s%c%lld%c", cr->user, '\0', cr->password, '\0',
 	    (long long)time(NULL), '\0');
-	session_hook(s, st, HOOK_AUTH, -1, 0, buf, (size_t)n, res);
+	session_hook(s, st, HOOK_AUTH, -1, buf, (size_t)n, res);
 	explicit_bzero(buf, sizeof(buf));
 
 }
@@ -118,7 +118,7 @@ check_policy(struct session *s, const struct step *st, const struct sasl_credent
 		snprintf(authzid, sizeof(authzid), "authzid=%s", cr->authzid);
 		extra[2] = authzid;
 	}
-	session_policy(s, st, HOOK_AUTH, extra, -1, 0, res);
+	session_policy(s, st, HOOK_AUTH, extra, NULL, res);
 	explicit_bzero(password, sizeof(password));
 }
 
@@ -157,7 +157,7 @@ check_step(struct session *s, const struct step *st, const struct sasl_credentia
 	}
 	explicit_bzero(buf, sizeof(buf));
 	close(p[1]);
-	session_hook(s, st, HOOK_AUTH, p[0], 0, NULL, 0, res);
+	session_hook(s, st, HOOK_AUTH, p[0], NULL, 0, res);
 	close(p[0]);
 }
 

@@ -31,20 +31,20 @@ session_hook_env(struct session *s, const struct step *st, enum hook_kind kind, 
 	hook_env_add(e, "POSTERN_ENDPOINT", s->ep->name);
 	hook_env_add(e, "POSTERN_HOSTNAME", s->cfg->hostname);
 	hook_env_add(e, "POSTERN_CLIENT_ADDR", s->client_addr);
-	hook_env_addf(e, "POSTERN_CLIENT_PORT", "%u", s->client_port);
+	hook_env_add_num(e, "POSTERN_CLIENT_PORT", s->client_port);
 	hook_env_add(e, "POSTERN_CLIENT_NAME", s->dns.client_name);
 	hook_env_add(e, "POSTERN_REVERSE_CLIENT_NAME", s->dns.reverse_client_name);
 	if (fcrdns_looked_up(&s->dns))
 		hook_env_add(e, "POSTERN_CLIENT_RESOLVE", s->dns.resolve);
 	hook_env_add(e, "POSTERN_SERVER_ADDR", s->server_addr);
-	hook_env_addf(e, "POSTERN_SERVER_PORT", "%u", s->server_port);
+	hook_env_add_num(e, "POSTERN_SERVER_PORT", s->server_port);
 	hook_env_add(e, "POSTERN_TLS", s->tls_info);
 	tls_peer_env(&s->tls_peer, e);
 	hook_env_add(e, "PROTO", "TCP");
 	hook_env_add(e, "TCPREMOTEIP", s->client_addr);
-	hook_env_addf(e, "TCPREMOTEPORT", "%u", s->client_port);
+	hook_env_add_num(e, "TCPREMOTEPORT", s->client_port);
 	hook_env_add(e, "TCPLOCALIP", s->server_addr);
-	hook_env_addf(e, "TCPLOCALPORT", "%u", s->server_port);
+	hook_env_add_num(e, "TCPLOCALPORT", s->server_port);
 	if (session_greeted(s))
 		hook_env_add(e, "POSTERN_HELO", s->helo);
 	if (session_authenticated(s))
@@ -54,7 +54,7 @@ session_hook_env(struct session *s, const struct step *st, enum hook_kind kind, 
 	if (kind == HOOK_MAIL || s->in_transaction) {
 		hook_env_add(e, "POSTERN_MAIL_FROM", s->mail_from);
 		if (s->declared_size >= 0)
-			hook_env_addf(e, "POSTERN_SIZE", "%lld", s->declared_size);
+			hook_env_add_num(e, "POSTERN_SIZE", s->declared_size);
 		hook_env_add(e, "POSTERN_BODY", s->body == BODY_8BITMIME ? "8BITMIME" :
 		    s->body == BODY_BINARYMIME ? "BINARYMIME" : "7BIT");
 		if (s->smtputf8)
@@ -72,7 +72,7 @@ session_hook_env(struct session *s, const struct step *st, enum hook_kind kind, 
 	if (kind == HOOK_DATA)
 		hook_env_add_given(e, "POSTERN_QUARANTINE", milter_step_quarantine());
 	if (s->in_transaction) {
-		hook_env_addf(e, "POSTERN_RCPT_COUNT", "%d", s->nrcpts);
+		hook_env_add_num(e, "POSTERN_RCPT_COUNT", s->nrcpts);
 		if (s->rcpts_len < RCPTS_ENV_MAX) {
 			hook_env_add(e, "POSTERN_RCPTS", s->rcpts != NULL ? s->rcpts : "");
 			hook_env_add(e, "POSTERN_RCPTS_DSN", s->rcpts_dsn != NULL ? s->rcpts_dsn : "");
@@ -82,14 +82,13 @@ session_hook_env(struct session *s, const struct step *st, enum hook_kind kind, 
 
 void
 session_hook(struct session *s, const struct step *st, enum hook_kind kind, int stdin_fd,
-    long long body_len, const char *fd3, size_t fd3_len, struct hook_result *res)
+    const char *fd3, size_t fd3_len, struct hook_result *res)
 {
 	struct hook_env env;
 	struct hook_call call;
 
 	if (st->cmd.persistent) {
-		session_policy(s, st, kind, NULL, kind == HOOK_DATA ? stdin_fd : -1,
-		    kind == HOOK_DATA ? body_len : 0, res);
+		session_policy(s, st, kind, NULL, NULL, res);   /* data stage: pipeline.c */
 		return;
 	}
 	hook_env_init(&env);

@@ -14,10 +14,11 @@ struct session;
 struct hook_result;
 struct hook_env;
 
-/* Run step ST for stage KIND with the session's environment; STDIN_FD and
- * BODY_LEN: the message at the data stage. */
+/* Run step ST for stage KIND with the session's environment; STDIN_FD:
+ * the message at the data stage (an exec step; a persistent step gets it
+ * through session_policy). */
 void session_hook(struct session *, const struct step *, enum hook_kind, int stdin_fd,
-    long long body_len, const char *fd3, size_t fd3_len, struct hook_result *);
+    const char *fd3, size_t fd3_len, struct hook_result *);
 /* Queue the reply for a hook that did not accept. */
 void session_refuse(struct session *, enum hook_kind, const struct hook_result *);
 /* The text of that reply ("NNN X.Y.Z text"), into OUT. */

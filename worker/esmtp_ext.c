@@ -43,5 +43,5 @@ esmtp_ext_env(const struct session *s, struct hook_env *e)
 	if (s->requiretls)
 		hook_env_add(e, "POSTERN_REQUIRETLS", "1");
 	if (s->has_priority)
-		hook_env_addf(e, "POSTERN_MT_PRIORITY", "%d", s->priority);
+		hook_env_add_num(e, "POSTERN_MT_PRIORITY", s->priority);
 }

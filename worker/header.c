@@ -55,6 +55,20 @@ keep(struct hdr_scan *hs, char c)
 		hs->truncated = 1;
 }
 
+/* keep() for the N octets at P. */
+static void
+keep_run(struct hdr_scan *hs, const char *p, size_t n)
+{
+	size_t room = sizeof(hs->field) - hs->kept;
+
+	if (n > room) {
+		n = room;
+		hs->truncated = 1;
+	}
+	memcpy(hs->field + hs->kept, p, n);
+	hs->kept += n;
+}
+
 /* Close the open field at END; start none. */
 static void
 close_field(struct hdr_scan *hs, long long end, hdr_field_fn fn, void *arg)
@@ -112,11 +126,17 @@ hdr_scan_feed(struct hdr_scan *hs, const char *p, size_t n, hdr_field_fn fn, voi
 			keep(hs, c);
 			hs->state = c == '\n' ? HS_LINE_START : HS_IN_LINE;
 			break;
-		default:
-			keep(hs, c);
-			if (c == '\n')
+		default: {
+			/* the rest of the line at once: kept up to its LF */
+			const char *nl = memchr(p + i, '\n', n - i);
+			size_t run = nl != NULL ? (size_t)(nl - (p + i)) + 1 : n - i;
+			keep_run(hs, p + i, run);
+			if (nl != NULL)
 				hs->state = HS_LINE_START;
+			i += run - 1;           /* and the loop's one */
+			hs->pos += (long long)run - 1;
 			break;
+		}
 		}
 	}
 	return hs->done;

@@ -60,19 +60,60 @@ env_push(struct hook_env *e, char *s)
 }
 
 void
-hook_env_add(struct hook_env *e, const char *name, const char *value)
+hook_env_addn(struct hook_env *e, const char *name, size_t nl, const char *value, size_t vl)
 {
 	char *s;
 
-	if (value == NULL)
-		return;
 	if (e->add_request != NULL) {
-		e->add_request(e, name, value);
+		e->add_request(e, name, nl, value, vl);
 		return;
 	}
-	if (asprintf(&s, "%s=%s", name, value) < 0)
+	if ((s = malloc(nl + vl + 2)) == NULL)
 		return;
+	memcpy(s, name, nl);
+	s[nl] = '=';
+	memcpy(s + nl + 1, value, vl);
+	s[nl + 1 + vl] = '\0';
 	env_push(e, s);
+}
+
+/* V in decimal, written backwards from END; returns where it starts. */
+static char *
+decimal(char *end, long long v)
+{
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+	do {
+		*--end = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--end = '-';
+	return end;
+}
+
+void
+hook_env_add_num(struct hook_env *e, const char *name, long long v)
+{
+	char buf[24], *p = decimal(buf + sizeof(buf), v);
+
+	hook_env_addn(e, name, strlen(name), p, (size_t)(buf + sizeof(buf) - p));
+}
+
+void
+hook_env_add_dotnum(struct hook_env *e, const char *name, const char *a, long long n)
+{
+	char buf[128], *p = decimal(buf + sizeof(buf), n);
+	size_t al = strlen(a);
+
+	if (al + 1 > (size_t)(p - buf)) {
+		hook_env_addf(e, name, "%s.%lld", a, n);        /* never for a session id */
+		return;
+	}
+	*--p = '.';
+	p -= al;
+	memcpy(p, a, al);
+	hook_env_addn(e, name, strlen(name), p, (size_t)(buf + sizeof(buf) - p));
 }
 
 void

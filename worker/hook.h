@@ -8,6 +8,7 @@
 #define POSTERN_HOOK_H
 
 #include <stddef.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 #include "../common/config.h"
@@ -32,14 +33,29 @@ struct hook_env {
 	char **vars;
 	size_t n, cap;
 	/* request mode (policy_request.c): how a variable is added to req */
-	void (*add_request)(struct hook_env *, const char *name, const char *value);
+	void (*add_request)(struct hook_env *, const char *name, size_t namelen,
+	    const char *value, size_t valuelen);
 	char *req;
 	size_t reqlen, reqcap;
+	const char *only;       /* request mode: " name name " of the attributes sent, NULL: all */
 };
 
 void hook_env_init(struct hook_env *);
-/* Add NAME=VALUE (VALUE NULL: skipped). */
-void hook_env_add(struct hook_env *, const char *name, const char *value);
+/* Add NAME=VALUE, NAMELEN and VALUELEN octets. */
+void hook_env_addn(struct hook_env *, const char *name, size_t namelen,
+    const char *value, size_t valuelen);
+/* Add NAME=VALUE (VALUE NULL: skipped).  Inline, so that the length of a
+ * literal NAME is known at compile time. */
+static inline void
+hook_env_add(struct hook_env *e, const char *name, const char *value)
+{
+	if (value != NULL)
+		hook_env_addn(e, name, strlen(name), value, strlen(value));
+}
+/* Add NAME=V in decimal (no stdio: this is on every message's path). */
+void hook_env_add_num(struct hook_env *, const char *name, long long v);
+/* "A.N": A, a dot, the decimal N (queue ids). */
+void hook_env_add_dotnum(struct hook_env *, const char *name, const char *a, long long n);
 /* Add NAME=VALUE when VALUE was given: an empty value is no value. */
 void hook_env_add_given(struct hook_env *, const char *name, const char *value);
 void hook_env_addf(struct hook_env *, const char *name, const char *fmt, ...)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * message.c - the message between data steps (see message.h): a file, the
- * headers steps added that are not in it yet, and the copies that put them
- * in, or that leave out the forged Authentication-Results fields.
+ * message.c - the message between data steps (see message.h): memory or a
+ * file, the headers steps added that are not in it yet, and the copies
+ * that put them in, or that leave out the forged Authentication-Results
+ * fields.
  */
 #include "autoconf.h"
 #include "message.h"
@@ -20,13 +21,60 @@
 #define AR_RANGES_MAX 1024      /* more forged fields than this: a temporary failure */
 
 void
-message_begin(struct message *m, int fd, long long len, int crlf, const char *dir)
+message_begin(struct message *m, struct spool *sp, int crlf, const char *dir)
 {
 	memset(m, 0, sizeof(*m));
-	m->fd = fd;
-	m->len = len;
+	m->spool = sp;
+	m->fd = sp->fd;
+	if (sp->inmem) {
+		m->mem = sp->buf;
+		m->len = (long long)sp->len;
+	} else {
+		m->len = sp->written;
+	}
 	m->crlf = crlf;
 	m->dir = dir;
+}
+
+/* The message is no longer in memory. */
+static void
+mem_drop(struct message *m)
+{
+	free(m->mem_own);
+	m->mem_own = NULL;
+	m->mem = NULL;
+}
+
+int
+message_fd(struct message *m)
+{
+	if (m->mem == NULL)
+		return m->fd;
+	if (spool_store(m->spool, m->mem, (size_t)m->len) < 0)
+		return -1;
+	mem_drop(m);
+	m->fd = m->spool->fd;   /* not ours: the session's spool */
+	m->own = 0;
+	return m->fd;
+}
+
+ssize_t
+message_read(const struct message *m, char *buf, size_t len, long long off)
+{
+	if (off >= m->len)
+		return 0;
+	if ((long long)len > m->len - off)
+		len = (size_t)(m->len - off);
+	if (m->mem != NULL) {
+		memcpy(buf, m->mem + off, len);
+		return (ssize_t)len;
+	}
+	for (;;) {
+		ssize_t n = pread(m->fd, buf, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n;
+	}
 }
 
 int
@@ -75,11 +123,33 @@ copy_range(int out, int in, long long off, long long len)
 static void
 take(struct message *m, int fd, long long len)
 {
+	mem_drop(m);
 	if (m->own)
 		close(m->fd);
 	m->fd = fd;
 	m->own = 1;
 	m->len = len;
+}
+
+/* The step headers into a new copy in memory: the message, TOP, is in
+ * memory and stays small. */
+static int
+materialise_mem(struct message *m)
+{
+	size_t top = (size_t)m->top, len = (size_t)m->len;
+	char *p;
+
+	if ((p = malloc(len + m->pending_len)) == NULL)
+		return -1;
+	memcpy(p, m->mem, top);
+	memcpy(p + top, m->pending, m->pending_len);
+	memcpy(p + top + m->pending_len, m->mem + top, len - top);
+	free(m->mem_own);
+	m->mem = m->mem_own = p;
+	m->len += (long long)m->pending_len;
+	m->top += (long long)m->pending_len;
+	m->pending_len = 0;
+	return 0;
 }
 
 int
@@ -89,6 +159,10 @@ message_materialise(struct message *m)
 
 	if (m->pending_len == 0)
 		return 0;
+	if (m->mem != NULL && m->len + (long long)m->pending_len <= SPOOL_MEM_MAX)
+		return materialise_mem(m);
+	if (message_fd(m) < 0)
+		return -1;
 	if ((fd = spool_tmpfile(m->dir)) < 0)
 		return -1;
 	if (copy_range(fd, m->fd, 0, m->top) < 0 ||
@@ -146,6 +220,10 @@ find_ar(struct message *m, struct ar_ranges *ar)
 	long long off = m->top;
 
 	hdr_scan_init(&hs, off);
+	if (m->mem != NULL) {
+		hdr_scan_feed(&hs, m->mem + off, (size_t)(m->len - off), ar_field, ar);
+		off = m->len;
+	}
 	while (off < m->len) {
 		ssize_t n = pread(m->fd, buf, m->len - off < COPY_BUF ? (size_t)(m->len - off) : COPY_BUF, (off_t)off);
 		if (n < 0 && errno == EINTR)
@@ -157,6 +235,28 @@ find_ar(struct message *m, struct ar_ranges *ar)
 			break;
 	}
 	hdr_scan_end(&hs, ar_field, ar);
+	return 0;
+}
+
+/* The message in memory without the N ranges R (in order): a new copy. */
+static int
+strip_mem(struct message *m, long long (*r)[2], int n)
+{
+	char *p = malloc((size_t)m->len + 1);
+	long long at = 0, o = 0;
+	int i;
+
+	if (p == NULL)
+		return -1;
+	for (i = 0; i <= n; i++) {
+		long long end = i < n ? r[i][0] : m->len;
+		memcpy(p + o, m->mem + at, (size_t)(end - at));
+		o += end - at;
+		at = i < n ? r[i][1] : m->len;
+	}
+	free(m->mem_own);
+	m->mem = m->mem_own = p;
+	m->len = o;
 	return 0;
 }
 
@@ -175,6 +275,11 @@ message_strip_ar(struct message *m, const char *authserv_id)
 	if (ar.n == 0)
 		return 0;
 	r = ar.r;
+	if (m->mem != NULL) {
+		int rc = strip_mem(m, r, ar.n);
+		free(r);
+		return rc < 0 ? -1 : ar.n;
+	}
 	if ((fd = spool_tmpfile(m->dir)) < 0) {
 		free(r);
 		return -1;
@@ -207,6 +312,7 @@ message_replace(struct message *m, int fd, long long len)
 void
 message_end(struct message *m)
 {
+	mem_drop(m);
 	if (m->own)
 		close(m->fd);
 	free(m->pending);

@@ -215,7 +215,7 @@ read_message(const struct message *m, size_t *len)
 	if (raw == NULL)
 		return NULL;
 	for (i = 0; i < n; i += (size_t)r)
-		if ((r = pread(m->fd, raw + i, n - i, (off_t)i)) <= 0) {
+		if ((r = message_read(m, raw + i, n - i, (long long)i)) <= 0) {
 			free(raw);
 			return NULL;
 		}

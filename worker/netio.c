@@ -33,6 +33,7 @@ netio_init(struct netio *io, int fd, const sigset_t *waitmask, volatile int *abo
 	io->toolong = 0;
 	io->werror = 0;
 	io->bulk = 0;
+	io->drained = 0;
 	io->write_timeout = 300;
 	io->waitmask = waitmask;
 	io->abort_flag = abort_flag;
@@ -143,10 +144,16 @@ raw_send(struct netio *io, const char *buf, size_t len)
 /* Read what is available into rbuf (which has room).  Before it waits for
  * the client, it sends the replies queued so far: the client may be waiting
  * for them (RFC 2920 3.2).  Input that is already there is read first, so a
- * pipelined group gets its replies in one write. */
+ * pipelined group gets its replies in one write; but when the last read
+ * drained the socket (plaintext: it returned less than there was room
+ * for), the replies go out at once, without a read that would only say
+ * EAGAIN (a command of a pipelined group arriving in the meantime is read
+ * after the wait, which then returns at once). */
 static int
 fill(struct netio *io, const struct timespec *deadline)
 {
+	int wait_first = io->wlen > 0 && io->drained && io->tls == NULL;
+
 	if (io->eof)
 		return NETIO_EOF;
 	if (io->rstart == io->rend) {
@@ -157,27 +164,35 @@ fill(struct netio *io, const struct timespec *deadline)
 		io->rstart = 0;
 	}
 	for (;;) {
-		ssize_t n = raw_recv(io, io->rbuf + io->rend, sizeof(io->rbuf) - io->rend);
-		int rc, one = 1;
+		size_t room = sizeof(io->rbuf) - io->rend;
+		int rc, one = 1, flushed;
 
-		if (n > 0) {
-			io->rend += (size_t)n;
-			return NETIO_OK;
+		if (!wait_first) {
+			ssize_t n = raw_recv(io, io->rbuf + io->rend, room);
+			if (n > 0) {
+				io->rend += (size_t)n;
+				io->drained = (size_t)n < room;
+				return NETIO_OK;
+			}
+			if (n == 0) {
+				io->eof = 1;
+				return NETIO_EOF;
+			}
+			if (n == IO_FAIL)
+				return NETIO_ERROR;
 		}
-		if (n == 0) {
-			io->eof = 1;
-			return NETIO_EOF;
-		}
-		if (n == IO_FAIL)
-			return NETIO_ERROR;
-		if (io->wlen > 0 && netio_flush(io, deadline) < 0)
+		wait_first = 0;
+		flushed = io->wlen > 0;
+		if (flushed && netio_flush(io, deadline) < 0)
 			return NETIO_ERROR;
 		/* While a message streams in, we reply to nothing, so our ACKs
 		 * are not carried by replies: send them now, not after the
 		 * delayed-ACK timer, or a client whose last small segment waits for
 		 * one (Nagle) stalls for 40 ms.  Commands need none of this: the
-		 * reply carries the ACK, and extra ACK packets cost CPU. */
-		if (io->bulk)
+		 * reply carries the ACK, and extra ACK packets cost CPU.  Nor
+		 * does the wait right after a reply went out (the 354 that
+		 * starts the message): it carried the ACK of all we had. */
+		if (io->bulk && !flushed)
 			setsockopt(io->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 		if ((rc = wait_fd(io, POLLIN, deadline, 1)) != NETIO_OK)
 			return rc;

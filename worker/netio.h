@@ -5,7 +5,9 @@
  *
  * Replies are buffered and flushed only when the input buffer is empty and
  * more input is needed (RFC 2920 3.2), so a pipelined group of commands is
- * answered with one write.
+ * answered with one write.  Whether more input is there is asked of the
+ * socket only when the last read filled the buffer: a shorter read took all
+ * there was, and the client is most likely waiting for our replies.
  */
 #ifndef POSTERN_NETIO_H
 #define POSTERN_NETIO_H
@@ -37,6 +39,7 @@ struct netio {
 	int toolong;                    /* netio_getline is skipping an over-long line */
 	int werror;                     /* a write failed: the session is over */
 	int bulk;                       /* a message is streaming in (DATA, BDAT) */
+	int drained;                    /* the last read took less than it had room for */
 	int write_timeout;              /* seconds for a buffered write to drain */
 	const sigset_t *waitmask;       /* signals let through while waiting */
 	volatile int *abort_flag;       /* set by a signal: give up waiting */

@@ -20,6 +20,7 @@
 #include "message.h"
 #include "milter_step.h"
 #include "pipeline.h"
+#include "policy.h"
 #include "rcpt_answers.h"
 #include "../common/deadline.h"
 #include "../common/growbuf.h"
@@ -105,26 +106,35 @@ run_step(struct session *s, const struct step *st, enum hook_kind kind,
     struct message *msg, struct hook_result *res)
 {
 	char self[64];
-	int ro = -1;
+	int ro = -1, fd;
 
 	switch (st->kind) {
 	case STEP_MILTER:
 		milter_step_run(s, st, kind, msg, res);
 		return;
 	case STEP_POLICY:
-		session_hook(s, st, kind, msg != NULL ? msg->fd : -1, msg != NULL ? msg->len : 0,
-		    NULL, 0, res);
+		/* the message goes from where it is, memory or file */
+		session_policy(s, st, kind, NULL, msg, res);
 		return;
 	case STEP_EXEC:
 		if (msg == NULL) {
-			session_hook(s, st, kind, -1, 0, NULL, 0, res);
+			session_hook(s, st, kind, -1, NULL, 0, res);
 			return;
 		}
 		/* An exec hook reads the message through its own read-only
-		 * descriptor: it cannot write into it, nor move our offset. */
-		snprintf(self, sizeof(self), "/proc/self/fd/%d", msg->fd);
+		 * descriptor: it cannot write into it, nor move our offset.
+		 * session_deliver put the message in a file already. */
+		if ((fd = message_fd(msg)) < 0) {
+			log_err("%s: cannot write the message to the spool file: %s", s->queue_id,
+			    strerror(errno));
+			hook_result_init(res);
+			res->verdict = HOOK_TEMPFAIL;
+			res->exit_status = 75;
+			return;
+		}
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
 		ro = open(self, O_RDONLY | O_CLOEXEC);
-		session_hook(s, st, kind, ro >= 0 ? ro : msg->fd, msg->len, s->rcpts, s->rcpts_len, res);
+		session_hook(s, st, kind, ro >= 0 ? ro : fd, s->rcpts, s->rcpts_len, res);
 		if (ro >= 0)
 			close(ro);
 		return;
@@ -281,6 +291,19 @@ local_error(struct session *s, struct hook_result *res, const char *what)
 	    sizeof(res->reply));
 }
 
+/* An exec step reads the message from a file (its stdin); persistent
+ * steps and milters are sent it from memory. */
+static int
+needs_file(const struct step *const *steps, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (steps[i]->kind == STEP_EXEC)
+			return 1;
+	return 0;
+}
+
 /*
  * The data stage.  RES is the answer: accept (with the reply text of the
  * last step that gave one) only when every data step accepted and at least
@@ -296,13 +319,18 @@ session_deliver(struct session *s, struct hook_result *res, const char **decider
 	int n, i, taken = 0;
 
 	*decider = "data";
-	message_begin(&m, s->spool.fd, s->spool.written, s->cfg->data_crlf, s->cfg->spool_directory);
+	message_begin(&m, &s->spool, s->cfg->data_crlf, s->cfg->spool_directory);
 	if (message_prepare(s, &m) < 0) {
 		local_error(s, res, "cannot prepare the message");
 		message_end(&m);
 		return 0;
 	}
 	n = session_stage_steps(s, HOOK_DATA, steps);
+	if (needs_file(steps, n) && message_fd(&m) < 0) {
+		local_error(s, res, "cannot write the message to the spool file");
+		message_end(&m);
+		return 0;
+	}
 	if (rcpt_table_begin(s) < 0) {
 		local_error(s, res, "out of memory");
 		message_end(&m);

@@ -18,6 +18,7 @@
 #include "autoconf.h"
 #include "policy.h"
 #include "hook.h"
+#include "message.h"
 #include "rcpt_sink.h"
 #include "sockconnect.h"
 #include "../common/deadline.h"
@@ -224,16 +225,20 @@ send_all(struct coproc *cp, const char *name, const char *buf, size_t len,
 	return 0;
 }
 
-/* Read until an empty line; returns the length of ANSWER or -1/-2. */
+/* Read until an empty line; returns the length of ANSWER or -1/-2.  The
+ * request has just gone out: the answer is not there yet, so the first
+ * thing is the wait (which also notices the hook's stderr). */
 static int
 read_answer(struct coproc *cp, const char *name, char *answer, size_t max,
     const struct timespec *deadline)
 {
 	size_t len = 0, seen = 0;
+	int rc;
 
+	if ((rc = wait_hook(cp, name, POLLIN, deadline)) < 0)
+		return rc;
 	for (;;) {
 		ssize_t n;
-		int rc;
 
 		answer[len] = '\0';
 		/* the empty line; only the new bytes (and the one before) are searched */
@@ -262,20 +267,18 @@ read_answer(struct coproc *cp, const char *name, char *answer, size_t max,
  * message costs the hook one wake-up, not two. */
 static int
 send_request(struct coproc *cp, const char *name, const char *req, size_t reqlen,
-    int fd, long long len, const struct timespec *deadline)
+    const struct message *body, const struct timespec *deadline)
 {
 	static char buf[65536];
-	long long done = 0;
+	long long done = 0, len = body != NULL ? body->len : 0;
 	size_t first = 0;
 	int rc;
 
-	if (fd >= 0 && len > 0) {
-		size_t want = (size_t)(len < (long long)sizeof(buf) - (long long)reqlen ?
-		    len : (long long)(sizeof(buf) - reqlen));
-		ssize_t n;
+	if (len > 0) {
 		if (reqlen < sizeof(buf) / 2) {
+			ssize_t n;
 			memcpy(buf, req, reqlen);
-			n = pread(fd, buf + reqlen, want, 0);
+			n = message_read(body, buf + reqlen, sizeof(buf) - reqlen, 0);
 			if (n <= 0)
 				return -1;
 			first = (size_t)n;
@@ -289,9 +292,15 @@ send_request(struct coproc *cp, const char *name, const char *req, size_t reqlen
 		return send_all(cp, name, req, reqlen, deadline);
 	}
 	while (done < len) {
-		size_t want = (size_t)(len - done < (long long)sizeof(buf) ? len - done : (long long)sizeof(buf));
-		ssize_t n = pread(fd, buf, want, (off_t)done);
-		if (n <= 0)
+		ssize_t n;
+		if (body->mem != NULL) {        /* no copy: straight from memory */
+			n = (ssize_t)(len - done);
+			if ((rc = send_all(cp, name, body->mem + done, (size_t)n, deadline)) < 0)
+				return rc;
+			done += n;
+			continue;
+		}
+		if ((n = message_read(body, buf, sizeof(buf), done)) <= 0)
 			return -1;
 		if ((rc = send_all(cp, name, buf, (size_t)n, deadline)) < 0)
 			return rc;
@@ -302,15 +311,13 @@ send_request(struct coproc *cp, const char *name, const char *req, size_t reqlen
 
 void
 policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
-    const char *attrs, size_t attrslen, int body_fd, long long body_len, struct hook_result *res)
+    const char *req, size_t reqlen, const struct message *body, struct hook_result *res)
 {
 	struct coproc *cp;
 	const struct hook_command *cmd = &st->cmd;
 	const char *name = st->name;
 	struct timespec deadline;
 	static char answer[ANSWER_MAX];         /* not on the stack */
-	char *req = NULL;
-	size_t reqlen = 0;
 	int attempt, rc = 0;
 
 	if (!procs_ready)
@@ -318,13 +325,6 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 	cp = &procs[st - cfg->steps];
 	hook_result_init(res);
 	deadline = deadline_in(cmd->timeout);
-
-	/* The request: the name=value lines, an empty line. */
-	if ((req = malloc(attrslen + 2)) == NULL)
-		return;
-	memcpy(req, attrs, attrslen);
-	reqlen = attrslen;
-	req[reqlen++] = '\n';
 
 	/* A connection kept from earlier requests may have been closed by the
 	 * other side meanwhile: one retry on a fresh one. */
@@ -343,7 +343,7 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 		} else {
 			cp->fresh = 0;
 		}
-		rc = send_request(cp, name, req, reqlen, body_fd, body_len, &deadline);
+		rc = send_request(cp, name, req, reqlen, body, &deadline);
 		if (rc == 0) {
 			rc = read_answer(cp, name, answer, sizeof(answer), &deadline);
 			if (rc >= 0) {
@@ -370,11 +370,8 @@ policy_ask(const struct config *cfg, const struct step *st, enum hook_kind kind,
 			break;
 		}
 	}
-	if (req != NULL) {
-		explicit_bzero(req, reqlen);    /* may hold a password */
-		free(req);
-	}
-	drain_stderr(cp, name);
+	/* stderr is read when the wait for the answer sees some, and when
+	 * the hook is stopped: no read per request that would say EAGAIN */
 }
 
 void

@@ -10,38 +10,61 @@
 #include "received.h"
 #include "session.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+/* The text being built: appended to by hand (this runs for every
+ * message), cut at the end of the buffer. */
+struct text {
+	char *p;
+	size_t len, cap;
+	int cut;
+};
+
+static void
+add(struct text *t, const char *s)
+{
+	size_t l = strlen(s);
+
+	if (l >= t->cap - t->len) {
+		l = t->cap - t->len - 1;
+		t->cut = 1;
+	}
+	memcpy(t->p + t->len, s, l);
+	t->len += l;
+	t->p[t->len] = '\0';
+}
+
+/* The date of the header, formatted once a second. */
+static const char *
+date_now(void)
+{
+	static char date[64];
+	static time_t last = -1;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != last) {
+		localtime_r(&now, &tm);
+		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+		last = now;
+	}
+	return date;
+}
 
 void
 received_write(struct session *s, const char *queue_id)
 {
-	char date[64], hdr[2048], first[SMTP_PATH_MAX + 1];
+	char hdr[2048], first[SMTP_PATH_MAX + 1];
+	struct text t = { hdr, 0, sizeof(hdr), 0 };
 	const char *eol = s->cfg->data_crlf ? "\r\n" : "\n";
 	/* RFC 3848: ESMTP, ESMTPA (authenticated), ESMTPS (TLS), ESMTPSA; LMTP,
 	 * LMTPA, LMTPS, LMTPSA on an LMTP endpoint */
 	/* RFC 6531 3.7.3: UTF8SMTP, UTF8SMTPA, UTF8SMTPS, UTF8SMTPSA (UTF8LMTP...) */
 	const int lmtp = s->ep->protocol == PROTO_LMTP;
-	char proto[16];
-	char with[200];
-	const char *v6 = strchr(s->client_addr, ':') != NULL ? "IPv6:" : "";
 	/* "(NAME [IP])" once the name was looked up; "([IP])" with reverse_lookup = no */
 	const char *name = fcrdns_name(&s->dns);
-	const char *sp = name[0] != '\0' ? " " : "";
-	time_t now = time(NULL);
-	struct tm tm;
-	int n;
 
-	snprintf(proto, sizeof(proto), "%s%s%s%s", !s->esmtp ? "" : s->smtputf8 ? "UTF8" : lmtp ? "" : "E",
-	    lmtp ? "LMTP" : "SMTP", s->esmtp && session_has_tls(s) ? "S" : "",
-	    s->esmtp && session_authenticated(s) ? "A" : "");
-	if (session_has_tls(s))
-		snprintf(with, sizeof(with), "%s (%s)", proto, s->tls_info);
-	else
-		snprintf(with, sizeof(with), "%s", proto);
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	first[0] = '\0';
 	if (s->nrcpts == 1 && s->rcpts != NULL) {
 		size_t len = strcspn(s->rcpts, "\n");
@@ -50,16 +73,43 @@ received_write(struct session *s, const char *queue_id)
 			first[len] = '\0';
 		}
 	}
-	if (first[0] != '\0')
-		n = snprintf(hdr, sizeof(hdr),
-		    "Received: from %s (%s%s[%s%s])%s\tby %s (Postern) with %s id %s%s\tfor <%s>; %s%s",
-		    s->helo, name, sp, v6, s->client_addr, eol, s->cfg->hostname, with, queue_id, eol,
-		    first, date, eol);
-	else
-		n = snprintf(hdr, sizeof(hdr),
-		    "Received: from %s (%s%s[%s%s])%s\tby %s (Postern) with %s id %s;%s\t%s%s",
-		    s->helo, name, sp, v6, s->client_addr, eol, s->cfg->hostname, with, queue_id, eol,
-		    date, eol);
-	if (n > 0 && (size_t)n < sizeof(hdr))
-		spool_write(&s->spool, hdr, (size_t)n);
+	add(&t, "Received: from ");
+	add(&t, s->helo);
+	add(&t, " (");
+	if (name[0] != '\0') {
+		add(&t, name);
+		add(&t, " ");
+	}
+	add(&t, strchr(s->client_addr, ':') != NULL ? "[IPv6:" : "[");
+	add(&t, s->client_addr);
+	add(&t, "])");
+	add(&t, eol);
+	add(&t, "\tby ");
+	add(&t, s->cfg->hostname);
+	add(&t, " (Postern) with ");
+	add(&t, !s->esmtp ? "" : s->smtputf8 ? "UTF8" : lmtp ? "" : "E");
+	add(&t, lmtp ? "LMTP" : "SMTP");
+	add(&t, s->esmtp && session_has_tls(s) ? "S" : "");
+	add(&t, s->esmtp && session_authenticated(s) ? "A" : "");
+	if (session_has_tls(s)) {
+		add(&t, " (");
+		add(&t, s->tls_info);
+		add(&t, ")");
+	}
+	add(&t, " id ");
+	add(&t, queue_id);
+	if (first[0] != '\0') {
+		add(&t, eol);
+		add(&t, "\tfor <");
+		add(&t, first);
+		add(&t, ">; ");
+	} else {
+		add(&t, ";");
+		add(&t, eol);
+		add(&t, "\t");
+	}
+	add(&t, date_now());
+	add(&t, eol);
+	if (!t.cut)
+		spool_write(&s->spool, hdr, t.len);
 }

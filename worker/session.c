@@ -64,18 +64,63 @@ reply_line(struct session *s, int code, char *line, int n)
 	}
 }
 
+/* FMT into OUT (OUTLEN octets) by hand when its only conversions are %s
+ * (most replies: "Ok", "Ok: queued as %s"): the length, or -1 when FMT has
+ * others (vsnprintf does those). */
+static int
+format_plain(char *out, size_t outlen, const char *fmt, va_list ap)
+{
+	const char *p;
+	size_t o = 0;
+
+	for (p = fmt; (p = strchr(p, '%')) != NULL; p += 2)
+		if (p[1] != 's')
+			return -1;
+	for (p = fmt; *p != '\0'; p++) {
+		const char *v;
+		size_t l;
+		if (*p != '%') {
+			if (o + 1 < outlen)
+				out[o++] = *p;
+			continue;
+		}
+		v = va_arg(ap, const char *);
+		l = strlen(v);
+		if (l > outlen - 1 - o)
+			l = outlen - 1 - o;
+		memcpy(out + o, v, l);
+		o += l;
+		p++;
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
 /* "CODE ENH text" or "CODE-ENH text" (SEP), ENH left out when NULL. */
 static void
 reply_format(struct session *s, int code, char sep, const char *enh, const char *fmt, va_list ap)
 {
 	char line[1024];
-	int n, m;
+	int n = 0, m;
 
-	n = snprintf(line, sizeof(line), "%03d%c%s%s", code, sep, enh != NULL ? enh : "",
-	    enh != NULL ? " " : "");
-	m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	if (code < 100 || code > 999)
+		code = 451;     /* never: the callers' codes are constants */
+	line[n++] = (char)('0' + code / 100);
+	line[n++] = (char)('0' + code / 10 % 10);
+	line[n++] = (char)('0' + code % 10);
+	line[n++] = sep;
+	if (enh != NULL) {
+		size_t l = strnlen(enh, 32);
+		memcpy(line + n, enh, l);
+		n += (int)l;
+		line[n++] = ' ';
+	}
+	if ((m = format_plain(line + n, sizeof(line) - (size_t)n, fmt, ap)) < 0)
+		m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	if (m < 0)
 		return;
+	if (m >= (int)sizeof(line) - n)
+		m = (int)sizeof(line) - n - 1;  /* cut: put_line cuts at 510 anyway */
 	reply_line(s, code, line, n + m);
 }
 
