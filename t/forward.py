@@ -16,6 +16,7 @@ import time
 
 from postern_test import TAP, BUILDDIR, SANITIZER_RE, free_port
 from fake_smtp import FakeSMTP
+from sockopt import tcp_nodelay
 
 PROG = os.path.join(BUILDDIR, 'hooks', 'postern-forward')
 
@@ -122,6 +123,13 @@ def t_smtp_basic():
     answers, _ = transaction(st, 'S3.1', ['erin@example.org'], b'Subject: 3\n\nx\n')
     TAP.is_(answers, ['OK', 'OK', 'OK'], 'a transaction after one abandoned after RCPT')
     TAP.is_(ds.connections, 1, 'one downstream connection for all of them')
+    nd = tcp_nodelay(st.p.pid, ds.port)
+    if isinstance(nd, str):
+        TAP.skip('TCP_NODELAY downstream', nd)
+    else:
+        # Nagle held the tail of each write (a BDAT chunk after its command
+        # line, the pieces of a long message) 40 ms for the server's delayed ACK
+        TAP.is_(nd, 1, 'the kept downstream connection has TCP_NODELAY')
     TAP.ok('RSET' in ds.commands, 'RSET before the MAIL that follows an open transaction', ds.commands)
     TAP.is_([m['rcpts'] for m in ds.messages], [['bob@example.org'], ['carol@example.org'], ['erin@example.org']],
             'each message to its own recipients, dave never got one')

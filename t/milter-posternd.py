@@ -193,11 +193,12 @@ def t_unknown(srv):
 
 def t_down(srv):
     c = smtplib.SMTP(timeout=30)
-    code, msg = c.connect('127.0.0.1', srv.ports['tempf'])
-    ok(code == 421 and msg.startswith(b'4.7.1'),
-       'milter down, default_action tempfail: the greeting is 421 4.7.1 (DESIGN.md: 451 to every command, or 421)',
-       (code, msg))
+    got = [c.connect('127.0.0.1', srv.ports['tempf'])[0], c.ehlo('client.example')[0],
+           c.docmd('MAIL FROM:<s@example.org>'), c.docmd('RSET')[0], c.docmd('MAIL FROM:<t@example.org>')[0]]
     c.close()
+    ok(got[:2] == [220, 250] and got[2] == (451, b'4.7.1 Service unavailable - try again later') and got[3:] == [250, 451],
+       'milter down at CONNECT, default_action tempfail: greeting 220, EHLO 250, then 451 4.7.1 from MAIL on '
+       '(as Postfix, DESIGN.md)', got)
     ok(srv.wait_log(r'milter down \(inet:127\.0\.0\.1:\d+\): cannot connect.*default_action tempfail'),
        'the failure is logged with the milter name')
     with smtplib.SMTP('127.0.0.1', srv.ports['acc'], timeout=30) as c:

@@ -3,7 +3,8 @@
  * unit-netio.c - tests of the line reader on the client connection
  * (worker/netio.c, netio_getline) over a socketpair: line ends, lines that
  * arrive in pieces, the length limit and what follows an over-long line,
- * the end of the connection, the deadline, and the shutdown flag.
+ * the end of the connection, the deadline, the shutdown flag, and the work
+ * held for a quiet moment (netio_set_idle).
  */
 #include "autoconf.h"
 #include "t/tap.h"
@@ -34,9 +35,25 @@ put(const char *s)
 		ok(0, "write to the socketpair");
 }
 
+static int held, runs;
+
+static int
+idle_pending(void)
+{
+	return held;
+}
+
+static void
+idle_run(void)
+{
+	held = 0;
+	runs++;
+}
+
 int
 main(void)
 {
+	struct timespec t0;
 	char line[64], big[100];
 	size_t len;
 	int sv[2];
@@ -84,6 +101,20 @@ main(void)
 	put("\r\n");
 	is_int(getline_(line, sizeof(line), &len, 5), NETIO_OK, "the line finished after a timeout");
 	is_str(line, "x", "nothing lost");
+
+	/* work held for a quiet moment (milter events): done once the client
+	 * kept us waiting idle_ms, and the wait goes on to its deadline */
+	netio_set_idle(&io, 50, idle_pending, idle_run);
+	held = 1;
+	t0 = monotonic_now();
+	is_int(getline_(line, sizeof(line), &len, 1), NETIO_TIMEOUT, "held work: the wait still ends at its deadline");
+	ok(monotonic_since(&t0) >= 0.9, "not before it");
+	is_int(runs, 1, "the held work was done once, while waiting");
+	held = 1;
+	put("NOOP\r\n");
+	is_int(getline_(line, sizeof(line), &len, 5), NETIO_OK, "input already there");
+	is_int(runs, 1, "no wait: the held work stays held");
+	netio_set_idle(&io, 0, NULL, NULL);
 	close(peer);
 	is_int(getline_(line, sizeof(line), &len, 5), NETIO_EOF, "the end of the connection");
 	netio_write(&io, "250 Ok\r\n", 8);

@@ -13,8 +13,6 @@
 #include "../common/deadline.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,6 +46,7 @@ milter_disconnect(struct milter *m)
 	m->fd = -1;
 	m->state = MILTER_DONE;
 	m->in_msg = 0;
+	m->out.len = 0;
 }
 
 void
@@ -113,6 +112,7 @@ milter_flush(struct milter *m, int timeout)
 			return -1;
 	}
 	m->out.len = 0;
+	m->sent = 1;
 	return 0;
 }
 
@@ -130,7 +130,13 @@ milter_read_packet(struct milter *m, const struct timespec *deadline, char *cmd,
 		m->inskip = 0;
 	}
 	while ((e = milter_frame(m->in, m->inlen, cmd, data, len, &used)) == MILTER_E_SHORT) {
-		ssize_t n = recv(m->fd, m->in + m->inlen, MILTER_MAX_PACKET + 4 - m->inlen, 0);
+		ssize_t n;
+
+		/* Just sent: the answer is not there yet, wait before reading. */
+		if (m->sent && wait_fd(m, POLLIN, deadline) < 0)
+			return -1;
+		m->sent = 0;
+		n = recv(m->fd, m->in + m->inlen, MILTER_MAX_PACKET + 4 - m->inlen, 0);
 		if (n > 0) {
 			m->inlen += (size_t)n;
 			continue;
@@ -163,7 +169,6 @@ negotiate(struct milter *m)
 	enum milter_err e;
 	size_t len;
 	char cmd;
-	int st;
 
 	m->out.len = 0;
 	if (milter_enc_optneg(&m->out, MILTER_VERSION, MILTER_ACTIONS_ALL,
@@ -188,29 +193,29 @@ negotiate(struct milter *m)
 		m->neg.pflags |= SMFIP_NOUNKNOWN;       /* UNKNOWN came with version 3 */
 	if (m->neg.version < 4)
 		m->neg.pflags |= SMFIP_NODATA;  /* and DATA with version 4 */
-	for (st = 0; st < MILTER_STAGES; st++)
-		m->lists[st] = m->neg.has_list[st] ? m->neg.list[st] :
-		    milter_default_macros((enum milter_stage)st);
+	milter_macros_prepare(m);
 	log_debug("milter %s: version %u, actions 0x%x, protocol 0x%x", m->set.name,
 	    (unsigned)m->neg.version, (unsigned)m->neg.actions, (unsigned)m->neg.pflags);
 	return 0;
 }
 
-/* Start an event: 1 if it is to be sent (macros are in m->out), else 0
- * (RES is then PASS or the failure). */
+/* Start an event: 1 if it is to be sent (its macros are then appended to
+ * m->out, after any events held there), else 0 (RES is then PASS or the
+ * failure). */
 static int
 begin(struct milter *m, char cmd, uint32_t noflag, const struct milter_macros *mm,
     struct milter_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	res->verdict = MILTER_V_PASS;
-	if (m->state != MILTER_OPEN || (m->neg.pflags & noflag))
+	if (m->state != MILTER_OPEN)
 		return 0;
-	if (m->fd < 0) {        /* lost while sending an abort */
+	if (m->fd < 0) {        /* lost while sending held events */
 		milter_fail(m, res, "%s", m->why);
 		return 0;
 	}
-	m->out.len = 0;
+	if (m->neg.pflags & noflag)
+		return 0;
 	if (milter_put_macros(m, cmd, mm) < 0) {
 		milter_fail(m, res, "out of memory");
 		return 0;
@@ -218,22 +223,60 @@ begin(struct milter *m, char cmd, uint32_t noflag, const struct milter_macros *m
 	return 1;
 }
 
-/* Send what begin() and the encoder put in m->out; wait for the reply
- * unless NRFLAG was negotiated. */
-static enum milter_await
-finish(struct milter *m, char cmd, int enc, uint32_t nrflag, struct milter_result *res)
+/*
+ * The event begin() and the encoder (ENC: its result) appended to m->out.
+ * An event the milter does not answer (NRFLAG negotiated) is held there
+ * and goes in one write with the next (see milter.h); else everything held
+ * is sent now and the reply read within TIMEOUT seconds (edits, after EOB
+ * only, to EDITS).
+ */
+enum milter_await
+milter_send(struct milter *m, char cmd, int enc, uint32_t nrflag, int timeout,
+    struct milter_edits *edits, struct milter_result *res)
 {
+	int noreply = (m->neg.pflags & nrflag) != 0;
+
 	if (enc < 0) {
 		milter_fail(m, res, "cannot encode '%c' (out of memory)", cmd);
 		return MILTER_AW_DONE;
 	}
-	if (milter_flush(m, m->set.command_timeout) < 0) {
+	if ((!noreply || m->out.len >= MILTER_HOLD_MAX) && milter_flush(m, timeout) < 0) {
 		milter_fail(m, res, "sending '%c': %s", cmd, m->why);
 		return MILTER_AW_DONE;
 	}
-	if (m->neg.pflags & nrflag)
+	if (noreply)
 		return MILTER_AW_CONTINUE;
-	return milter_await(m, cmd, m->set.command_timeout, NULL, res);
+	return milter_await(m, cmd, timeout, edits, res);
+}
+
+static enum milter_await
+finish(struct milter *m, char cmd, int enc, uint32_t nrflag, struct milter_result *res)
+{
+	return milter_send(m, cmd, enc, nrflag, m->set.command_timeout, NULL, res);
+}
+
+int
+milter_pending(const struct milter *m)
+{
+	return m->fd >= 0 && m->out.len > 0;
+}
+
+/* Events held and no reply awaited: the failure shows at the next event
+ * (begin() finds the connection gone). */
+static void
+lost(struct milter *m, const char *what)
+{
+	log_warn("milter %s: sending %s: %s", m->set.name, what, m->why);
+	close(m->fd);
+	m->fd = -1;
+	m->out.len = 0;
+}
+
+void
+milter_send_pending(struct milter *m)
+{
+	if (milter_pending(m) && milter_flush(m, m->set.command_timeout) < 0)
+		lost(m, "held events");
 }
 
 void
@@ -256,14 +299,6 @@ milter_connect(struct milter *m, const struct milter_macros *mm,
 		milter_fail(m, res, "%s", why);
 		return;
 	}
-	/*
-	 * Events the milter asked not to answer (SMFIP_NR_*) are sent without
-	 * waiting: with Nagle on, the second of them would wait for the
-	 * milter's delayed ACK of the first, 40 ms per message.  Each flush
-	 * is one whole event, so no small segments are lost to this.
-	 * (Fails harmlessly on a unix: socket.)
-	 */
-	setsockopt(m->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	if (negotiate(m) < 0) {
 		milter_fail(m, res, "%s", m->why);
 		return;
@@ -369,24 +404,20 @@ milter_abort(struct milter *m)
 {
 	if (m->state == MILTER_MSG_DONE)
 		m->state = MILTER_OPEN;
-	if (m->state != MILTER_OPEN || !m->in_msg)
+	if (m->state != MILTER_OPEN || !m->in_msg || m->fd < 0)
 		return;
 	m->in_msg = 0;
-	m->out.len = 0;
+	/* No reply: held for the next write, as the events it aborts may be. */
 	if (milter_enc_empty(&m->out, SMFIC_ABORT) < 0 ||
-	    milter_flush(m, m->set.command_timeout) < 0) {
-		/* The next event finds the connection gone and fails then. */
-		log_warn("milter %s: sending abort: %s", m->set.name, m->why);
-		close(m->fd);
-		m->fd = -1;
-	}
+	    (m->out.len >= MILTER_HOLD_MAX && milter_flush(m, m->set.command_timeout) < 0))
+		lost(m, "abort");
 }
 
 void
 milter_close(struct milter *m)
 {
 	if (m->fd >= 0) {
-		m->out.len = 0;
+		/* QUIT after what is held, in the same write */
 		if (milter_enc_empty(&m->out, SMFIC_QUIT) == 0)
 			(void)milter_flush(m, m->set.command_timeout < 5 ? m->set.command_timeout : 5);
 		close(m->fd);

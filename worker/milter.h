@@ -21,6 +21,8 @@
 #include "milter_proto.h"
 #include "milter_edit.h"
 
+#define MILTER_MACROS_MAX 64     /* macros sent per stage, at most */
+
 enum milter_default {
 	MILTER_DEFAULT_TEMPFAIL, MILTER_DEFAULT_ACCEPT, MILTER_DEFAULT_REJECT,
 };
@@ -83,12 +85,17 @@ struct milter {
 	int fd;
 	int in_msg;             /* MAIL was sent: an ABORT is due before the next */
 	struct milter_optneg neg;       /* what the milter answered */
-	const char *lists[MILTER_STAGES];       /* macro names per stage */
+	struct milter_maclist {         /* per stage, parsed once (milter_macros_prepare) */
+		unsigned char n;
+		unsigned short name[MILTER_MACROS_MAX]; /* offsets into neg.list[stage] */
+		unsigned char slot[MILTER_MACROS_MAX];  /* which struct milter_macros member */
+	} macs[MILTER_STAGES];
 	char session_reply[512];        /* "" or the reply every command now gets */
 	char why[256];          /* the last failure, for tests and logs */
 	struct milter_buf out;
 	unsigned char *in;      /* MILTER_MAX_PACKET + 4 bytes */
 	size_t inlen, inskip;   /* bytes read; of which the last packet's */
+	int sent;               /* sent since the last read: wait before reading */
 };
 
 void milter_init(struct milter *, const struct milter_settings *);
@@ -128,6 +135,23 @@ void milter_message(struct milter *, const struct milter_macros *,
 /* RSET, or the transaction ended: ABORT if a message was under way. */
 void milter_abort(struct milter *);
 
+/*
+ * Events the milter does not answer (its SMFIP_NR_* flags, and ABORT) are
+ * held in m->out, as Postfix holds them in its stream buffer, and go in one
+ * write with the next event that waits for a reply (so a message to rspamd,
+ * which answers only its end, is one write), with QUIT, once
+ * MILTER_HOLD_MAX bytes are held, or when the caller sends them: the
+ * session does so when the SMTP client has been quiet for a moment
+ * (milter_step.c), so that a silence on the milter connection is never
+ * more than that moment longer than the client's own.  Nothing the milter could answer waits behind them, and it
+ * sees every event in order.
+ */
+#define MILTER_HOLD_MAX 65536
+/* Events held, not sent yet? */
+int milter_pending(const struct milter *);
+/* Send them (a failure shows at the next event, as the default_action). */
+void milter_send_pending(struct milter *);
+
 /* The pieces shared by milter.c, milter_reply.c, milter_msg.c and
  * milter_macro.c. */
 #define MILTER_REPLY_REJECT   "550 5.7.1 Command rejected"
@@ -138,6 +162,9 @@ int milter_read_packet(struct milter *, const struct timespec *deadline, char *c
     const unsigned char **data, size_t *len);
 /* Close the connection: no more events for this milter in the session. */
 void milter_disconnect(struct milter *);
+/* After negotiation: each stage's macro list (the milter's, or Postfix's
+ * default) parsed into m->macs, so that events look nothing up by name. */
+void milter_macros_prepare(struct milter *);
 /* Append the MACRO packet for CMD's stage to m->out. */
 int milter_put_macros(struct milter *, char cmd, const struct milter_macros *);
 /* Write m->out within TIMEOUT seconds; -1 on failure (m->why says why). */
@@ -152,6 +179,11 @@ enum milter_await {
 };
 enum milter_await milter_await(struct milter *, char cmd, int timeout,
     struct milter_edits *, struct milter_result *);
+/* Send (or hold) the event that was appended to m->out, ENC the encoder's
+ * result; unless NRFLAG was negotiated, read the reply within TIMEOUT
+ * seconds, edits (after EOB only) to EDITS. */
+enum milter_await milter_send(struct milter *, char cmd, int enc, uint32_t nrflag,
+    int timeout, struct milter_edits *edits, struct milter_result *res);
 void milter_fail(struct milter *, struct milter_result *, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

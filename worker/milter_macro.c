@@ -41,8 +41,10 @@ static const struct {
 	M(rcpt_mailer), M(rcpt_host), M(rcpt_addr),
 };
 
-const char **
-milter_macro_slot(struct milter_macros *mm, const char *name)
+/* The index in table[] of macro NAME ("j", "{daemon_name}",
+ * "daemon_name"), or -1. */
+static int
+macro_index(const char *name)
 {
 	size_t n = strlen(name), i;
 
@@ -52,8 +54,16 @@ milter_macro_slot(struct milter_macros *mm, const char *name)
 	}
 	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++)
 		if (strlen(table[i].name) == n && strncmp(table[i].name, name, n) == 0)
-			return (const char **)((char *)mm + table[i].off);
-	return NULL;
+			return (int)i;
+	return -1;
+}
+
+const char **
+milter_macro_slot(struct milter_macros *mm, const char *name)
+{
+	int i = macro_index(name);
+
+	return i < 0 ? NULL : (const char **)((char *)mm + table[i].off);
 }
 
 const char *
@@ -61,6 +71,28 @@ milter_macro_value(const struct milter_macros *mm, const char *name)
 {
 	const char **slot = milter_macro_slot((struct milter_macros *)mm, name);
 	return slot ? *slot : NULL;
+}
+
+void
+milter_macros_prepare(struct milter *m)
+{
+	int st, i;
+
+	for (st = 0; st < MILTER_STAGES; st++) {
+		struct milter_maclist *ml = &m->macs[st];
+		char *list = m->neg.list[st], *w, *save = NULL;
+
+		/* the names are kept, NUL-separated, in neg.list[st] */
+		if (!m->neg.has_list[st])
+			strlcpy(list, defaults[st], sizeof(m->neg.list[st]));
+		ml->n = 0;
+		for (w = strtok_r(list, " \t,", &save); w != NULL && ml->n < MILTER_MACROS_MAX;
+		    w = strtok_r(NULL, " \t,", &save))
+			if ((i = macro_index(w)) >= 0) {        /* unknown: never a value */
+				ml->name[ml->n] = (unsigned short)(w - list);
+				ml->slot[ml->n++] = (unsigned char)i;
+			}
+	}
 }
 
 static int
@@ -83,20 +115,20 @@ stage_of(char cmd)
 int
 milter_put_macros(struct milter *m, char cmd, const struct milter_macros *mm)
 {
-	const char *names[64], *values[64], *p;
-	char words[MILTER_SYMLIST_MAX], *w, *save = NULL;
-	size_t n = 0;
+	const char *names[MILTER_MACROS_MAX], *values[MILTER_MACROS_MAX];
+	const struct milter_maclist *ml;
+	size_t n = 0, i;
 	int st = stage_of(cmd);
 
-	if (st < 0 || mm == NULL || (p = m->lists[st]) == NULL)
+	if (st < 0 || mm == NULL)
 		return 0;
-	strlcpy(words, p, sizeof(words));
-	for (w = strtok_r(words, " \t,", &save); w != NULL && n < 64;
-	    w = strtok_r(NULL, " \t,", &save)) {
-		names[n] = w;
-		values[n] = milter_macro_value(mm, w);
-		if (values[n] != NULL && values[n][0] != '\0')
-			n++;
+	ml = &m->macs[st];
+	for (i = 0; i < ml->n; i++) {
+		const char *v = *(const char *const *)((const char *)mm + table[ml->slot[i]].off);
+		if (v != NULL && v[0] != '\0') {
+			names[n] = m->neg.list[st] + ml->name[i];
+			values[n++] = v;
+		}
 	}
 	if (n == 0)
 		return 0;

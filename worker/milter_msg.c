@@ -12,23 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Send one content packet (already in m->out, after any macros) and read
- * the reply unless NRFLAG was negotiated. */
+/* One content packet (in m->out, after any macros): see milter_send(). */
 static enum milter_await
 content(struct milter *m, char cmd, int enc, uint32_t nrflag,
     struct milter_edits *edits, struct milter_result *res)
 {
-	if (enc < 0) {
-		milter_fail(m, res, "cannot encode '%c' (out of memory)", cmd);
-		return MILTER_AW_DONE;
-	}
-	if (milter_flush(m, m->set.content_timeout) < 0) {
-		milter_fail(m, res, "sending '%c': %s", cmd, m->why);
-		return MILTER_AW_DONE;
-	}
-	if (m->neg.pflags & nrflag)
-		return MILTER_AW_CONTINUE;
-	return milter_await(m, cmd, m->set.content_timeout, edits, res);
+	return milter_send(m, cmd, enc, nrflag, m->set.content_timeout, edits, res);
 }
 
 /* One HEADER packet; name and value cut so that the packet fits in a
@@ -50,7 +39,6 @@ header(struct milter *m, const char *msg, const struct milter_hdr *h,
 	}
 	if (strlen(value) > MILTER_CHUNK - sizeof(name))
 		value[MILTER_CHUNK - sizeof(name)] = '\0';
-	m->out.len = 0;
 	aw = content(m, SMFIC_HEADER, milter_enc_header(&m->out, name, value),
 	    SMFIP_NR_HDR, NULL, res);
 	free(value);
@@ -77,7 +65,6 @@ stream(struct milter *m, const struct milter_macros *mm, const char *msg,
 		aw = header(m, msg, &hdrs[i], res);
 	free(hdrs);
 	if (aw == MILTER_AW_CONTINUE && !(m->neg.pflags & SMFIP_NOEOH)) {
-		m->out.len = 0;
 		if (milter_put_macros(m, SMFIC_EOH, mm) < 0)
 			aw = content(m, SMFIC_EOH, -1, 0, NULL, res);
 		else
@@ -87,7 +74,6 @@ stream(struct milter *m, const struct milter_macros *mm, const char *msg,
 	for (i = body; aw == MILTER_AW_CONTINUE && i < len &&
 	    !(m->neg.pflags & SMFIP_NOBODY); i += MILTER_CHUNK) {
 		size_t piece = len - i < MILTER_CHUNK ? len - i : MILTER_CHUNK;
-		m->out.len = 0;
 		aw = content(m, SMFIC_BODY, milter_enc_body(&m->out,
 		    (const unsigned char *)msg + i, piece), SMFIP_NR_BODY, NULL, res);
 	}
@@ -103,11 +89,14 @@ milter_message(struct milter *m, const struct milter_macros *mm,
 
 	memset(res, 0, sizeof(*res));
 	res->verdict = MILTER_V_PASS;
-	if (m->state != MILTER_OPEN || m->fd < 0)
+	if (m->state != MILTER_OPEN)
 		return;
+	if (m->fd < 0) {        /* lost while sending held events */
+		milter_fail(m, res, "%s", m->why);
+		return;
+	}
 	aw = stream(m, mm, msg, len, res);
 	if (aw == MILTER_AW_CONTINUE) {
-		m->out.len = 0;
 		if (milter_put_macros(m, SMFIC_BODYEOB, mm) < 0)
 			aw = content(m, SMFIC_BODYEOB, -1, 0, NULL, res);
 		else

@@ -132,13 +132,20 @@ milter_enc_connect(struct milter_buf *b, const char *hostname, char family,
 	return end(b, at, err);
 }
 
+/* A packet of one string: HELO, UNKNOWN. */
+static int
+enc_string(struct milter_buf *b, char cmd, const char *s)
+{
+	int err;
+	size_t at = begin(b, cmd, &err);
+	err = err || putstr(b, s);
+	return end(b, at, err);
+}
+
 int
 milter_enc_helo(struct milter_buf *b, const char *helo)
 {
-	int err;
-	size_t at = begin(b, SMFIC_HELO, &err);
-	err = err || putstr(b, helo);
-	return end(b, at, err);
+	return enc_string(b, SMFIC_HELO, helo);
 }
 
 int
@@ -179,10 +186,7 @@ milter_enc_body(struct milter_buf *b, const unsigned char *p, size_t n)
 int
 milter_enc_unknown(struct milter_buf *b, const char *line)
 {
-	int err;
-	size_t at = begin(b, SMFIC_UNKNOWN, &err);
-	err = err || putstr(b, line);
-	return end(b, at, err);
+	return enc_string(b, SMFIC_UNKNOWN, line);
 }
 
 int

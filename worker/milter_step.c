@@ -4,36 +4,37 @@
  * connection to each milter (one per session per milter, opened at the
  * first stage it takes part in), the macros filled from the session, the
  * event for each stage, and at the data stage the message given to the
- * milter and its edits applied: a new message file for the next step, the
- * new envelope in the session.  A worker runs one session at a time, so the
- * connections live here, not in struct session.
+ * milter and its edits applied (milter_text.c).  A worker runs one session
+ * at a time, so the connections live here, not in struct session.
  */
 #include "autoconf.h"
 #include "milter_step.h"
+#include "milter_text.h"
 #include "hook.h"
 #include "milter.h"
 #include "message.h"
+#include "netio.h"
 #include "session.h"
-#include "spool.h"
 #include "../common/log.h"
-#include "../common/writeall.h"
+#include "../common/scoreboard.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static struct milter conns[CONFIG_MAX_STEPS];
 static int used[CONFIG_MAX_STEPS];
+static const struct session *owner;     /* the session the connections are for */
+/* Per session: {client_connections}, {client_port} and _ */
+static char connections[16], port[16], underscore[400];
 static const char *discarded;    /* the name of the milter that discarded the message */
 static char quarantine[256];    /* a milter's reason, for later data steps */
 
-/* Strings the macros point to, for the event being sent. */
+/* Strings the macros point to, for the event being sent ({client_port}
+ * and _ are made once per session, in session_macros). */
 struct macro_text {
-	char underscore[400], port[16], qid[48], connections[16];
+	char qid[48];
 	char tls_version[64], cipher[64];
 	const char *mail_host, *rcpt_host;
 };
@@ -44,20 +45,19 @@ fill_macros(struct session *s, struct milter_macros *mm, struct macro_text *t)
 	const char *sp, *at;
 
 	memset(mm, 0, sizeof(*mm));
-	snprintf(t->underscore, sizeof(t->underscore), "%s [%s]",
-	    s->dns.client_name[0] ? s->dns.client_name : "unknown", s->client_addr);
-	snprintf(t->port, sizeof(t->port), "%u", s->client_port);
-	snprintf(t->qid, sizeof(t->qid), "%s.%d", s->id, s->nmessages + 1);
+	if (s->in_transaction)
+		snprintf(t->qid, sizeof(t->qid), "%s.%d", s->id, s->nmessages + 1);
 	mm->j = s->cfg->hostname;
-	mm->underscore = t->underscore;
+	mm->underscore = underscore;
 	mm->v = "Postern " PACKAGE_VERSION;
 	mm->i = s->in_transaction ? t->qid : NULL;
 	mm->daemon_name = s->ep->name;
 	mm->daemon_addr = s->server_addr;
 	mm->client_addr = s->client_addr;
-	mm->client_port = t->port;
+	mm->client_port = port;
 	mm->client_name = s->dns.client_name[0] ? s->dns.client_name : "unknown";
 	mm->client_ptr = s->dns.reverse_client_name[0] ? s->dns.reverse_client_name : "unknown";
+	mm->client_connections = connections;
 	if (session_authenticated(s)) {
 		mm->auth_type = s->auth_method;
 		mm->auth_authen = s->auth_user;
@@ -84,6 +84,25 @@ fill_macros(struct session *s, struct milter_macros *mm, struct macro_text *t)
 	}
 }
 
+/*
+ * The macros that do not change in a session.  {client_connections} as
+ * Postfix gives it from anvil(8): the sessions open from this client (its
+ * IPv4 address or IPv6 /64, as max_connections_per_client counts them),
+ * this one included; 0 for a client in limit_exempt, which no per-client
+ * limit counts.
+ */
+static void
+session_macros(const struct session *s)
+{
+	snprintf(underscore, sizeof(underscore), "%s [%s]",
+	    s->dns.client_name[0] ? s->dns.client_name : "unknown", s->client_addr);
+	snprintf(port, sizeof(port), "%u", s->client_port);
+	connections[0] = '\0';
+	if (s->sb != NULL)
+		snprintf(connections, sizeof(connections), "%d", s->limit_exempt ? 0 :
+		    scoreboard_count_client(s->sb, -1, s->rate_key));
+}
+
 /* Close every connection (QUIT) when a new session starts or one ends. */
 void
 milter_step_end_session(void)
@@ -95,6 +114,7 @@ milter_step_end_session(void)
 			milter_close(&conns[i]);
 			used[i] = 0;
 		}
+	owner = NULL;   /* the next session may have the same address */
 }
 
 void
@@ -107,6 +127,32 @@ milter_step_abort(void)
 	for (i = 0; i < CONFIG_MAX_STEPS; i++)
 		if (used[i])
 			milter_abort(&conns[i]);
+}
+
+/* Milter events held (milter.h), sent when the SMTP client has been quiet
+ * this long: a few round trips of a distant client, far below any milter's
+ * timeout. */
+#define QUIET_MS 100
+
+static int
+held(void)
+{
+	int i;
+
+	for (i = 0; i < CONFIG_MAX_STEPS; i++)
+		if (used[i] && milter_pending(&conns[i]))
+			return 1;
+	return 0;
+}
+
+static void
+send_held(void)
+{
+	int i;
+
+	for (i = 0; i < CONFIG_MAX_STEPS; i++)
+		if (used[i])
+			milter_send_pending(&conns[i]);
 }
 
 const char *
@@ -169,6 +215,7 @@ conn_for(struct session *s, const struct step *st, const struct milter_macros *m
 			st->milter.content_timeout };
 		milter_init(m, &set);
 		used[k] = 1;
+		netio_set_idle(s->io, QUIET_MS, held, send_held);
 		/* the verified name, or [address] as Sendmail gives it */
 		if (s->dns.client_name[0] && strcmp(s->dns.client_name, "unknown") != 0)
 			strlcpy(hostname, s->dns.client_name, sizeof(hostname));
@@ -204,160 +251,6 @@ to_hook_result(const struct step *st, const struct milter_result *mr, struct hoo
 		log_info("milter %s: %s", st->name, mr->reply);
 }
 
-/* The message of M as CR LF bytes (the spool may keep LF line ends). */
-static char *
-read_message(const struct message *m, size_t *len)
-{
-	size_t n = (size_t)m->len, i, o = 0;
-	char *raw = malloc(n + 1), *out;
-	ssize_t r;
-
-	if (raw == NULL)
-		return NULL;
-	for (i = 0; i < n; i += (size_t)r)
-		if ((r = message_read(m, raw + i, n - i, (long long)i)) <= 0) {
-			free(raw);
-			return NULL;
-		}
-	if (m->crlf) {
-		*len = n;
-		return raw;
-	}
-	if ((out = malloc(n * 2 + 1)) != NULL)
-		for (i = 0; i < n; i++) {
-			if (raw[i] == '\n' && (i == 0 || raw[i - 1] != '\r'))
-				out[o++] = '\r';
-			out[o++] = raw[i];
-		}
-	free(raw);
-	*len = o;
-	return out;
-}
-
-/* The edited message P (LEN octets, ours to change) into a new file for
- * the next step in one write: CR LF made LF first, in place, if the spool
- * keeps LF (a write per line cost 30 syscalls for a 1 KiB message). */
-static int
-write_message(struct message *m, char *p, size_t len)
-{
-	size_t i, o;
-	int fd;
-
-	if (!m->crlf) {
-		for (i = o = 0; i < len; i++)
-			if (!(p[i] == '\r' && i + 1 < len && p[i + 1] == '\n'))
-				p[o++] = p[i];
-		len = o;
-	}
-	if ((fd = spool_tmpfile(m->dir)) < 0)
-		return -1;
-	if (write_all(fd, p, len, NULL) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
-		close(fd);
-		return -1;
-	}
-	message_replace(m, fd, (long long)len);
-	return 0;
-}
-
-/* The session's envelope as the edits see it, and back. */
-static int
-envelope_get(struct session *s, struct milter_envelope *env)
-{
-	const char *p = s->rcpts ? s->rcpts : "", *d = s->rcpts_dsn ? s->rcpts_dsn : "";
-
-	memset(env, 0, sizeof(*env));
-	if (milter_envelope_set_sender(env, s->mail_from, "") < 0)
-		return -1;
-	while (*p) {
-		size_t l = strcspn(p, "\n"), dl = strcspn(d, "\n");
-		char addr[SMTP_PATH_MAX + 1], dsn[600];
-		snprintf(addr, sizeof(addr), "%.*s", (int)l, p);
-		snprintf(dsn, sizeof(dsn), "%.*s", (int)dl, d);
-		if (milter_envelope_add_rcpt(env, addr, dsn) < 0)
-			return -1;
-		p += l + (p[l] == '\n');
-		d += dl + (d[dl] == '\n');
-	}
-	return 0;
-}
-
-/* "NOTIFY=x ORCPT=y" from a milter's ESMTP arguments. */
-static void
-dsn_of(const char *args, char *out, size_t outlen)
-{
-	char notify[64] = "", orcpt[520] = "";
-	const char *p = args;
-
-	while (*p) {
-		size_t l = strcspn(p, " ");
-		if (strncasecmp(p, "NOTIFY=", 7) == 0)
-			snprintf(notify, sizeof(notify), "%.*s", (int)l - 7, p + 7);
-		else if (strncasecmp(p, "ORCPT=", 6) == 0)
-			snprintf(orcpt, sizeof(orcpt), "%.*s", (int)l - 6, p + 6);
-		p += l + (p[l] == ' ');
-	}
-	snprintf(out, outlen, "NOTIFY=%s ORCPT=%s", notify, orcpt);
-}
-
-static int
-envelope_put(struct session *s, const struct milter_envelope *env)
-{
-	size_t i, n = 0, dn = 0, cap = 1, dcap = 1;
-	char *r, *d;
-
-	for (i = 0; i < env->nrcpts; i++) {
-		cap += strlen(env->rcpts[i].addr) + 1;
-		dcap += strlen(env->rcpts[i].args) + 600;
-	}
-	if ((r = malloc(cap)) == NULL || (d = malloc(dcap)) == NULL) {
-		free(r);
-		return -1;
-	}
-	for (i = 0; i < env->nrcpts; i++) {
-		char dsn[600];
-		dsn_of(env->rcpts[i].args, dsn, sizeof(dsn));
-		n += (size_t)snprintf(r + n, cap - n, "%s\n", env->rcpts[i].addr);
-		dn += (size_t)snprintf(d + dn, dcap - dn, "%s\n", dsn);
-	}
-	r[n] = d[dn] = '\0';
-	free(s->rcpts);
-	free(s->rcpts_dsn);
-	s->rcpts = r;
-	s->rcpts_len = n;
-	s->rcpts_cap = cap;
-	s->rcpts_dsn = d;
-	s->rcpts_dsn_len = dn;
-	s->rcpts_dsn_cap = dcap;
-	s->nrcpts = (int)env->nrcpts;
-	strlcpy(s->mail_from, env->sender, sizeof(s->mail_from));
-	return 0;
-}
-
-/* Apply the edits of milter ST to the message and the envelope. */
-static int
-apply(struct session *s, const struct step *st, const struct milter_edits *ed,
-    struct message *m, const char *msg, size_t len)
-{
-	struct milter_envelope env;
-	char *out = NULL;
-	size_t outlen, i;
-	int body = 0, rc = -1;
-
-	if (ed->n == 0)
-		return 0;
-	for (i = 0; i < ed->n; i++)
-		body |= ed->v[i].kind <= MILTER_CHGHEADER || ed->v[i].kind == MILTER_REPLBODY;
-	if (envelope_get(s, &env) == 0 &&
-	    milter_edits_apply(ed, msg, len, &env, &out, &outlen) == 0 &&
-	    (!body || write_message(m, out, outlen) == 0) && envelope_put(s, &env) == 0)
-		rc = 0;
-	if (rc == 0)
-		log_info("%s: milter %s: %zu edit%s applied", s->queue_id, st->name, ed->n, ed->n > 1 ? "s" : "");
-	free(out);
-	milter_envelope_free(&env);
-	return rc;
-}
-
 static void
 data_stage(struct session *s, const struct step *st, struct milter *m,
     const struct milter_macros *mm, struct message *msg, struct milter_result *mr)
@@ -369,7 +262,7 @@ data_stage(struct session *s, const struct step *st, struct milter *m,
 	milter_data(m, mm, mr);
 	if (mr->verdict != MILTER_V_PASS)
 		return;
-	if ((text = read_message(msg, &len)) == NULL) {
+	if ((text = milter_text_read(msg, &len)) == NULL) {
 		milter_fail(m, mr, "cannot read the message: %s", strerror(errno));
 		return;
 	}
@@ -387,7 +280,7 @@ data_stage(struct session *s, const struct step *st, struct milter *m,
 				if ((unsigned char)quarantine[i] < 0x20 || (unsigned char)quarantine[i] >= 0x7f)
 					quarantine[i] = '?';
 		}
-		if (apply(s, st, &ed, msg, text, len) < 0) {
+		if (milter_text_apply(s, st->name, &ed, msg, text, len) < 0) {
 			log_err("%s: milter %s: cannot apply the edits: %s", s->queue_id, st->name, strerror(errno));
 			mr->verdict = MILTER_V_TEMPFAIL;
 			strlcpy(mr->reply, "451 4.3.0 Error: local error applying a filter's changes, try again later",
@@ -421,11 +314,29 @@ milter_step_unknown(struct session *s, const char *line)
 	return 0;
 }
 
+/*
+ * As Postfix's smtpd: a 4xx at CONNECT (the milter's refusal, or its
+ * failure with default_action tempfail) leaves the greeting 220, a failure
+ * at HELO (tempfail or reject) leaves HELO 250, and the session reply it
+ * set refuses every command from MAIL on; 5xx at CONNECT makes the
+ * greeting 554, 421 ends the session.  MR: this event's result (NULL: a
+ * session reply set earlier, which HELO never gets).
+ */
+static int
+spares(enum hook_kind kind, const struct milter_result *mr)
+{
+	if (mr == NULL)
+		return kind == HOOK_CONNECT || kind == HOOK_HELO;
+	if (mr->verdict == MILTER_V_PASS || strncmp(mr->reply, "421", 3) == 0)
+		return 0;
+	return (kind == HOOK_CONNECT && mr->verdict == MILTER_V_TEMPFAIL) ||
+	    (kind == HOOK_HELO && mr->failed);
+}
+
 void
 milter_step_run(struct session *s, const struct step *st, enum hook_kind kind,
     struct message *msg, struct hook_result *res)
 {
-	static const struct session *owner;
 	struct milter_macros mm;
 	struct macro_text t;
 	struct milter_result mr;
@@ -437,6 +348,7 @@ milter_step_run(struct session *s, const struct step *st, enum hook_kind kind,
 	if (owner != s) {               /* a new session: nothing from the last */
 		milter_step_end_session();
 		owner = s;
+		session_macros(s);
 	}
 	fill_macros(s, &mm, &t);
 	memset(&mr, 0, sizeof(mr));
@@ -462,7 +374,13 @@ milter_step_run(struct session *s, const struct step *st, enum hook_kind kind,
 			break;
 		}
 	}
-	if (mr.verdict == MILTER_V_PASS && milter_session_reply(m)[0] != '\0') {
+	if (spares(kind, &mr)) {
+		log_info("milter %s: %s at %s: the session goes on, every command from MAIL on gets it",
+		    st->name, mr.reply, hook_name(kind));
+		memset(&mr, 0, sizeof(mr));     /* the session reply stays */
+	}
+	if (mr.verdict == MILTER_V_PASS && milter_session_reply(m)[0] != '\0' &&
+	    !spares(kind, NULL)) {
 		/* refused at CONNECT, or failed with tempfail/reject: so is every
 		 * later command of the session */
 		mr.verdict = milter_session_reply(m)[0] == '5' ? MILTER_V_REJECT : MILTER_V_TEMPFAIL;

@@ -37,6 +37,8 @@ netio_init(struct netio *io, int fd, const sigset_t *waitmask, volatile int *abo
 	io->write_timeout = 300;
 	io->waitmask = waitmask;
 	io->abort_flag = abort_flag;
+	io->idle_pending = NULL;
+	io->idle_run = NULL;
 }
 
 void
@@ -63,11 +65,34 @@ netio_set_write_timeout(struct netio *io, int seconds)
 	io->write_timeout = seconds;
 }
 
+/* The earlier of DEADLINE and MS milliseconds from now. */
+static struct timespec
+earlier_ms(const struct timespec *deadline, long ms)
+{
+	struct timespec t = monotonic_now();
+
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	if (t.tv_sec > deadline->tv_sec ||
+	    (t.tv_sec == deadline->tv_sec && t.tv_nsec > deadline->tv_nsec))
+		return *deadline;
+	return t;
+}
+
 /* Wait until FD is ready for EVENTS or the deadline passes; an abortable
- * wait also ends when the worker is told to close sessions. */
+ * wait also ends when the worker is told to close sessions.  Work held
+ * for a quiet moment (netio_set_idle) is done once the client has kept us
+ * waiting for idle_ms. */
 static int
 wait_fd(struct netio *io, short events, const struct timespec *deadline, int abortable)
 {
+	int held = io->idle_pending != NULL && io->idle_pending();
+	struct timespec until = held ? earlier_ms(deadline, io->idle_ms) : *deadline;
+
 	for (;;) {
 		struct timespec left;
 		struct pollfd pfd = { io->fd, events, 0 };
@@ -75,16 +100,28 @@ wait_fd(struct netio *io, short events, const struct timespec *deadline, int abo
 
 		if (abortable && io->abort_flag != NULL && *io->abort_flag)
 			return NETIO_ABORT;
-		if (deadline_left(deadline, &left) < 0)
-			return NETIO_TIMEOUT;
-		n = ppoll(&pfd, 1, &left, io->waitmask);
+		n = deadline_left(&until, &left) < 0 ? 0 : ppoll(&pfd, 1, &left, io->waitmask);
 		if (n > 0)
 			return NETIO_OK;
+		if (n == 0 && held) {
+			io->idle_run();
+			held = 0;
+			until = *deadline;
+			continue;
+		}
 		if (n == 0)
 			return NETIO_TIMEOUT;
 		if (errno != EINTR)
 			return NETIO_ERROR;
 	}
+}
+
+void
+netio_set_idle(struct netio *io, int ms, int (*pending)(void), void (*run)(void))
+{
+	io->idle_ms = ms;
+	io->idle_pending = pending;
+	io->idle_run = run;
 }
 
 /* What one read or write on the socket got when it moved nothing. */

@@ -43,6 +43,9 @@ struct netio {
 	int write_timeout;              /* seconds for a buffered write to drain */
 	const sigset_t *waitmask;       /* signals let through while waiting */
 	volatile int *abort_flag;       /* set by a signal: give up waiting */
+	int idle_ms;                    /* see netio_set_idle() */
+	int (*idle_pending)(void);
+	void (*idle_run)(void);
 	char rbuf[NETIO_RBUF];
 	char wbuf[NETIO_WBUF];
 };
@@ -77,6 +80,10 @@ void netio_set_tls(struct netio *, void *session);
 void *netio_tls(const struct netio *);
 /* A message is streaming in (DATA, BDAT): ACK at once (see fill()). */
 void netio_set_bulk(struct netio *, int on);
+/* Work held for a quiet moment (milter events, milter.h): when PENDING()
+ * says there is some and the client keeps us waiting MS milliseconds, RUN()
+ * does it, and the wait goes on. */
+void netio_set_idle(struct netio *, int ms, int (*pending)(void), void (*run)(void));
 /* Seconds a buffered write may take to drain when the buffer is full. */
 void netio_set_write_timeout(struct netio *, int seconds);
 
