@@ -24,6 +24,17 @@ static int nslots;
 /* This worker's slot, for the status calls; NULL in the master. */
 static struct slot *own;
 
+/* Where a scan of the slots may stop: sb->used, read once, and never
+ * beyond this process's own nslots (a worker may have written sb->used:
+ * all it gains is what writing the slots' states would give it). */
+static int
+in_use(const struct scoreboard *sb)
+{
+	uint32_t u = __atomic_load_n(&sb->used, __ATOMIC_ACQUIRE);
+
+	return u < (uint32_t)nslots ? (int)u : nslots;
+}
+
 size_t
 scoreboard_size(int n)
 {
@@ -90,6 +101,8 @@ scoreboard_get(const struct scoreboard *sb, int slot)
 void
 scoreboard_slot_start(struct scoreboard *sb, int slot, pid_t pid, int64_t started)
 {
+	if ((uint32_t)slot >= sb->used)
+		__atomic_store_n(&sb->used, (uint32_t)slot + 1, __ATOMIC_RELEASE);
 	sb->slots[slot].pid = pid;
 	sb->slots[slot].sessions = 0;
 	sb->slots[slot].started = started;
@@ -152,9 +165,9 @@ scoreboard_client_key(const struct sockaddr *sa, uint8_t key[SB_KEY_LEN])
 int
 scoreboard_count_client(const struct scoreboard *sb, int self, const uint8_t key[SB_KEY_LEN])
 {
-	int i, n = 0;
+	int i, n = 0, end = in_use(sb);
 
-	for (i = 0; i < nslots; i++)
+	for (i = 0; i < end; i++)
 		if (i != self && scoreboard_get(sb, i) == SLOT_BUSY &&
 		    memcmp(sb->slots[i].client, key, SB_KEY_LEN) == 0)
 			n++;
@@ -164,9 +177,9 @@ scoreboard_count_client(const struct scoreboard *sb, int self, const uint8_t key
 int
 scoreboard_count_busy(const struct scoreboard *sb)
 {
-	int i, n = 0;
+	int i, n = 0, end = in_use(sb);
 
-	for (i = 0; i < nslots; i++)
+	for (i = 0; i < end; i++)
 		if (scoreboard_get(sb, i) == SLOT_BUSY)
 			n++;
 	return n;

@@ -47,6 +47,10 @@ struct slot {
 
 struct scoreboard {
 	int nslots;
+	/* 1 + the highest slot the master has ever given a worker, written
+	 * by the master only: the workers' scans stop there, not at nslots
+	 * (4096 slots, one cache line or more each, at every connection). */
+	uint32_t used;
 	struct slot slots[];
 };
 

@@ -37,6 +37,7 @@ struct pool {
 	int notify_pipe[2];
 	int crashes;                    /* quick deaths in a row */
 	double next_spawn;              /* monotonic seconds: back-off */
+	double surplus_since;           /* idle > max_spare since then; 0: not */
 	struct metrics_proc *mp;        /* [metrics]: socket, counters, process */
 	char status_path[1100];         /* the scoreboard's file, "": anonymous */
 };

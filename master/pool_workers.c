@@ -126,6 +126,31 @@ pool_reap(struct pool *p)
 	}
 }
 
+#define RETIRE_AFTER 1.0        /* seconds of surplus before a spare retires */
+
+/* One idle worker beyond max_spare retires once the surplus has lasted
+ * RETIRE_AFTER seconds, then one more per RETIRE_AFTER: connections that
+ * come and go (a client reconnecting per message) leave workers idle for
+ * a moment, and retiring them at once made the pool fork and kill a worker
+ * and its persistent hooks every few connections. */
+static void
+retire_surplus(struct pool *p, int slot, int idle)
+{
+	double now = monotonic_seconds();
+
+	if (p->surplus_since == 0) {
+		p->surplus_since = now;
+		return;
+	}
+	if (now - p->surplus_since < RETIRE_AFTER)
+		return;
+	log_debug("pool: %d idle workers (max_spare %d): retiring %d", idle,
+	    p->cfg->max_spare, (int)p->pid[slot]);
+	scoreboard_set(p->sb, slot, SLOT_EXITING);
+	signal_worker(p->pid[slot], SIGTERM);
+	p->surplus_since = now;
+}
+
 /* Keep the pool sized: called after every wake-up. */
 void
 pool_maintain(struct pool *p)
@@ -134,8 +159,11 @@ pool_maintain(struct pool *p)
 	int retire = -1;
 
 	for (slot = 0; slot < SLOTS; slot++) {
-		enum slot_state st = scoreboard_get(p->sb, slot);
-		if (p->pid[slot] == 0 || p->gen[slot] != p->generation || st == SLOT_EXITING)
+		enum slot_state st;
+		/* the master's own arrays first: the shared slot only when a
+		 * worker of this generation has it */
+		if (p->pid[slot] == 0 || p->gen[slot] != p->generation ||
+		    (st = scoreboard_get(p->sb, slot)) == SLOT_EXITING)
 			continue;
 		live++;
 		if (st == SLOT_IDLE || st == SLOT_STARTING) {
@@ -158,11 +186,10 @@ pool_maintain(struct pool *p)
 			log_debug("pool: all %d workers busy: new clients wait in the listen queue",
 			    p->cfg->max_workers);
 	} else if (idle > p->cfg->max_spare && live > p->cfg->workers && retire >= 0) {
-		log_debug("pool: %d idle workers (max_spare %d): retiring %d", idle,
-		    p->cfg->max_spare, (int)p->pid[retire]);
-		scoreboard_set(p->sb, retire, SLOT_EXITING);
-		signal_worker(p->pid[retire], SIGTERM);
+		retire_surplus(p, retire, idle);
+		return;
 	}
+	p->surplus_since = 0;
 }
 
 void

@@ -109,7 +109,7 @@ sub connect_from {
 	cmp_ok($max_seen, '<=', 8, 'still no more than max_workers processes');
 
 	# Close everything: the pool shrinks.  maintain() retires one idle worker
-	# per wake-up while idle > max_spare (2) and live > workers (2), so it
+	# a second while idle > max_spare (2) and live > workers (2), so it
 	# settles at exactly 2 (idle 2 is not above max_spare; min_spare 1 asks
 	# for none).
 	$_->quit for @second;

@@ -13,6 +13,7 @@
 #include "autoconf.h"
 #include "hook.h"
 #include "rcpt_sink.h"
+#include "spool.h"
 #include "../common/deadline.h"
 #include "../common/log.h"
 
@@ -325,9 +326,10 @@ run_start(struct run *r)
 	const struct hook_call *call = r->call;
 	int rc;
 
-	if (call->stdin_fd >= 0)
+	if (call->stdin_fd >= 0) {
 		r->in = call->stdin_fd;
-	else if ((r->in = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+		spool_shared(call->stdin_fd);   /* not kept for the next session */
+	} else if ((r->in = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
 	if (child_pipe(r->outp) < 0 || child_pipe(r->errp) < 0 ||
 	    (call->fd3 != NULL && child_pipe(r->fd3p) < 0)) {

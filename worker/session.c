@@ -179,14 +179,23 @@ session_close_421(struct session *s, const char *why)
 	s->quit = 1;
 }
 
+/* 12 characters from 31, uniform: one arc4random_buf (libbsd asks the
+ * kernel for the pid at every call, to notice a fork), bytes of 248 and
+ * above skipped (248 = 8 * 31). */
 static void
 new_session_id(char *id, size_t len)
 {
 	static const char alphabet[] = "0123456789BCDFGHJKLMNPQRSTVWXYZ";
-	size_t i;
+	const unsigned n = sizeof(alphabet) - 1;
+	unsigned char r[32];
+	size_t i, j = 0;
 
-	for (i = 0; i + 1 < len && i < 12; i++)
-		id[i] = alphabet[arc4random_uniform(sizeof(alphabet) - 1)];
+	arc4random_buf(r, sizeof(r));
+	for (i = 0; i + 1 < len && i < 12; i++) {
+		while (j < sizeof(r) && r[j] >= 256 / n * n)
+			j++;
+		id[i] = alphabet[j < sizeof(r) ? r[j++] % n : arc4random_uniform(n)];
+	}
 	id[i] = '\0';
 }
 

@@ -5,6 +5,15 @@
  * each message.  It is never linked into the file system, so a crash leaves
  * nothing behind.  A message that fits in the write buffer (most do) never
  * reaches the file unless a data step asks for a file (spool_store).
+ * At the end of a session the worker keeps the file for its next session
+ * (creating an inode per connection cost more system time than the rest
+ * of a 100 KiB message's spooling), unless a program was handed its
+ * descriptor (an exec data step's stdin): that program, or something it
+ * left behind, must not see the next session.  The kept file is not
+ * emptied (freeing its blocks to allocate them again cost as much as
+ * creating it): the next message overwrites it and spool_finish cuts off
+ * what is left, as between messages of a session; only this worker holds
+ * it, and it vanishes when the worker exits.
  */
 #include "autoconf.h"
 #include "spool.h"
@@ -14,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int
@@ -42,6 +52,13 @@ spool_tmpfile(const char *dir)
 	return fd;
 }
 
+static char buffer[SPOOL_MEM_MAX]; /* one session at a time per worker */
+static int kept_fd = -1;         /* the last session's file */
+static long long kept_size;      /* its size */
+static int shared;               /* a child was given a file: which one */
+static dev_t shared_dev;
+static ino_t shared_ino;
+
 int
 spool_open(struct spool *sp, const char *dir)
 {
@@ -49,8 +66,43 @@ spool_open(struct spool *sp, const char *dir)
 	sp->written = 0;
 	sp->file_size = 0;
 	sp->error = 0;
+	sp->buf = buffer;
+	if (kept_fd >= 0) {
+		sp->fd = kept_fd;
+		sp->file_size = kept_size;
+		kept_fd = -1;
+		return 0;
+	}
 	sp->fd = spool_tmpfile(dir);
 	return sp->fd < 0 ? -1 : 0;
+}
+
+void
+spool_shared(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		shared = -1;    /* unknown: keep nothing */
+		return;
+	}
+	shared = 1;
+	shared_dev = st.st_dev;
+	shared_ino = st.st_ino;
+}
+
+/* Was SP's file (or, when that cannot be told, any file) handed to a
+ * child in this session? */
+static int
+was_shared(const struct spool *sp)
+{
+	struct stat st;
+
+	if (shared == 0)
+		return 0;
+	if (shared < 0 || fstat(sp->fd, &st) < 0)
+		return 1;
+	return st.st_dev == shared_dev && st.st_ino == shared_ino;
 }
 
 /* The next message overwrites the file from the start (writes go by
@@ -112,12 +164,12 @@ spool_write(struct spool *sp, const char *data, size_t len)
 {
 	if (sp->error)
 		return;
-	if (len >= sizeof(sp->buf)) {
+	if (len >= SPOOL_MEM_MAX) {
 		drain(sp);
 		put(sp, data, len);     /* straight from the caller's buffer */
 		return;
 	}
-	if (sp->len + len > sizeof(sp->buf))
+	if (sp->len + len > SPOOL_MEM_MAX)
 		drain(sp);
 	memcpy(sp->buf + sp->len, data, len);
 	sp->len += len;
@@ -168,7 +220,14 @@ spool_store(struct spool *sp, const char *data, size_t len)
 void
 spool_close(struct spool *sp)
 {
-	if (sp->fd >= 0)
+	if (sp->fd < 0)
+		return;
+	if (kept_fd < 0 && !was_shared(sp) && sp->error == 0) {
+		kept_fd = sp->fd;
+		kept_size = sp->written > sp->file_size ? sp->written : sp->file_size;
+	} else {
 		close(sp->fd);
+	}
+	shared = 0;
 	sp->fd = -1;
 }

@@ -18,7 +18,8 @@ struct spool {
 	size_t len;             /* bytes in buf */
 	long long written;      /* bytes of this message in the file */
 	long long file_size;    /* the file's size: it may hold an older, longer message */
-	char buf[SPOOL_MEM_MAX];
+	char *buf;              /* SPOOL_MEM_MAX octets, the worker's one buffer (not
+				 * in the session, which is zeroed at every connection) */
 };
 
 /* An anonymous read-write file in DIR (never linked).  fd, or -1. */
@@ -35,6 +36,12 @@ int spool_finish(struct spool *);
 /* Make the file hold exactly the LEN octets at DATA (a message in memory
  * that a step needs as a file), rewound.  0, or -1 with errno set. */
 int spool_store(struct spool *, const char *data, size_t len);
+/* FD was handed to another program: if it is (another descriptor of) the
+ * spool file, spool_close closes that rather than keep it for the
+ * worker's next session. */
+void spool_shared(int fd);
+/* End of the session: close the file, or keep it for the worker's next
+ * session (its next message overwrites it). */
 void spool_close(struct spool *);
 
 #endif
