@@ -109,15 +109,17 @@ listen_all(const struct config *cfg, struct listener *old, int nold,
 {
 	int n = 0, e, i;
 
-	for (e = 0; e < cfg->nendpoints; e++) {
+	/* Counted before anything is bound: nothing to give back. */
+	for (e = 0; e < cfg->nendpoints; e++)
+		n += cfg->endpoints[e].nlisten;
+	if (n > max) {
+		snprintf(err, errlen, "too many listen addresses (at most %d)", max);
+		return -1;
+	}
+	for (n = e = 0; e < cfg->nendpoints; e++) {
 		const struct endpoint *ep = &cfg->endpoints[e];
 		for (i = 0; i < ep->nlisten; i++) {
 			const char *spec = ep->listen[i];
-			if (n == max) {
-				snprintf(err, errlen, "too many listen addresses (at most %d)", max);
-				unwind(old, nold, out, n);
-				return -1;
-			}
 			if (take_over(old, nold, spec, &out[n]) == 0) {
 				out[n].endpoint = e;
 				strlcpy(out[n].addr, spec, sizeof(out[n].addr));

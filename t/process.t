@@ -399,8 +399,9 @@ sub config_file {
 	    or diag($srv->log_since($mark));
 	ok($greets->($a) && $greets->($b), 'both running addresses still greet');
 
-	# More addresses than the master holds (64): 62 are bound, then given
-	# up; the same.
+	# More addresses than the master holds (64): refused before any is
+	# bound (so no port another test holds meanwhile can decide it); the
+	# same.
 	my $many = $two . join('', map { "\n[extra$_]\nlisten = " .
 	    join(' ', map { '127.0.0.1:' . Postern::Test::free_port() } 1 .. 8) . "\n" } 1 .. 8);
 	write_file($srv->conffile, $many);
