@@ -54,8 +54,10 @@ EOF
 my $srv = Postern::Test->start(dir => $dir, config => { hooks => { helo => $hook } });
 my @w = $srv->worker_pids;
 ok(@w >= 1, 'workers run');
-is(join(',', map { status_field($_, 'NoNewPrivs') // '?' } @w), join(',', map { 1 } @w),
-    'every worker has NoNewPrivs: 1');
+# A worker just forked sets it before it serves anyone: wait for that.
+my $nnp = sub { join(',', map { status_field($_, 'NoNewPrivs') // 'gone' } $srv->worker_pids) };
+ok(Postern::Test::wait_for(10, sub { $nnp->() =~ /^(?:(?:1|gone),)*(?:1|gone)$/ && $nnp->() =~ /\b1\b/ }),
+    'every worker has NoNewPrivs: 1') or diag($nnp->());
 is(status_field($srv->pid, 'NoNewPrivs'), 0, 'the master does not (it stays able to reload as root)');
 my $c = $srv->connect;
 like($c->cmd('HELO client.test') // '', qr/^250 /, 'a hook runs');

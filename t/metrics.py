@@ -159,10 +159,21 @@ def test_counters(srv):
     g1, r1, sess = tls_session(srv.ports['smtps'], ctx)
     g2, r2, _ = tls_session(srv.ports['smtps'], ctx, sess)
     ok(g1 and g2 and not r1 and r2, 'the second TLS session resumed the first', (g1, g2, r1, r2))
+    # a port probe (connect, close: no handshake tried, none failed), then
+    # plaintext instead of a ClientHello (a failed handshake)
+    socket.create_connection(('127.0.0.1', srv.ports['smtps']), timeout=10).close()
+    g = socket.create_connection(('127.0.0.1', srv.ports['smtps']), timeout=10)
+    g.sendall(b'EHLO client.test\r\n')
+    try:
+        while g.recv(4096):
+            pass
+    except ConnectionResetError:    # closed with our bytes unread
+        pass
+    g.close()
     # the counts land when the sessions close: wait for the smtps ones
     want = {
         'postern_sessions_total{endpoint="smtp"}': 1,
-        'postern_sessions_total{endpoint="smtps"}': 2,
+        'postern_sessions_total{endpoint="smtps"}': 4,
         'postern_messages_total{endpoint="smtp",outcome="accepted"}': 1,
         'postern_messages_total{endpoint="smtp",outcome="rejected"}': 1,
         'postern_messages_total{endpoint="smtp",outcome="tempfailed"}': 0,
@@ -172,7 +183,7 @@ def test_counters(srv):
         'postern_auth_total{result="success"}': 0,
         'postern_tls_handshakes_total{result="full"}': 1,
         'postern_tls_handshakes_total{result="resumed"}': 1,
-        'postern_tls_handshakes_total{result="failed"}': 0,
+        'postern_tls_handshakes_total{result="failed"}': 1,
         'postern_step_calls_total{step="data",stage="data",outcome="accept"}': 1,
         'postern_step_calls_total{step="data",stage="data",outcome="reject"}': 1,
         'postern_step_calls_total{step="auth",stage="auth",outcome="reject"}': 1,

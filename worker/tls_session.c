@@ -64,6 +64,25 @@ choose_certificate(gnutls_session_t s)
 	return gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
 }
 
+static void
+count_failed(void)
+{
+	if (metrics_shared != NULL)
+		metrics_add(metrics_shared, &metrics_shared->tls[TLS_FAILED], 1);
+}
+
+/*
+ * The client closed before a whole handshake message came (a port probe:
+ * a load balancer's TCP check, a monitoring connect): no handshake was
+ * tried, so none failed.  A client that sent garbage gets another error.
+ */
+static int
+closed_before_hello(gnutls_session_t s, int rc)
+{
+	return rc == GNUTLS_E_PREMATURE_TERMINATION &&
+	    (int)gnutls_handshake_get_last_in(s) == -1;
+}
+
 int
 tls_accept(struct netio *io, const struct tls_server *ts,
     const struct timespec *deadline, char *info, size_t infolen,
@@ -100,9 +119,7 @@ tls_accept(struct netio *io, const struct tls_server *ts,
 		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
 			if (wait_for(io->fd, gnutls_record_get_direction(s), deadline) < 0) {
 				snprintf(why, whylen, "TLS handshake timed out");
-				if (metrics_shared != NULL)
-					if (metrics_shared != NULL)
-			metrics_add(metrics_shared, &metrics_shared->tls[TLS_FAILED], 1);
+				count_failed();
 				gnutls_deinit(s);
 				return -1;
 			}
@@ -110,9 +127,13 @@ tls_accept(struct netio *io, const struct tls_server *ts,
 		}
 		if (!gnutls_error_is_fatal(rc))
 			continue;       /* e.g. a warning alert */
+		if (closed_before_hello(s, rc)) {
+			snprintf(why, whylen, "the client closed the connection before the TLS handshake");
+			gnutls_deinit(s);
+			return -1;
+		}
 		snprintf(why, whylen, "TLS handshake failed: %s", gnutls_strerror(rc));
-		if (metrics_shared != NULL)
-			metrics_add(metrics_shared, &metrics_shared->tls[TLS_FAILED], 1);
+		count_failed();
 		/* tell the client why (RFC 8446 6.2), best effort: never waits */
 		gnutls_alert_send_appropriate(s, rc);
 		gnutls_deinit(s);
