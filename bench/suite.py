@@ -65,8 +65,8 @@ def options(argv):
         description="Every figure of bench/RESULTS.md in one command, then the targets met or not.",
         epilog="parts, in the order they run:\n" + "\n".join(
             f"  {p:<9} {CORE.get(p) or SCRIPTS[p][0]}" for p in PARTS) +
-        "\n\nThe machine should be otherwise idle.  --quick took 3.5-6 min on 2 loaded CPUs; a full run is\n"
-        "estimated at 45-60 min.  Figures, the log and the summary go to --out.")
+        "\n\nThe machine should be otherwise idle.  --quick took 3.5-6 min on 2 loaded CPUs; a full run takes\n"
+        "about 10 min on an idle machine (measured 2026-12-06).  Figures, the log and the summary go to --out.")
     ap.add_argument("--runs", type=int, default=3, help="runs per figure, median reported (default 3)")
     ap.add_argument("--quick", action="store_true",
                     help="smaller counts everywhere: a smoke test of every part, coarse figures")

@@ -73,6 +73,8 @@ def scripts_answer():
            'bench/%s --help exits 0 and has --json' % script, r.stdout + r.stderr)
     for f in sorted(os.listdir(BENCH)):
         path = os.path.join(BENCH, f)
+        if not os.path.isfile(path):      # __pycache__ after a run
+            continue
         with open(path, 'rb') as fh:
             head = fh.read(64)
         if f.endswith('.py') or head.startswith(b'#!/usr/bin/env python3'):
