@@ -201,6 +201,9 @@ def test_counters(srv):
     ok(now.get('postern_step_duration_seconds_count{step="data",stage="data"}', 0) -
        before.get('postern_step_duration_seconds_count{step="data",stage="data"}', 0) == 2,
        'the data step latency histogram counted 2 calls')
+    # the pool may be between workers at the scrape: wait for an idle one
+    now = wait_for(lambda: (lambda m: m if m.get('postern_workers{state="idle"}', 0) >= 1 else None)(
+        parse(scrape(srv))), timeout=10) or parse(scrape(srv))
     ok(now.get('postern_workers{state="idle"}', 0) >= 1 and 'postern_stress' in now,
        'postern_workers and postern_stress from the scoreboard')
     text = scrape(srv)

@@ -339,12 +339,34 @@ class Server:
         self.write_conf()
         self.logfile = d + '/posternd.log'
         self.log = open(self.logfile, 'ab')
-        self.proc = subprocess.Popen([BUILDDIR + '/posternd', '-f', '-d', '-c', self.conffile],
-                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        self.pid = self.proc.pid
-        if wait and not self.wait_ready():
-            self.stop(check=False)
-            raise RuntimeError('posternd did not start; log:\n' + self.log_text()[-3000:])
+        for attempt in range(3):
+            mark = len(self.log_text())
+            self.proc = subprocess.Popen([BUILDDIR + '/posternd', '-f', '-d', '-c', self.conffile],
+                                         stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+            self.pid = self.proc.pid
+            if not wait or self.wait_ready():
+                return
+            # A port free_port() chose was taken by a parallel test before
+            # posternd bound it: new ports, once or twice more.
+            if (attempt == 2 or self.proc.poll() is None
+                    or 'Address already in use' not in self.log_text()[mark:]
+                    or not self._new_ports(endpoints)):
+                break
+        self.stop(check=False)
+        raise RuntimeError('posternd did not start; log:\n' + self.log_text()[-3000:])
+
+    def _new_ports(self, endpoints):
+        """Fresh ports for the endpoints whose listen address is still
+        the generated one; False if a test chose one itself."""
+        for ep in endpoints:
+            if self.conf.get(ep, {}).get('listen') != '127.0.0.1:%d' % self.ports[ep]:
+                return False
+        for ep in endpoints:
+            self.ports[ep] = free_port()
+            self.conf[ep]['listen'] = '127.0.0.1:%d' % self.ports[ep]
+        self.port = self.ports[endpoints[0]] if endpoints else None
+        self.write_conf()
+        return True
 
     def __enter__(self):
         return self
