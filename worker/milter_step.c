@@ -55,8 +55,8 @@ fill_macros(struct session *s, struct milter_macros *mm, struct macro_text *t)
 	mm->daemon_addr = s->server_addr;
 	mm->client_addr = s->client_addr;
 	mm->client_port = port;
-	mm->client_name = s->dns.client_name[0] ? s->dns.client_name : "unknown";
-	mm->client_ptr = s->dns.reverse_client_name[0] ? s->dns.reverse_client_name : "unknown";
+	mm->client_name = s->dns.client_name;          /* "unknown" if none (dns.h) */
+	mm->client_ptr = s->dns.reverse_client_name;
 	mm->client_connections = connections;
 	if (session_authenticated(s)) {
 		mm->auth_type = s->auth_method;
@@ -94,8 +94,7 @@ fill_macros(struct session *s, struct milter_macros *mm, struct macro_text *t)
 static void
 session_macros(const struct session *s)
 {
-	snprintf(underscore, sizeof(underscore), "%s [%s]",
-	    s->dns.client_name[0] ? s->dns.client_name : "unknown", s->client_addr);
+	snprintf(underscore, sizeof(underscore), "%s [%s]", s->dns.client_name, s->client_addr);
 	snprintf(port, sizeof(port), "%u", s->client_port);
 	connections[0] = '\0';
 	if (s->sb != NULL)
@@ -217,7 +216,7 @@ conn_for(struct session *s, const struct step *st, const struct milter_macros *m
 		used[k] = 1;
 		netio_set_idle(s->io, QUIET_MS, held, send_held);
 		/* the verified name, or [address] as Sendmail gives it */
-		if (s->dns.client_name[0] && strcmp(s->dns.client_name, "unknown") != 0)
+		if (strcmp(s->dns.client_name, "unknown") != 0)
 			strlcpy(hostname, s->dns.client_name, sizeof(hostname));
 		else
 			snprintf(hostname, sizeof(hostname), "[%s]", s->client_addr);

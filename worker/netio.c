@@ -69,14 +69,8 @@ netio_set_write_timeout(struct netio *io, int seconds)
 static struct timespec
 earlier_ms(const struct timespec *deadline, long ms)
 {
-	struct timespec t = monotonic_now();
+	struct timespec t = deadline_in_ms(ms);
 
-	t.tv_sec += ms / 1000;
-	t.tv_nsec += (ms % 1000) * 1000000L;
-	if (t.tv_nsec >= 1000000000L) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000L;
-	}
 	if (t.tv_sec > deadline->tv_sec ||
 	    (t.tv_sec == deadline->tv_sec && t.tv_nsec > deadline->tv_nsec))
 		return *deadline;

@@ -12,6 +12,7 @@
 #include "hook.h"
 #include "policy.h"
 #include "message.h"
+#include "../common/growbuf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,19 +21,7 @@
 static int
 request_room(struct hook_env *e, size_t n)
 {
-	size_t cap;
-	char *p;
-
-	if (e->reqlen + n + 1 <= e->reqcap)
-		return 0;
-	cap = e->reqcap ? e->reqcap * 2 : 4096;
-	while (cap < e->reqlen + n + 1)
-		cap *= 2;
-	if ((p = realloc(e->req, cap)) == NULL)
-		return -1;
-	e->req = p;
-	e->reqcap = cap;
-	return 0;
+	return growbuf_reserve(&e->req, &e->reqcap, e->reqlen + n + 1, 4096);
 }
 
 /* Is NAME (NL octets, lower case) one of ONLY (" a b c ")?  The
