@@ -6,16 +6,30 @@ workers' user when run as root), a certificate made with certtool, a config
 with the endpoints asked for on free ports, and the server stopped by PID.
 """
 import os
+import json
 import ssl
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
 BUILDDIR = os.environ.get("POSTERN_BUILDDIR",
                           os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+
+def run_matplotlib(code, arg):
+    """Run CODE (Python that draws with matplotlib, reading its argument
+    as JSON from sys.argv[1]) with a python3 that has Debian's matplotlib:
+    the one running this script, or /usr/bin/python3 (pyenv's python3 may
+    come first on PATH).  True if it ran."""
+    text = json.dumps(arg)
+    for py in (sys.executable, "/usr/bin/python3"):
+        if subprocess.run([py, "-c", code, text], stderr=subprocess.DEVNULL).returncode == 0:
+            return True
+    return False
 
 
 def free_port():

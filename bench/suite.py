@@ -46,6 +46,9 @@ SCRIPTS = {
               lambda runs, quick: ["hooks", "100" if quick else "300"], False, (0.2, 1)),
     "profile": ("callgrind of a worker on the (b) path, persistent C no-op step", [("valgrind", "valgrind")],
                 lambda runs, quick: ["profile", "--messages", "200" if quick else "1000"], True, (0.2, 2)),
+    "flame": ("perf (cpu-clock, kernel included) of the (b) path drawn as a flame graph PNG",
+              [("perf", "linux-perf")],
+              lambda runs, quick: ["profile", "--messages", "5000" if quick else "40000"], False, (0.2, 1)),
 }
 CORE = {
     "a": "(a) 1 session, 1 KiB messages", "b": "(b) 20 sessions, 1 KiB messages",
@@ -75,7 +78,7 @@ def options(argv):
     ap.add_argument("--servers", default="", help="comma-separated substrings: only these servers in (a)-(e)")
     ap.add_argument("--out", help="directory for results.json, each part's JSON and the log "
                                   "(default: a new /tmp/postern-bench-DATE)")
-    ap.add_argument("--plots", help="where bench/growth writes its PNGs (default: bench/, beside RESULTS.md; "
+    ap.add_argument("--plots", help="where bench/growth and the flame part write their PNGs (default: bench/, beside RESULTS.md; "
                                     "with --quick: the --out directory)")
     ap.add_argument("--dry-run", action="store_true", help="list the steps and commands, run nothing")
     args = ap.parse_args(argv)
@@ -135,6 +138,8 @@ def script_cmd(name, args, out):
         cmd += ["--out", args.plots]
     if name == "profile":
         cmd += ["--keep", os.path.join(out, "callgrind")]
+    if name == "flame":
+        cmd += ["--flame", os.path.join(args.plots, "profile-b-flame.png")]
     if has_json:
         cmd += ["--json", os.path.join(out, name + ".json")]
     return cmd
