@@ -28,6 +28,8 @@ import socket
 import subprocess
 import time
 
+from postern_test import free_port
+
 DNSMASQ = '/usr/sbin/dnsmasq'
 
 
@@ -37,19 +39,9 @@ def missing():
 
 
 def _free_port():
-    for _ in range(50):
-        u, t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket()
-        try:
-            u.bind(('127.0.0.1', 0))
-            port = u.getsockname()[1]
-            t.bind(('127.0.0.1', port))
-            return port
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
-    raise RuntimeError('no port free for UDP and TCP on 127.0.0.1')
+    """A port free for both UDP and TCP on 127.0.0.1, claimed for this
+    test (postern_test.free_port)."""
+    return free_port(udp=True)
 
 
 def free_address():

@@ -23,6 +23,7 @@ import atexit
 import grp
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -167,14 +168,105 @@ def remove_workdirs():
 atexit.register(remove_workdirs)
 
 
-def free_port():
-    """A free TCP port on 127.0.0.1 (the kernel's choice)."""
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+PORT_DIR = os.path.join(tempfile.gettempdir(), 'postern-test-ports')
+_reserved = []
+_reserver = os.getpid()
+
+
+def _test_ports():
+    """The ports the tests draw from: 10000 up to the kernel's ephemeral
+    range (net.ipv4.ip_local_port_range), which no outgoing connection
+    takes a source port from; None when that leaves fewer than 1000."""
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return (10000, low - 1) if low - 10000 >= 1000 else None
+
+
+def _bindable(port, udp):
+    socks = [socket.socket()] + ([socket.socket(socket.AF_INET, socket.SOCK_DGRAM)] if udp else [])
+    try:
+        socks[0].setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        for s in socks:
+            s.bind(('127.0.0.1', port))
+        return True
+    except OSError:
+        return False
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _reserve(port):
+    """Claim PORT for this process among all the suite's tests (parallel
+    ones, Perl ones too: t/lib/Postern/Test.pm does the same): a file
+    PORT_DIR/PORT holding our PID, created exclusively; a claim whose
+    process is gone is taken over."""
+    path = os.path.join(PORT_DIR, str(port))
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                with open(path) as f:
+                    os.kill(int(f.read().strip() or 0), 0)
+                return False                    # held by a live test
+            except (ProcessLookupError, ValueError):
+                try:
+                    os.unlink(path)             # its test is gone
+                except OSError:
+                    return False
+                continue
+            except OSError:
+                return False                    # alive (EPERM) or unreadable
+        os.write(fd, b'%d\n' % os.getpid())
+        os.close(fd)
+        _reserved.append(path)
+        return True
+    return False
+
+
+def _release_ports():
+    if os.getpid() != _reserver:
+        return                                  # a forked child: the claims are its parent's
+    while _reserved:
+        try:
+            os.unlink(_reserved.pop())
+        except OSError:
+            pass
+
+
+atexit.register(_release_ports)
+
+
+def free_port(udp=False):
+    """A free TCP port on 127.0.0.1 (and UDP with UDP) that no other test
+    of the suite holds: drawn below the kernel's ephemeral range and
+    claimed for this process until it exits, so a parallel test's
+    listener or outgoing connection cannot take it between this call and
+    the bind of the server it is for.  Where the range does not allow
+    that, the kernel's choice."""
+    rng = _test_ports()
+    if rng is not None:
+        try:
+            os.makedirs(PORT_DIR, exist_ok=True)
+            os.chmod(PORT_DIR, 0o1777)
+        except OSError:
+            pass
+        for _ in range(500):
+            port = random.randint(*rng)
+            if _bindable(port, udp) and _reserve(port):
+                return port
+    for _ in range(50):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+        s.close()
+        if _bindable(port, udp):
+            return port
+    raise RuntimeError('no free port on 127.0.0.1')
 
 
 def nobody_ids():
@@ -300,6 +392,7 @@ class Server:
                  wait=True, check=True):
         self.dir = d = dir or workdir()
         self.check = check
+        self.failed_before = TAP.failed    # on a failure, stop() shows the log's tail
         self.status = None
         self.hook = os.path.join(d, 'postern-maildir')
         if not os.path.exists(self.hook):
@@ -480,6 +573,8 @@ class Server:
                 self.proc.wait()
         self.status = self.proc.returncode
         self.log.close()
+        if TAP.failed > self.failed_before:
+            TAP.diag('posternd %d log, last lines:\n%s' % (self.pid, '\n'.join(self.log_text().splitlines()[-25:])))
         if (check if check is not None else self.check):
             bad = self.sanitizer_reports()
             TAP.ok(not bad, 'no sanitizer report in the server log', '\n'.join(bad[:6]))

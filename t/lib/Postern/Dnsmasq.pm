@@ -19,6 +19,7 @@ package Postern::Dnsmasq;
 use strict;
 use warnings;
 use IO::Socket::INET;
+use Postern::Test ();
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
 
@@ -28,18 +29,8 @@ sub missing {
 	return -x $DNSMASQ ? undef : 'dnsmasq missing: apt-get install dnsmasq-base';
 }
 
-# A port free for both UDP and TCP on 127.0.0.1.
-sub _free_port {
-	for (1 .. 50) {
-		my $u = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'udp')
-		    or next;
-		my $port = $u->sockport;
-		my $t = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port,
-		    Proto => 'tcp', Listen => 1, ReuseAddr => 1) or next;
-		return $port;
-	}
-	die "no port free for UDP and TCP on 127.0.0.1";
-}
+# A port free for both UDP and TCP on 127.0.0.1, claimed for this test.
+sub _free_port { Postern::Test::free_port(1) }
 
 sub start {
 	my ($class, %o) = @_;

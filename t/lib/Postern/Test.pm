@@ -27,6 +27,7 @@ package Postern::Test;
 use strict;
 use warnings;
 use Carp;
+use Fcntl qw(O_WRONLY O_CREAT O_EXCL);
 use Cwd qw(abs_path);
 use Exporter qw(import);
 use File::Basename qw(dirname);
@@ -54,13 +55,82 @@ sub builddir { $BUILDDIR }
 sub srcdir { $SRCDIR }
 sub is_root { $> == 0 }
 
-# A free TCP port on 127.0.0.1 (the kernel's choice).
+# Ports the tests draw from: 10000 up to the kernel's ephemeral range
+# (net.ipv4.ip_local_port_range), which no outgoing connection takes a
+# source port from; () when that leaves fewer than 1000.
+sub _test_ports {
+	my $low = 32768;
+	if (open my $f, '<', '/proc/sys/net/ipv4/ip_local_port_range') {
+		my ($l) = split ' ', scalar(<$f> // '');
+		$low = $l if defined $l && $l =~ /^\d+$/;
+	}
+	return $low - 10000 >= 1000 ? (10000, $low - 1) : ();
+}
+
+sub _bindable {
+	my ($port, $udp) = @_;
+	my $t = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port,
+	    Proto => 'tcp', Listen => 1, ReuseAddr => 1) or return 0;
+	return 1 unless $udp;
+	my $u = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port,
+	    Proto => 'udp') or return 0;
+	return 1;
+}
+
+# Claim PORT for this process among all the suite's tests (the Python ones
+# too: t/lib/postern_test.py does the same): a file $PORT_DIR/PORT holding
+# our PID, created exclusively; a claim whose process is gone is taken over.
+our $PORT_DIR = ($ENV{TMPDIR} || '/tmp') . '/postern-test-ports';
+my @reserved;
+my $reserver = $$;
+
+sub _reserve {
+	my ($port) = @_;
+	my $path = "$PORT_DIR/$port";
+	for (1 .. 2) {
+		if (sysopen my $f, $path, O_WRONLY | O_CREAT | O_EXCL, 0644) {
+			print $f "$$\n";
+			close $f;
+			push @reserved, $path;
+			return 1;
+		}
+		return 0 unless $!{EEXIST};
+		open my $f, '<', $path or return 0;
+		my $pid = <$f> // '';
+		close $f;
+		chomp $pid;
+		return 0 if $pid =~ /^\d+$/ && (kill(0, $pid) || $!{EPERM});   # a live test
+		unlink $path or return 0;                                        # its test is gone
+	}
+	return 0;
+}
+
+END { unlink @reserved if $$ == $reserver }
+
+# A free TCP port on 127.0.0.1 (and UDP with $udp) that no other test of
+# the suite holds: drawn below the kernel's ephemeral range and claimed
+# for this process until it exits, so a parallel test's listener or
+# outgoing connection cannot take it between this call and the bind of
+# the server it is for.  Where the range does not allow that, the
+# kernel's choice.
 sub free_port {
-	my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-	    Proto => 'tcp', Listen => 1, ReuseAddr => 1) or die "no free port: $!";
-	my $port = $s->sockport;
-	close $s;
-	return $port;
+	my ($udp) = @_;
+	my @range = _test_ports();
+	if (@range) {
+		mkdir $PORT_DIR, 01777 and chmod 01777, $PORT_DIR;
+		for (1 .. 500) {
+			my $port = $range[0] + int(rand($range[1] - $range[0] + 1));
+			return $port if _bindable($port, $udp) && _reserve($port);
+		}
+	}
+	for (1 .. 50) {
+		my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+		    Proto => $udp ? 'udp' : 'tcp', ReuseAddr => 1) or next;
+		my $port = $s->sockport;
+		close $s;
+		return $port if _bindable($port, $udp);
+	}
+	die "no free port on 127.0.0.1";
 }
 
 # A temporary directory the workers (nobody when root) can use.
@@ -137,7 +207,8 @@ sub _secorder { my %o = (server => 0, limits => 1, tls => 2, hooks => 3); $o{$_[
 sub start {
 	my ($class, %o) = @_;
 	my $dir = $o{dir} // workdir();
-	my $self = bless { dir => $dir, ports => {}, maildir => "$dir/Maildir" }, $class;
+	my $self = bless { dir => $dir, ports => {}, maildir => "$dir/Maildir",
+	    failed_before => _failed() }, $class;     # on a failure, stop() shows the log's tail
 	my $maildir_hook = install_program($dir, "$BUILDDIR/hooks/postern-maildir");
 	my %conf = (
 		server => { hostname => 'mx.test', pidfile => "$dir/posternd.pid",
@@ -314,6 +385,9 @@ sub connect {
 
 # Stop: SIGTERM, wait for exit (bounded), SIGKILL if needed; check the log
 # for sanitizer reports.  Returns the exit status.
+# How many tests failed so far.
+sub _failed { scalar grep { !$_ } Test::More->builder->summary }
+
 sub stop {
 	my ($self, %o) = @_;
 	return $self->{status} if exists $self->{status};
@@ -329,6 +403,10 @@ sub stop {
 	}
 	$self->{status} = $r == -1 && exists $REAPED{$pid} ? delete $REAPED{$pid} : $?;
 	my $log = $self->log_text;
+	if (_failed() > $self->{failed_before}) {
+		my @l = split /\n/, $log;
+		diag("posternd $pid log, last lines:\n" . join("\n", @l[($#l > 24 ? $#l - 24 : 0) .. $#l]));
+	}
 	my @bad = $log =~ /^(.*(?:ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer).*)$/mg;
 	ok(!@bad, 'no sanitizer report in the server log') or diag(join "\n", @bad[0 .. ($#bad < 5 ? $#bad : 5)]);
 	return $self->{status};
