@@ -7,7 +7,6 @@ with the endpoints asked for on free ports, and the server stopped by PID.
 """
 import os
 import json
-import ssl
 import shutil
 import signal
 import socket

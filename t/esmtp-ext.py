@@ -12,7 +12,6 @@
 #
 # Prints TAP.  Starts its posternd with t/lib/postern_test.py.
 import os
-import re
 import smtplib
 import sys
 

@@ -339,13 +339,14 @@ def test_hanging_hook():
                                 maildir=srv.maildir, timeout=15)
         th = threading.Thread(target=load, daemon=True)
         th.start()
-        time.sleep(1.0)         # the 5 clients are now waiting on their hooks
+        end = time.monotonic() + 5      # until the clients wait on their hooks
+        while len(sleepers()) < 4 and time.monotonic() < end:
+            time.sleep(0.05)
         busy = len(sleepers())
         try:
             tg, fin = smtp_deliver(srv.port, timeout=10)
         except (OSError, RuntimeError) as e:
             tg, fin = None, repr(e)
-        t_probe = time.monotonic()
         note("hanging hooks running when the probe connected: %d" % busy)
         ok(busy >= 4, "at least 4 hooks were hanging when the probe came (%d)" % busy)
         ok(tg is not None and tg < 2.0, "a new client gets 220 within 2 s while the hooks hang (%s s)"

@@ -9,7 +9,6 @@ answers garbage or stalls -> the client gets 4xx, never 250, never a hang."""
 import os
 import signal
 import smtplib
-import sys
 import time
 
 from postern_test import TAP, Server, workdir, run_main, free_port, children

@@ -97,14 +97,6 @@ END {
 	}
 }
 
-sub port_open {
-	my ($port) = @_;
-	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp', Timeout => 1)
-	    or return 0;
-	close $s;
-	return 1;
-}
-
 # Messages in a server's Maildir that were not there before.
 sub new_messages {
 	my ($srv, $before) = @_;
@@ -885,7 +877,7 @@ SKIP: {
 	my $port = Postern::Test::free_port();
 	my $pgpid = spawn_helper("$dE/postgrey.log", $pg, "--inet=127.0.0.1:$port", '--delay=2',
 	    "--dbdir=$dE/pgdb", "--pidfile=$dE/pg.pid", '--user=nobody', '--group=nogroup');
-	if (!wait_until(sub { port_open($port) || !alive($pgpid) }, 20) || !alive($pgpid)) {
+	if (!wait_until(sub { Postern::Test::listening($port) || !alive($pgpid) }, 20) || !alive($pgpid)) {
 		diag(read_file("$dE/postgrey.log") // '');
 		stop_helper($pgpid);
 		fail('postgrey started');

@@ -11,7 +11,6 @@ import os
 import re
 import smtplib
 import subprocess
-import sys
 
 from postern_test import TAP, Server, BUILDDIR, IS_ROOT, workdir, write_script, install_program, run_main
 

@@ -22,7 +22,6 @@ import ssl
 import stat
 import subprocess
 import sys
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 import postern_test  # noqa: E402

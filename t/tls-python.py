@@ -86,7 +86,7 @@ def test_implicit(srv):
             refused = c.sendmail('alice@example.org', ['bob@example.org'],
                                  b'Subject: smtp_ssl\r\n\r\nimplicit TLS body\r\n')
             ok(refused == {}, 'SMTP_SSL: message accepted')
-    except Exception as e:
+    except Exception:
         ok(False, 'SMTP_SSL session', traceback.format_exc())
         return
     msgs = srv.messages()

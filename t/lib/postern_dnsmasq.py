@@ -26,9 +26,8 @@ import re
 import signal
 import socket
 import subprocess
-import time
 
-from postern_test import free_port
+from postern_test import free_port, wait_listening
 
 DNSMASQ = '/usr/sbin/dnsmasq'
 
@@ -78,13 +77,8 @@ class Dnsmasq:
         cmd += ['--local=/%s/' % d for d in local] + list(records)
         with open(out, 'ab') as f:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=f)
-        deadline = time.time() + 10
-        while time.time() < deadline and self.proc.poll() is None:
-            try:
-                socket.create_connection((self.address, self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
+        if wait_listening([self.port], 10, lambda: self.proc.poll() is None, host=self.address):
+            return
         self.stop()
         with open(out) as f:
             raise RuntimeError('dnsmasq did not start on %s:%d: %s' % (self.address, self.port, f.read()))

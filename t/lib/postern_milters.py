@@ -37,14 +37,13 @@ import grp
 import re
 import shutil
 import signal
-import socket
 import json
 import subprocess
 import sys
 import time
 
 from postern_dnsmasq import Dnsmasq, free_address
-from postern_test import free_port
+from postern_test import free_port, listening
 
 __all__ = ['missing', 'stop_all', 'Milter', 'Rspamd', 'DKIMKey', 'OpenDKIM', 'OpenDMARC', 'ClamAV', 'SpamAssassin',
            'Recorder', 'python_with_milter', 'GTUBE', 'EICAR', 'txt_record', 'Dnsmasq', 'free_address']
@@ -66,12 +65,6 @@ def missing(*classes):
     return None
 
 
-def port_open(port):
-    try:
-        socket.create_connection(('127.0.0.1', port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def _nobody():
@@ -171,7 +164,7 @@ class Milter:
 
     def ready(self):
         """Wait for the milter's port; record the start-up time."""
-        self.wait(lambda: port_open(self.port), 'the milter socket 127.0.0.1:%d' % self.port)
+        self.wait(lambda: listening(self.port), 'the milter socket 127.0.0.1:%d' % self.port)
         self.started_in = time.monotonic() - self.t0
 
     def log_tail(self, n=3000):
@@ -450,7 +443,7 @@ class SpamAssassin(Milter):
             argv += ['-u', 'nobody', '-g', 'nogroup']
         self.logs.append(self.path('spamd.log'))
         self.spawn('spamd', argv)
-        self.wait(lambda: port_open(self.spamd_port), 'spamd on 127.0.0.1:%d' % self.spamd_port)
+        self.wait(lambda: listening(self.spamd_port), 'spamd on 127.0.0.1:%d' % self.spamd_port)
         self.spawn('spamass-milter', ['spamass-milter', '-p', 'inet:%d@127.0.0.1' % self.port, '-r', str(reject),
                                       '--', '-d', '127.0.0.1', '-p', str(self.spamd_port)])
         self.ready()

@@ -35,7 +35,7 @@ import tempfile
 import time
 import traceback
 
-__all__ = ['BUILDDIR', 'IS_ROOT', 'Tap', 'TAP', 'serve_tests', 'run_main', 'Server', 'free_port', 'workdir',
+__all__ = ['BUILDDIR', 'IS_ROOT', 'Tap', 'TAP', 'serve_tests', 'run_main', 'Server', 'free_port', 'listening', 'wait_listening', 'workdir',
            'nobody_ids', 'missing', 'install_program', 'write_script', 'make_cert', 'ini', 'children',
            'alive', 'remove_workdirs', 'client_context', 'Lines', 'SANITIZER_RE']
 
@@ -269,6 +269,28 @@ def free_port(udp=False):
     raise RuntimeError('no free port on 127.0.0.1')
 
 
+def listening(port, host='127.0.0.1'):
+    """Does HOST:PORT accept a TCP connection now?"""
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def wait_listening(ports, timeout, alive=lambda: True, host='127.0.0.1'):
+    """Wait until each of PORTS on HOST accepts a connection: True; False
+    as soon as ALIVE() is false (the server exited) or TIMEOUT seconds
+    pass.  The one "wait for a port" of the harness."""
+    end = time.monotonic() + timeout
+    for port in ports:
+        while not listening(port, host):
+            if not alive() or time.monotonic() > end:
+                return False
+            time.sleep(0.02)
+    return True
+
+
 def nobody_ids():
     """(uid, gid) the workers run as: nobody:nogroup when root, else ours."""
     if not IS_ROOT:
@@ -479,17 +501,8 @@ class Server:
         """Wait until every endpoint accepts a connection; False if the
         server exits or TIMEOUT seconds pass."""
         end = time.monotonic() + timeout
-        for port in self.ports.values():
-            while True:
-                if self.proc.poll() is not None:
-                    return False
-                try:
-                    socket.create_connection(('127.0.0.1', port), timeout=2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > end:
-                        return False
-                    time.sleep(0.02)
+        if not wait_listening(self.ports.values(), timeout, lambda: self.proc.poll() is None):
+            return False
         # the sockets listen before the first worker is forked
         while not self.worker_pids():
             if self.proc.poll() is not None or time.monotonic() > end:

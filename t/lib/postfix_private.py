@@ -11,13 +11,11 @@ master's PID.  Never the system instance: nothing under /etc is written.
     pf.start(); pf.ports['fast']; pf.delivered('bob@example.org'); pf.log(); pf.stop()
 """
 import os
-import re
 import signal
-import socket
 import subprocess
 import time
 
-from postern_test import free_port
+from postern_test import free_port, wait_listening
 
 __all__ = ['Postfix']
 
@@ -78,16 +76,9 @@ class Postfix:
                            stderr=subprocess.STDOUT, timeout=timeout)
         if r.returncode != 0:
             raise RuntimeError('postfix start failed: %s' % r.stdout.decode(errors='replace'))
-        end = time.monotonic() + timeout
-        for port in self.ports.values():
-            while True:
-                try:
-                    socket.create_connection(('127.0.0.1', port), 1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > end:
-                        raise RuntimeError('postfix did not listen on %d: %s' % (port, self.log()[-2000:]))
-                    time.sleep(0.1)
+        if not wait_listening(self.ports.values(), timeout):
+            raise RuntimeError('postfix did not listen on %s: %s'
+                               % (' '.join(map(str, self.ports.values())), self.log()[-2000:]))
 
     def pid(self):
         try:

@@ -60,9 +60,7 @@ sub start {
 	my $t0 = time;
 	while (time - $t0 < 10) {
 		last if waitpid($pid, WNOHANG) != 0;
-		my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-		    Proto => 'tcp', Timeout => 1);
-		return $self if $s;
+		return $self if Postern::Test::listening($port);
 		sleep 0.05;
 	}
 	my $out = '';

@@ -16,7 +16,7 @@
 #   use Postern::Test qw(run_bounded wait_for alive esc);
 #   my ($status, $out) = run_bounded(10, $prog, @args);   # bounded, output captured
 #   wait_for(5, sub { ... })          # poll until true (bounded)
-#   alive($pid), children($ppid), cmdline($pid), status_field($pid, 'VmRSS'),
+#   listening($port), alive($pid), children($ppid), cmdline($pid), status_field($pid, 'VmRSS'),
 #   sleepers($arg), read_file($path), write_file($path, $bytes), esc($text),
 #   wait_until(sub { ... }, 5), exit_code($status)
 #
@@ -39,7 +39,7 @@ use Socket;
 use Test::More;
 use Time::HiRes qw(time sleep);
 
-our @EXPORT_OK = qw(run_bounded wait_for wait_until alive children cmdline status_field
+our @EXPORT_OK = qw(run_bounded wait_for wait_until alive children cmdline status_field listening
     sleepers slurp read_file write_file esc exit_code reap_all);
 
 # Set by a test that is a child subreaper (t/install.t): run_bounded,
@@ -131,6 +131,15 @@ sub free_port {
 		return $port if _bindable($port, $udp);
 	}
 	die "no free port on 127.0.0.1";
+}
+
+# Does 127.0.0.1:PORT accept a TCP connection now?
+sub listening {
+	my ($port) = @_;
+	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+	    Proto => 'tcp', Timeout => 2) or return 0;
+	close $s;
+	return 1;
 }
 
 # A temporary directory the workers (nobody when root) can use.
@@ -270,12 +279,8 @@ sub wait_ready {
 	my ($self, $timeout) = @_;
 	my $end = time + ($timeout // 20);
 	for my $ep (keys %{ $self->{ports} }) {
-		while (1) {
-			return 0 if waitpid($self->{pid}, WNOHANG) == $self->{pid};
-			my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-			    PeerPort => $self->{ports}{$ep}, Proto => 'tcp', Timeout => 2);
-			if ($s) { close $s; last; }
-			return 0 if time > $end;
+		until (listening($self->{ports}{$ep})) {
+			return 0 if waitpid($self->{pid}, WNOHANG) == $self->{pid} || time > $end;
 			sleep 0.02;
 		}
 	}
