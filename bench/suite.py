@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 
+import postern_bench
 import targets
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -252,8 +253,8 @@ def main(bench):
     steps = plan(args, bench, out)
     if args.dry_run:
         return dry_run(args, steps)
-    if not os.access(os.path.join(bench.BUILDDIR, "posternd"), os.X_OK):
-        sys.exit(f"no posternd in {bench.BUILDDIR}: build first (./autogen.sh && ./configure && make), "
+    if not os.access(os.path.join(postern_bench.BUILDDIR, "posternd"), os.X_OK):
+        sys.exit(f"no posternd in {postern_bench.BUILDDIR}: build first (./autogen.sh && ./configure && make), "
                  "or set POSTERN_BUILDDIR")
     os.makedirs(out, exist_ok=True)
     os.makedirs(args.plots, exist_ok=True)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: ISC
 # bench-smoke.py - bench/ does not rot: bench/run parses its options, lists
-# every part in --dry-run (nothing is started), refuses an unknown part;
+# every part in --dry-run (nothing is started), refuses an unknown part
+# and a run without a posternd to measure;
 # every script it calls answers --help (their imports, bench/run loaded as
 # a module, t/lib's milters); every Python file of bench/ compiles; and the
 # summary of the targets (bench/targets.py) says met, NOT MET and "not
@@ -25,9 +26,9 @@ import targets  # noqa: E402
 ok, is_ = TAP.ok, TAP.is_
 
 
-def run(*argv):
+def run(*argv, env=None):
     r = subprocess.run([sys.executable, os.path.join(BENCH, 'run')] + list(argv), capture_output=True,
-                       text=True, timeout=60)
+                       text=True, timeout=60, env=env)
     return r.returncode, r.stdout + r.stderr
 
 
@@ -40,6 +41,10 @@ def help_and_errors():
     rc, out = run('--only', 'b,nosuch')
     is_(rc, 2, 'an unknown part is refused')
     ok('no part nosuch' in out and 'growth' in out, 'the error names it and the parts', out)
+    rc, out = run('--only', 'b', '--out', '/nonexistent/bench-smoke',
+                  env=dict(os.environ, POSTERN_BUILDDIR='/nonexistent/build'))
+    ok(rc != 0 and 'no posternd in /nonexistent/build: build first' in out,
+       'past the options, without a build: it says to build first, and starts nothing', out)
 
 
 def dry_run():
