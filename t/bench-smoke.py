@@ -10,7 +10,10 @@
 # with size= and nothing after it.  No server runs: a few seconds, no load.
 #
 # Python 3 standard library only.  Prints TAP.
+import importlib.machinery
+import importlib.util
 import os
+import re
 import subprocess
 import sys
 
@@ -67,6 +70,15 @@ def dry_run():
     ok(steps and steps[0].startswith('[1/1] growth: ') and '--quick' in steps[0], 'growth, with --quick', out)
 
 
+def load_run():
+    """bench/run as a module, the way bench/gateway, milter and growth load it."""
+    loader = importlib.machinery.SourceFileLoader('bench_run', os.path.join(BENCH, 'run'))
+    spec = importlib.util.spec_from_loader('bench_run', loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
 def scripts_answer():
     for name in suite.SCRIPTS:
         script = suite.SCRIPTS[name][2](1, True)[0]
@@ -76,12 +88,20 @@ def scripts_answer():
                            text=True, timeout=60)
         ok(r.returncode == 0 and '--json' in r.stdout,
            'bench/%s --help exits 0 and has --json' % script, r.stdout + r.stderr)
+    run_names = set(dir(load_run()))
     for f in sorted(os.listdir(BENCH)):
         path = os.path.join(BENCH, f)
         if not os.path.isfile(path):      # __pycache__ after a run
             continue
         with open(path, 'rb') as fh:
             head = fh.read(64)
+        if f != 'run' and head.startswith(b'#!/usr/bin/env python3'):
+            # the scripts that load bench/run as "run" use only names it has
+            with open(path) as fh:
+                text = fh.read()
+            if re.search(r'SourceFileLoader\("bench_run"', text):
+                used = set(re.findall(r'\brun\.([A-Za-z_]\w*)', text))
+                ok(used <= run_names, 'bench/%s uses only names bench/run has' % f, sorted(used - run_names))
         if f.endswith('.py') or head.startswith(b'#!/usr/bin/env python3'):
             with open(path) as fh:
                 try:
