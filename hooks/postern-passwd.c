@@ -58,7 +58,8 @@ wipe_exit(int code, char *a, size_t alen, char *b, size_t blen)
 }
 
 /* Read one LF-terminated line of stdin into BUF (without the LF).
- * Returns 0, 1 at the end of input (nothing read), -1 if malformed. */
+ * Returns 0, 1 at the end of input (nothing read), -1 if malformed (too
+ * long, or a NUL or CR in it).  BUF is a string whatever it returns. */
 static int
 read_field(char *buf, size_t len)
 {
@@ -66,8 +67,10 @@ read_field(char *buf, size_t len)
 	int c;
 
 	while ((c = getchar()) != EOF && c != '\n') {
-		if (n + 1 >= len || c == '\0' || c == '\r')
+		if (n + 1 >= len || c == '\0' || c == '\r') {
+			buf[n] = '\0';
 			return -1;
+		}
 		buf[n++] = (char)c;
 	}
 	buf[n] = '\0';
@@ -229,7 +232,12 @@ main(int argc, char **argv)
 	}
 	authzid[0] = '\0';
 	rc = read_field(authzid, sizeof(authzid));
-	if (rc < 0 || (rc == 0 && authzid[0] != '\0' && strcmp(authzid, user) != 0)) {
+	if (rc < 0) {
+		fprintf(stderr, "postern-passwd: the authorization identity (third line) is longer than %d octets"
+		    " or holds a NUL or CR: refused\n", FIELD_MAX - 1);
+		wipe_exit(EX_REJECT, password, sizeof(password), hash, sizeof(hash));
+	}
+	if (rc == 0 && authzid[0] != '\0' && strcmp(authzid, user) != 0) {
 		fputs("postern-passwd: ", stderr);
 		put_escaped(user);
 		fputs(" may not act as ", stderr);

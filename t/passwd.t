@@ -80,4 +80,14 @@ for my $u (qw(locked empty star)) {
 is($rc, 1, 'an authzid other than the user: 1');
 like($out, qr/may not act as root\\x1b\[31m x$/m, 'the authzid is printed escaped')
     or diag($out);
+for my $bad (['b' x 300, 'of 300 octets'], ["bo\0b", 'with a NUL'], ["bob\r", 'ending in CR']) {
+	($rc, undef, $out) = check($sha, "alice\npw-a\n$bad->[0]\n");
+	is($rc, 1, "an authzid $bad->[1]: 1");
+	# The message names the rule and not the octets, and is one line:
+	# the buffer holds what was read so far (before, it was left
+	# unterminated and the message read past its end).
+	(my $msg = $out) =~ s/^(?:maxrss=\d+|Command exited with non-zero status \d+)\n?//mg;    # /usr/bin/time
+	like($msg, qr/\Apostern-passwd: the authorization identity \(third line\) is longer than 255 octets or holds a NUL or CR: refused\n\z/,
+	    "an authzid $bad->[1]: the message says what is wrong, nothing more") or diag($out);
+}
 done_testing;
