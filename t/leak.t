@@ -161,12 +161,18 @@ sub rss_kb {
 	return undef;
 }
 
-# The worker, once it is idle (its session over: the log says disconnect).
-sub worker_rss {
-	sleep 0.3;
+# The worker, idle after one more session of kind 1 (RSET), which hands
+# its spool file to no program.  A worker keeps its spool file for the next
+# session unless the last session gave it to an exec step (worker/spool.c),
+# so the descriptors are counted after the same kind of session each time
+# (counted after whichever session came last, they were 8 or 7).  Idle:
+# its title says "worker idle", set once the session's socket is closed.
+sub worker_idle {
+	my $r = session(1);
 	my @w = $srv->worker_pids;
-	return (undef, undef, scalar @w) unless @w == 1;
-	return ($w[0], rss_kb($w[0]), 1);
+	return (undef, undef, scalar @w, $r) unless @w == 1;
+	Postern::Test::wait_for(10, sub { Postern::Test::cmdline($w[0]) =~ /worker idle/ });
+	return ($w[0], rss_kb($w[0]), 1, $r);
 }
 
 my ($pid0) = $srv->worker_pids;
@@ -180,7 +186,8 @@ for my $mark (100, 1000, 10000) {
 	$total += $n;
 	$delivered += $m;
 	push @problems, @bad;
-	my ($pid, $rss, $nw) = worker_rss();
+	my ($pid, $rss, $nw, $probe) = worker_idle();
+	push @problems, "the session after the phase: $probe" if $probe ne '';
 	is($nw, 1, "after $total sessions: still exactly one worker");
 	is($pid // 0, $pid0, "the same worker process served all $total sessions");
 	$rss{$mark} = $rss;
