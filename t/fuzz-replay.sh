@@ -9,7 +9,7 @@ build=${POSTERN_BUILDDIR:-$(dirname "$0")/..}
 # loader): LeakSanitizer runs when each replay exits.
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1"
 export ASAN_OPTIONS
-set -- command address data auth config esmtp proxy header milter forward sni rcpt-answers
+set -- command address data auth config esmtp proxy header milter forward sni rcpt-answers policy-answer
 echo "1..$#"
 n=0
 for h in "$@"; do
