@@ -20,6 +20,7 @@ root, workers run as "nobody".
 Python 3 standard library only.
 """
 import atexit
+import fcntl
 import grp
 import os
 import pwd
@@ -199,33 +200,51 @@ def _bindable(port, udp):
             s.close()
 
 
+def _holder(path):
+    """The live process that holds the claim PATH, or None (no claim, a
+    dead process, or not a PID)."""
+    try:
+        with open(path) as f:
+            pid = int(f.read().strip())
+        os.kill(pid, 0)
+        return pid
+    except PermissionError:
+        return pid                              # alive, another user's
+    except (OSError, ValueError):
+        return None
+
+
 def _reserve(port):
     """Claim PORT for this process among all the suite's tests (parallel
-    ones, Perl ones too: t/lib/Postern/Test.pm does the same): a file
-    PORT_DIR/PORT holding our PID, created exclusively; a claim whose
-    process is gone is taken over."""
+    ones, Perl ones too: t/lib/Postern/Test.pm does the same): the file
+    PORT_DIR/PORT holding our PID, looked at and written under an
+    exclusive flock of PORT_DIR/.lock, so that two tests never both take
+    a free port or both take over the claim of a test that is gone."""
     path = os.path.join(PORT_DIR, str(port))
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
+    try:
+        lock = os.open(os.path.join(PORT_DIR, '.lock'), os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError:
+        return False
+    try:
+        end = time.monotonic() + 10             # held for microseconds: bounded all the same
+        while True:
             try:
-                with open(path) as f:
-                    os.kill(int(f.read().strip() or 0), 0)
-                return False                    # held by a live test
-            except (ProcessLookupError, ValueError):
-                try:
-                    os.unlink(path)             # its test is gone
-                except OSError:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > end:
                     return False
-                continue
-            except OSError:
-                return False                    # alive (EPERM) or unreadable
-        os.write(fd, b'%d\n' % os.getpid())
-        os.close(fd)
+                time.sleep(0.005)
+        if _holder(path) is not None:
+            return False
+        with open(path, 'w') as f:
+            f.write('%d\n' % os.getpid())
         _reserved.append(path)
         return True
-    return False
+    except OSError:
+        return False                            # another user's stale claim
+    finally:
+        os.close(lock)                          # and with it the flock
 
 
 def _release_ports():
@@ -454,34 +473,14 @@ class Server:
         self.write_conf()
         self.logfile = d + '/posternd.log'
         self.log = open(self.logfile, 'ab')
-        for attempt in range(3):
-            mark = len(self.log_text())
-            self.proc = subprocess.Popen([BUILDDIR + '/posternd', '-f', '-d', '-c', self.conffile],
-                                         stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-            self.pid = self.proc.pid
-            if not wait or self.wait_ready():
-                return
-            # A port free_port() chose was taken by a parallel test before
-            # posternd bound it: new ports, once or twice more.
-            if (attempt == 2 or self.proc.poll() is None
-                    or 'Address already in use' not in self.log_text()[mark:]
-                    or not self._new_ports(endpoints)):
-                break
-        self.stop(check=False)
-        raise RuntimeError('posternd did not start; log:\n' + self.log_text()[-3000:])
-
-    def _new_ports(self, endpoints):
-        """Fresh ports for the endpoints whose listen address is still
-        the generated one; False if a test chose one itself."""
-        for ep in endpoints:
-            if self.conf.get(ep, {}).get('listen') != '127.0.0.1:%d' % self.ports[ep]:
-                return False
-        for ep in endpoints:
-            self.ports[ep] = free_port()
-            self.conf[ep]['listen'] = '127.0.0.1:%d' % self.ports[ep]
-        self.port = self.ports[endpoints[0]] if endpoints else None
-        self.write_conf()
-        return True
+        # The ports are claimed for this test (free_port): no parallel test
+        # can have taken one, so a failed start is a failure, not a race.
+        self.proc = subprocess.Popen([BUILDDIR + '/posternd', '-f', '-d', '-c', self.conffile],
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        self.pid = self.proc.pid
+        if wait and not self.wait_ready():
+            self.stop(check=False)
+            raise RuntimeError('posternd did not start; log:\n' + self.log_text()[-3000:])
 
     def __enter__(self):
         return self

@@ -27,7 +27,7 @@ package Postern::Test;
 use strict;
 use warnings;
 use Carp;
-use Fcntl qw(O_WRONLY O_CREAT O_EXCL);
+use Fcntl qw(O_RDONLY O_CREAT :flock);
 use Cwd qw(abs_path);
 use Exporter qw(import);
 use File::Basename qw(dirname);
@@ -78,8 +78,10 @@ sub _bindable {
 }
 
 # Claim PORT for this process among all the suite's tests (the Python ones
-# too: t/lib/postern_test.py does the same): a file $PORT_DIR/PORT holding
-# our PID, created exclusively; a claim whose process is gone is taken over.
+# too: t/lib/postern_test.py does the same): the file $PORT_DIR/PORT holding
+# our PID, looked at and written under an exclusive flock of
+# $PORT_DIR/.lock, so that two tests never both take a free port or both
+# take over the claim of a test that is gone.
 our $PORT_DIR = ($ENV{TMPDIR} || '/tmp') . '/postern-test-ports';
 my @reserved;
 my $reserver = $$;
@@ -87,22 +89,22 @@ my $reserver = $$;
 sub _reserve {
 	my ($port) = @_;
 	my $path = "$PORT_DIR/$port";
-	for (1 .. 2) {
-		if (sysopen my $f, $path, O_WRONLY | O_CREAT | O_EXCL, 0644) {
-			print $f "$$\n";
-			close $f;
-			push @reserved, $path;
-			return 1;
-		}
-		return 0 unless $!{EEXIST};
-		open my $f, '<', $path or return 0;
-		my $pid = <$f> // '';
-		close $f;
-		chomp $pid;
-		return 0 if $pid =~ /^\d+$/ && (kill(0, $pid) || $!{EPERM});   # a live test
-		unlink $path or return 0;                                        # its test is gone
+	sysopen my $lock, "$PORT_DIR/.lock", O_RDONLY | O_CREAT, 0666 or return 0;
+	my $end = time + 10;                    # held for microseconds: bounded all the same
+	until (flock $lock, LOCK_EX | LOCK_NB) {
+		return 0 if time > $end;
+		sleep 0.005;
 	}
-	return 0;
+	if (open my $f, '<', $path) {
+		my $pid = <$f> // '';
+		chomp $pid;
+		return 0 if $pid =~ /^\d+$/ && (kill(0, $pid) || $!{EPERM});   # a live test's
+	}
+	open my $f, '>', $path or return 0;     # another user's stale claim
+	print $f "$$\n";
+	close $f or return 0;
+	push @reserved, $path;
+	return 1;                               # the flock goes with $lock
 }
 
 END { unlink @reserved if $$ == $reserver }
